@@ -1,0 +1,5 @@
+"""Entry point for ``python -m vigil``."""
+
+from vigil.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP API: schema registry endpoints, read-only SQL, health."""

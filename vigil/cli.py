@@ -1,0 +1,167 @@
+"""The `vigil` command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vigil.errors import VigilError
+from vigil.settings import Settings, load_settings
+
+app = typer.Typer(help="vigil: watch EVM chains, match monitors, notify, keep history.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {"debug": False}
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("kafka", "httpx", "aiokafka"):  # per-request INFO lines drown vigil's own
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    return settings
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def up() -> None:
+    """Run vigil: embedded Kafka (unless VIGIL_KAFKA_BOOTSTRAP), API, worker, ingester."""
+    from vigil.runtime.supervisor import up as run_up
+
+    raise typer.Exit(run_up(_settings(), say=lambda text: console.print(f"[bold]vigil[/] {text}")))
+
+
+@app.command()
+def serve() -> None:
+    """API, schema registry and history sink (started by `vigil up`)."""
+    from vigil.runtime.roles import serve as run
+
+    run(_settings())
+
+
+@app.command()
+def worker() -> None:
+    """The Faust worker: matching and notifications (started by `vigil up`)."""
+    from vigil.runtime.roles import worker as run
+
+    sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv itself
+    run(_settings())
+
+
+@app.command()
+def ingest() -> None:
+    """The block ingester (started by `vigil up`)."""
+    from vigil.runtime.roles import ingest as run
+
+    run(_settings())
+
+
+@app.command()
+def validate(project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)")
+             ) -> None:
+    """Check a project's files without applying anything."""
+    from vigil.config.loader import load_project
+
+    settings = _settings()
+    loaded = load_project(project or settings.project_dir)
+    console.print(f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
+                  f"{sum(len(g) for g in loaded.channels.values())} channels")
+
+
+@app.command()
+def topics() -> None:
+    """The topic catalogue: names, keys, schemas, partitions, retention."""
+    from vigil.schemas.catalogue import CATALOGUE
+
+    settings = _settings()
+    table = Table("topic", "key", "schema", "partitions", "kept", "what")
+    for t in CATALOGUE:
+        kept = "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days"
+        table.add_row(settings.topic(t.suffix), t.key, t.schema, str(t.partitions), kept, t.doc)
+    console.print(table)
+
+
+def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help="a read-only SELECT"),
+        fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
+    """Run read-only SQL over the history (through the running API when vigil is up)."""
+    if fmt not in ("table", "json", "csv"):
+        raise VigilError(f"--format: expected table, json or csv, got {fmt!r}")
+    settings = _settings()
+    try:
+        response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
+    except httpx.HTTPError:
+        response = None
+    if response is not None:
+        if response.status_code != 200:
+            raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
+        body = response.json()
+        _print_result(body["columns"], body["rows"], fmt)
+        return
+    from vigil.connectors.history.query import connect, run_readonly
+
+    result = run_readonly(connect(settings.clickhouse), query)
+    _print_result(result.columns, [list(r) for r in result.rows], fmt)
+
+
+@app.command()
+def demo(exit_after: bool = typer.Option(False, "--exit", help="stop once the matches show")
+         ) -> None:
+    """The local demo: anvil, a deployed OpenZeppelin ERC20+Ownable token, vigil, a webhook."""
+    from vigil.demo import run_demo
+
+    raise typer.Exit(run_demo(_settings(), console, exit_after=exit_after))
+
+
+def main() -> None:
+    """Entry point: errors print as one line unless --debug."""
+    try:
+        app(standalone_mode=False)
+    except VigilError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

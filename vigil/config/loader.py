@@ -1,0 +1,146 @@
+"""Reads a project directory (or one monitor file) into validated, resolved objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from vigil.config.models import ChannelConfig, MonitorConfig, ProjectConfig
+from vigil.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedMonitor:
+    """A monitor with its id, resolved ABI and the file it came from."""
+
+    id: str
+    config: MonitorConfig
+    abi: list[dict[str, Any]]
+    file: Path
+
+
+@dataclass(frozen=True)
+class LoadedChannel:
+    """A channel with the file it came from; ``id`` is unique even when aliases are shared."""
+
+    id: str
+    config: ChannelConfig
+    file: Path
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a project directory defines."""
+
+    root: Path
+    config: ProjectConfig
+    monitors: list[LoadedMonitor] = field(default_factory=list)
+    channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", file=str(path)) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
+
+
+def _validate(model: type[M], data: Any, path: Path, obj: str) -> M:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of keys, found {type(data).__name__}",
+                          file=str(path), obj=obj)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        found = first.get("input")
+        found_text = "" if first["type"] == "missing" else f"; found {found!r}"
+        raise ConfigError(f"{first['msg']}{found_text}{more}", file=str(path), obj=obj,
+                          field=loc) from None
+
+
+def _load_abi(abi: str | list[dict[str, Any]] | None, base: Path, where: Path,
+              obj: str) -> list[dict[str, Any]]:
+    if abi is None:
+        return []
+    if isinstance(abi, list):
+        return abi
+    path = (base / abi).resolve()
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read ABI file {path}: {exc.strerror}", file=str(where),
+                          obj=obj, field="abi") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"ABI file {path} is not JSON: {exc}", file=str(where), obj=obj,
+                          field="abi") from exc
+    if isinstance(data, dict) and isinstance(data.get("abi"), list):
+        data = data["abi"]  # a compiler artifact
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise ConfigError(f"ABI file {path} must hold a JSON list of ABI entries",
+                          file=str(where), obj=obj, field="abi")
+    return data
+
+
+def load_monitor_file(path: Path) -> LoadedMonitor:
+    """One monitor file; an ``abi`` path is relative to the file."""
+    data = _read_yaml(path)
+    name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
+    obj = f"monitor {name!r}"
+    config = _validate(MonitorConfig, data, path, obj)
+    abi = _load_abi(config.abi, path.parent, path, obj)
+    monitor = LoadedMonitor(config.id or path.stem.lower().replace(".", "-"), config, abi, path)
+    from vigil.processors.matching import compile_monitor  # checks signatures and conditions
+
+    compile_monitor(monitor, chain_id=0)
+    return monitor
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def load_project(root: Path) -> Project:
+    """Load and cross-check ``root``: networks exist, channel aliases exist, ids are unique."""
+    main = root / "vigil.yaml"
+    if not main.exists():
+        raise ConfigError(f"no vigil.yaml in {root.resolve()}; is this a vigil project?",
+                          file=str(main))
+    config = _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
+    channels: dict[str, list[LoadedChannel]] = {}
+    for path in _yaml_files(root / "channels"):
+        channel = _validate(ChannelConfig, _read_yaml(path), path, f"channel {path.stem!r}")
+        channels.setdefault(channel.alias, []).append(LoadedChannel(path.stem, channel, path))
+    monitors: list[LoadedMonitor] = []
+    seen: dict[str, Path] = {}
+    for path in _yaml_files(root / "monitors"):
+        monitor = load_monitor_file(path)
+        obj = f"monitor {monitor.config.name!r}"
+        if monitor.id in seen:
+            raise ConfigError(f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
+                              file=str(path), obj=obj, field="id")
+        seen[monitor.id] = path
+        if monitor.config.network not in config.networks:
+            raise ConfigError(f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
+                              f"{', '.join(sorted(config.networks)) or 'none'}",
+                              file=str(path), obj=obj, field="network")
+        for alias in monitor.config.channels:
+            if alias not in channels:
+                raise ConfigError(f"unknown channel alias {alias!r}; channels/ defines: "
+                                  f"{', '.join(sorted(channels)) or 'none'}",
+                                  file=str(path), obj=obj, field="channels")
+        monitors.append(monitor)
+    return Project(root, config, monitors, channels)

@@ -1,0 +1,1 @@
+"""Connectors: side effects (notifications) and sinks (ClickHouse history)."""

@@ -1,0 +1,1 @@
+"""History in ClickHouse: versioned DDL, the batching sink, read-only queries."""

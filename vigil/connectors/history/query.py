@@ -1,0 +1,38 @@
+"""Read-only SQL over the history, through whichever process owns ClickHouse."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import clickhouse_connect
+
+from vigil.errors import HistoryError
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def connect(dsn: str) -> Any:
+    """A clickhouse-connect client for ``dsn`` (``chdb://path`` or ``http(s)://...``)."""
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except Exception as exc:  # several driver error types
+        raise HistoryError(f"cannot open ClickHouse at {dsn}: {exc}") from exc
+
+
+def run_readonly(client: Any, sql: str, lock: threading.Lock | None = None) -> Result:
+    """Run ``sql`` with ClickHouse's readonly=1: any write is refused by the engine itself."""
+    try:
+        if lock is not None:
+            with lock:
+                result = client.query(sql, settings={"readonly": 1})
+        else:
+            result = client.query(sql, settings={"readonly": 1})
+    except Exception as exc:  # the driver's errors carry ClickHouse's message
+        raise HistoryError(str(exc).strip().splitlines()[0][:500]) from exc
+    return Result(list(result.column_names), [list(r) for r in result.result_rows])

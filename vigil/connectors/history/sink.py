@@ -1,0 +1,98 @@
+"""The history sink: consumes chain, match and delivery topics and batch-inserts into ClickHouse."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from vigil.connectors.history import rows
+from vigil.errors import HistoryError, SerializationError
+from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class HistorySink:
+    """One consumer group; offsets are committed only after the rows are in ClickHouse."""
+
+    def __init__(self, settings: Settings, bootstrap: str, client: Any, codec: Codec,
+                 lock: threading.Lock) -> None:
+        self.client, self.codec, self.lock = client, codec, lock
+        self.kinds = {settings.topic("chain.blocks"): "Block",
+                      settings.topic("chain.transactions"): "Transaction",
+                      settings.topic("monitor.matches"): "Match",
+                      settings.topic("notify.deliveries"): "Delivery"}
+        self.consumer = KafkaConsumer(
+            *self.kinds, bootstrap_servers=bootstrap, group_id=settings.group("history"),
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES, max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            isolation_level="read_committed", fetch_max_wait_ms=100)
+        self.stopping = threading.Event()
+        self.inserted: dict[str, int] = {}
+        self.failures = 0
+
+    def _tables(self, polled: dict[Any, list[Any]]) -> dict[str, tuple[list[str], list[Any]]]:
+        tables: dict[str, tuple[list[str], list[Any]]] = {
+            "blocks": (rows.BLOCK_COLUMNS, []), "transactions": (rows.TX_COLUMNS, []),
+            "logs": (rows.LOG_COLUMNS, []), "matches": (rows.MATCH_COLUMNS, []),
+            "deliveries": (rows.DELIVERY_COLUMNS, [])}
+        for tp, records in polled.items():
+            kind = self.kinds[tp.topic]
+            for record in records:
+                where = f"{tp.topic}[{tp.partition}]@{record.offset}"
+                try:
+                    value = self.codec.decode(record.value, kind, where=where)
+                except SerializationError as exc:
+                    self.failures += 1
+                    log.error("history: skipping %s", exc)
+                    continue
+                if kind == "Block":
+                    tables["blocks"][1].append(rows.block_row(value))
+                elif kind == "Transaction":
+                    tx_row, log_rows = rows.transaction_rows(value)
+                    tables["transactions"][1].append(tx_row)
+                    tables["logs"][1].extend(log_rows)
+                elif kind == "Match":
+                    tables["matches"][1].append(rows.match_row(value))
+                else:
+                    tables["deliveries"][1].append(rows.delivery_row(value))
+        return tables
+
+    def step(self, timeout_ms: int = 500) -> int:
+        """Poll once, insert what came, commit; returns the rows inserted."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        if not polled:
+            return 0
+        count = 0
+        for table, (columns, data) in self._tables(polled).items():
+            if not data:
+                continue
+            with self.lock:
+                try:
+                    self.client.insert(table, data, column_names=columns)
+                except Exception as exc:  # clickhouse-connect and chdb raise several types
+                    raise HistoryError(f"insert into {table} failed: {exc}") from exc
+            self.inserted[table] = self.inserted.get(table, 0) + len(data)
+            count += len(data)
+        self.consumer.commit()
+        return count
+
+    def run(self) -> None:
+        """Loop until stopped; a ClickHouse failure is retried without committing offsets."""
+        while not self.stopping.is_set():
+            try:
+                self.step()
+            except HistoryError as exc:
+                log.error("history: %s; retrying from the last committed offsets", exc)
+                for tp in self.consumer.assignment():
+                    committed = self.consumer.committed(tp)
+                    if committed is not None:
+                        self.consumer.seek(tp, committed)
+                time.sleep(1.0)
+        self.consumer.close()

@@ -1,0 +1,1 @@
+"""Notification channels and the event shape they send."""

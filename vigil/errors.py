@@ -1,0 +1,79 @@
+"""Exceptions raised by vigil.
+
+The tree::
+
+    VigilError                  root; every error vigil raises on purpose
+    ├── SettingsError           bad or missing environment settings
+    ├── ConfigError             a project file (vigil.yaml, monitors/, channels/) is wrong
+    │   └── ConditionError      a condition expression does not parse or names unknown fields
+    ├── SchemaError             an Avro schema or the registry is wrong or unreachable
+    │   └── SerializationError  a record could not be encoded or decoded
+    ├── RuntimeDependencyError  java, the Kafka jars or anvil are missing
+    ├── BrokerError             the Kafka broker could not start or be reached
+    ├── RpcError                a JSON-RPC endpoint failed or answered nonsense
+    ├── HistoryError            ClickHouse refused a statement
+    └── DeliveryError           a notification could not be delivered
+
+``Skip`` is not an error: a processor raises it to drop one record on purpose.
+"""
+
+from __future__ import annotations
+
+
+class VigilError(Exception):
+    """Root of every error vigil raises on purpose."""
+
+
+class SettingsError(VigilError):
+    """An environment setting is missing or invalid."""
+
+
+class ConfigError(VigilError):
+    """A project file is invalid; the message names file, object and field."""
+
+    def __init__(self, message: str, *, file: str | None = None, obj: str | None = None,
+                 field: str | None = None) -> None:
+        where = ": ".join(part for part in (file, obj, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file, self.obj, self.field = file, obj, field
+
+
+class ConditionError(ConfigError):
+    """A condition expression is invalid (syntax, or a name the ABI lacks)."""
+
+
+class SchemaError(VigilError):
+    """An Avro schema, the catalogue or the schema registry is wrong or unreachable."""
+
+
+class SerializationError(SchemaError):
+    """A record could not be encoded or decoded."""
+
+
+class RuntimeDependencyError(VigilError):
+    """A program or file vigil runs (java, Kafka jars, anvil) is missing."""
+
+
+class BrokerError(VigilError):
+    """The Kafka broker could not be started or reached."""
+
+
+class RpcError(VigilError):
+    """A JSON-RPC endpoint failed, timed out, or answered something unexpected."""
+
+
+class HistoryError(VigilError):
+    """ClickHouse refused a statement."""
+
+
+class DeliveryError(VigilError):
+    """A notification could not be delivered."""
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.permanent, self.retry_after = status, permanent, retry_after
+
+
+class Skip(Exception):  # noqa: N818 - named after faust's Skip: a signal, not an error
+    """Drop the current record on purpose."""

@@ -1,0 +1,1 @@
+"""Processors: the decisions made on the stream (conditions, matching)."""

@@ -1,0 +1,232 @@
+"""Compiles a condition to closures once; evaluation walks no tree per transaction."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from vigil.errors import ConditionError
+
+Env = Mapping[str, Any]
+Fn = Callable[[Env], Any]
+
+
+class ConditionTypeError(Exception):
+    """Operands of incompatible types met at evaluation; the caller counts it as no match."""
+
+
+@cache
+def _parser() -> Lark:
+    text = (resources.files("vigil.processors.conditions") / "grammar.lark").read_text()
+    return Lark(text, parser="lalr", maybe_placeholders=False)
+
+
+def _unescape(token: str) -> str:
+    body = token[1:-1]
+    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+
+
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and value[:2].lower() == "0x"
+
+
+def _numeric(value: Any) -> int | Decimal:
+    if isinstance(value, bool):
+        raise ConditionTypeError(f"expected a number, got boolean {value}")
+    if isinstance(value, int | Decimal):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if _is_hex(value) else int(value)
+        except ValueError:
+            try:
+                return Decimal(value)
+            except ArithmeticError:
+                pass
+    raise ConditionTypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        if _is_hex(left) and _is_hex(right):
+            return left.lower() == right.lower()  # addresses and hashes, checksummed or not
+        return left == right
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right if isinstance(left, bool) and isinstance(right, bool) else False
+    if isinstance(left, int | Decimal) or isinstance(right, int | Decimal):
+        return _numeric(left) == _numeric(right)
+    return bool(left == right)
+
+
+def _string_op(op: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    def apply(left: Any, right: Any) -> bool:
+        if not isinstance(left, str) or not isinstance(right, str):
+            raise ConditionTypeError(f"string operator needs strings, got {left!r} and {right!r}")
+        return op(left.lower(), right.lower())
+    return apply
+
+
+def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    return lambda left, right: op(_numeric(left), _numeric(right))
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    base, exponent = _numeric(base), _numeric(exponent)
+    if isinstance(exponent, int) and exponent > 1024:
+        raise ConditionTypeError(f"exponent {exponent} is too large")
+    return base**exponent
+
+
+def _divide(left: Any, right: Any) -> Any:
+    left, right = _numeric(left), _numeric(right)
+    if right == 0:
+        raise ConditionTypeError("division by zero")
+    if isinstance(left, int) and isinstance(right, int):
+        return left // right  # integer arithmetic, as in Solidity
+    return Decimal(left) / Decimal(right)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": _equal,
+    "!=": lambda a, b: not _equal(a, b),
+    "<": _ordered(operator.lt), ">": _ordered(operator.gt),
+    "<=": _ordered(operator.le), ">=": _ordered(operator.ge),
+    "contains": _string_op(lambda a, b: b in a),
+    "starts_with": _string_op(str.startswith),
+    "ends_with": _string_op(str.endswith),
+}
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: _numeric(a) + _numeric(b),
+    "-": lambda a, b: _numeric(a) - _numeric(b),
+    "*": lambda a, b: _numeric(a) * _numeric(b),
+    "%": lambda a, b: _numeric(a) % _numeric(b),
+    "/": _divide, "^": _power,
+}
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConditionTypeError(f"expected a boolean, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled condition: ``names`` it reads, ``holds(env)`` to evaluate it."""
+
+    text: str
+    names: frozenset[str]
+    _fn: Fn
+
+    def holds(self, env: Env) -> bool:
+        """Evaluate; raises ConditionTypeError on incompatible operands."""
+        return _truthy(self._fn(env))
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def build(self, node: Tree | Token) -> Fn:  # noqa: C901 - one branch per grammar rule
+        if isinstance(node, Token):
+            raise AssertionError(f"unexpected token {node!r}")
+        rule, kids = node.data, node.children
+        if rule == "number":
+            literal: Any = Decimal(kids[0]) if "." in kids[0] else int(kids[0])
+            return lambda env: literal
+        if rule == "hex":
+            text = str(kids[0])
+            return lambda env: text
+        if rule == "string":
+            value = _unescape(str(kids[0]))
+            return lambda env: value
+        if rule in ("true", "false"):
+            flag = rule == "true"
+            return lambda env: flag
+        if rule == "neg":
+            inner = self.build(kids[0])
+            return lambda env: -_numeric(inner(env))
+        if rule == "not_":
+            inner = self.build(kids[1])
+            return lambda env: not _truthy(inner(env))
+        if rule == "or_expr":
+            parts = [self.build(k) for k in kids if isinstance(k, Tree)]
+            return lambda env: any(_truthy(p(env)) for p in parts)
+        if rule == "and_expr":
+            parts = [self.build(k) for k in kids if isinstance(k, Tree)]
+            return lambda env: all(_truthy(p(env)) for p in parts)
+        if rule == "comparison":
+            left, op, right = self.build(kids[0]), _COMPARE[kids[1].lower()], self.build(kids[2])
+            return lambda env: op(left(env), right(env))
+        if rule in ("sum", "product", "power"):
+            fn = self.build(kids[0])
+            for op_token, operand in zip(kids[1::2], kids[2::2], strict=True):
+                fn = self._arith(fn, _ARITH[str(op_token)], self.build(operand))
+            return fn
+        if rule == "name":
+            return self._name(kids)
+        raise AssertionError(f"unknown rule {rule}")
+
+    @staticmethod
+    def _arith(left: Fn, op: Callable[[Any, Any], Any], right: Fn) -> Fn:
+        return lambda env: op(left(env), right(env))
+
+    def _name(self, kids: list[Any]) -> Fn:
+        root = str(kids[0])
+        self.names.add(root)
+        steps: list[tuple[str, Any]] = []
+        for accessor in kids[1:]:
+            if accessor.data == "index":
+                steps.append(("index", int(accessor.children[0])))
+            else:
+                steps.append(("member", str(accessor.children[0])))
+
+        def lookup(env: Env) -> Any:
+            try:
+                value = env[root]
+            except KeyError:
+                raise ConditionTypeError(f"no value named {root!r}") from None
+            for kind, key in steps:
+                try:
+                    value = value[key] if kind == "index" or isinstance(value, Mapping) \
+                        else getattr(value, key)
+                except (IndexError, KeyError, TypeError, AttributeError):
+                    raise ConditionTypeError(f"{root} has no {kind} {key!r}") from None
+            return value
+        return lookup
+
+
+def _describe(exc: UnexpectedInput, text: str) -> str:
+    expected: Iterable[str] = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
+    where = f"line {exc.line}, column {exc.column}"
+    context = exc.get_context(text).rstrip("\n")
+    found = "end of input" if isinstance(exc, UnexpectedEOF) else (
+        repr(str(exc.token)) if isinstance(exc, UnexpectedToken) else
+        repr(text[exc.pos_in_stream]) if isinstance(exc, UnexpectedCharacters) else "?")
+    names = ", ".join(sorted(expected))
+    return f"syntax error at {where}: unexpected {found}; expected one of: {names}\n{context}"
+
+
+def compile_condition(text: str, *, known: Iterable[str] | None = None,
+                      where: str = "condition") -> Condition:
+    """Parse and compile ``text``; names outside ``known`` (when given) are load errors."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise ConditionError(f"{where}: {_describe(exc, text)}") from None
+    compiler = _Compiler()
+    fn = compiler.build(tree) if isinstance(tree, Tree) else compiler.build(Tree("start", [tree]))
+    if known is not None:
+        unknown = sorted(compiler.names - set(known))
+        if unknown:
+            raise ConditionError(f"{where}: unknown name(s) {', '.join(unknown)} in {text!r}; "
+                                 f"available: {', '.join(sorted(known))}")
+    return Condition(text, frozenset(compiler.names), fn)

@@ -1,0 +1,1 @@
+"""The embedded runtime: the KRaft broker, child processes and their supervisor."""

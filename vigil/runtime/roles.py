@@ -1,0 +1,134 @@
+"""The processes `vigil up` runs: serve (API + registry + history), worker, ingest."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from vigil.config.loader import Project, load_project
+from vigil.errors import ConfigError, SettingsError
+from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import HttpRegistry, Registry
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def require_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise SettingsError("VIGIL_KAFKA_BOOTSTRAP is not set: this role joins a running stack; "
+                            "use `vigil up` to start one with the embedded broker")
+    return settings.kafka_bootstrap
+
+
+def check_secrets(project: Project, settings: Settings) -> None:
+    """Every secret a channel names must be set, or the worker would sign nothing."""
+    for group in project.channels.values():
+        for channel in group:
+            if channel.config.secret and channel.config.secret not in settings.secrets:
+                raise ConfigError(
+                    f"secret {channel.config.secret!r} is not set; provide it in VIGIL_SECRETS "
+                    f'as {{"{channel.config.secret}": "..."}}', file=str(channel.file),
+                    obj=f"channel {channel.config.alias!r}", field="secret")
+
+
+def preregistered_codec(settings: Settings, registry: Registry) -> Codec:
+    """A codec whose schemas are registered now, so no agent waits on the registry later."""
+    codec = Codec(registry)
+    for topic in CATALOGUE:
+        codec.schema_id(settings.topic(topic.suffix), topic.schema)
+    return codec
+
+
+def serve(settings: Settings) -> None:
+    """API + embedded schema registry + history sink: the one process that owns chDB."""
+    import uvicorn
+
+    from vigil.api.app import create_app
+    from vigil.connectors.history.ddl import migrate
+    from vigil.connectors.history.query import connect
+    from vigil.connectors.history.sink import HistorySink
+    from vigil.schemas.registry_log import kafka_backed_store
+    from vigil.streams.kafka import ensure_topics
+
+    bootstrap = require_bootstrap(settings)
+    ensure_topics(settings, bootstrap)
+    store = None
+    registry: Registry
+    if settings.schema_registry_url:
+        registry = HttpRegistry(settings.schema_registry_url)
+    else:
+        store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
+        registry = store
+    codec = preregistered_codec(settings, registry)
+    client = connect(settings.clickhouse)
+    applied = migrate(client)
+    if applied:
+        log.info("ClickHouse migrations applied: %s", applied)
+    lock = threading.Lock()
+    sink = HistorySink(settings, bootstrap, client, codec, lock)
+    thread = threading.Thread(target=sink.run, name="history-sink", daemon=True)
+    thread.start()
+    host, port = settings.api_bind.rsplit(":", 1)
+    app = create_app(store, client, lock, status={"history": sink.inserted})
+    uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_level="warning")).run()
+    sink.stopping.set()
+    thread.join(15)
+
+
+def worker(settings: Settings) -> None:
+    """The Faust worker: matching and notification agents."""
+    from faust.worker import Worker
+
+    from vigil.streams.app import make_app
+    from vigil.streams.worker import register_agents
+
+    bootstrap = require_bootstrap(settings)
+    project = load_project(settings.project_dir)
+    check_secrets(project, settings)
+    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    app = make_app(settings, bootstrap)
+    register_agents(app, settings, project, codec)
+    Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+def ingest(settings: Settings) -> None:
+    """One ingester thread per network of the project; SIGTERM/SIGINT stop them cleanly."""
+    from vigil.streams.evm.ingester import Ingester
+    from vigil.streams.kafka import producer
+
+    bootstrap = require_bootstrap(settings)
+    project = load_project(settings.project_dir)
+    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    sink = producer(bootstrap, client_id="vigil-ingester")
+    ingesters = [Ingester(settings, name, network, sink, codec, bootstrap)
+                 for name, network in project.config.networks.items()]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for ingester in ingesters:
+            ingester.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failures: list[BaseException] = []
+
+    def run(ingester: Ingester) -> None:
+        try:
+            ingester.run()
+        except BaseException as exc:  # reported by the main thread, which exits non-zero
+            failures.append(exc)
+            stop(0, None)
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"ingest-{i.network}")
+               for i in ingesters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sink.flush()
+    sink.close()
+    if failures:
+        raise failures[0]

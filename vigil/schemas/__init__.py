@@ -1,0 +1,1 @@
+"""Avro schemas, the topic catalogue, Confluent wire framing and the schema registry."""

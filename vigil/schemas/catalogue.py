@@ -1,0 +1,73 @@
+"""The topic catalogue: every topic vigil writes, with key, schema, partitions and retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a full block with receipts can exceed Kafka's 1 MB
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its name after the prefix, what its key is, and how it is kept."""
+
+    suffix: str
+    schema: str
+    key: str
+    doc: str
+    partitions: int = 1
+    compacted: bool = False
+    retention_ms: int = 7 * DAY_MS
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def configs(self) -> dict[str, str]:
+        """Topic configuration given to the broker at creation."""
+        conf = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        if self.compacted:
+            conf["cleanup.policy"] = "compact"
+        else:
+            conf["retention.ms"] = str(self.retention_ms)
+        conf.update(self.extra)
+        return conf
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "chain.blocks", "Block", key="network",
+        doc="one record per block with all transactions, receipts and logs; ordered per network",
+        partitions=3,
+    ),
+    TopicSpec(
+        "chain.transactions", "Transaction", key="network:tx_hash",
+        doc="one record per transaction (receipt and logs inside), for subscribers and history",
+        partitions=3,
+    ),
+    TopicSpec(
+        "chain.checkpoints", "Checkpoint", key="network",
+        doc="last block fully emitted per network (compacted)", compacted=True,
+    ),
+    TopicSpec(
+        "monitor.matches", "Match", key="monitor_id",
+        doc="one record per (monitor, transaction) match", partitions=3, retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "monitor.match-batches", "MatchBatch", key="monitor_id",
+        doc="the matches of one monitor in one block, for notification", partitions=3,
+    ),
+    TopicSpec(
+        "notify.deliveries", "Delivery", key="delivery_id",
+        doc="one record per (match, channel) delivery outcome", partitions=3,
+        retention_ms=30 * DAY_MS,
+    ),
+)
+
+REGISTRY_TOPIC = "_schemas"
+
+
+def spec(suffix: str) -> TopicSpec:
+    """The catalogue entry for ``suffix``."""
+    for entry in CATALOGUE:
+        if entry.suffix == suffix:
+            return entry
+    raise KeyError(f"no topic {suffix!r} in the catalogue")

@@ -1,0 +1,113 @@
+"""Settings: the one frozen object built from ``VIGIL_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigil.errors import SettingsError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything vigil reads from the environment; only this module reads it."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default=Path(".vigil"), description="state: broker log, ClickHouse")
+    project_dir: Path = Field(default=Path("examples"), description="vigil.yaml, monitors/...")
+    kafka_bootstrap: str | None = Field(
+        default=None, description="host:port,...; absent = start the embedded KRaft broker"
+    )
+    kafka_port: int = Field(default=0, ge=0, le=65535, description="embedded broker; 0 = free")
+    kafka_home: Path = Field(
+        default=REPO_ROOT / ".tools" / "kafka", description="folder of the Kafka broker jars"
+    )
+    java: str = Field(default="java", description="java executable for the embedded broker")
+    clickhouse_dsn: str | None = Field(
+        default=None, description="http(s)://host:8123/db or chdb:///path; absent = chDB"
+    )
+    schema_registry_url: str | None = Field(
+        default=None, description="external Confluent-compatible registry; absent = vigil's"
+    )
+    api_bind: str = Field(default="127.0.0.1:8420", description="host:port of vigil's API")
+    topic_prefix: str = Field(default="vigil", pattern=r"^[A-Za-z0-9._-]+$")
+    group_prefix: str = Field(default="vigil", pattern=r"^[A-Za-z0-9._-]+$")
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description='JSON object {"name": "value"} of channel secrets'
+    )
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("api_bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port such as 127.0.0.1:8420, got {value!r}")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value.strip()
+
+    @property
+    def clickhouse(self) -> str:
+        """The ClickHouse DSN in force."""
+        return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of this installation's API (schema registry, SQL)."""
+        return f"http://{self.api_bind}"
+
+    @property
+    def registry_url(self) -> str:
+        """The schema registry in force: external if configured, else vigil's own API."""
+        return (self.schema_registry_url or self.api_url).rstrip("/")
+
+    def child_env(self) -> dict[str, str]:
+        """These settings as ``VIGIL_*`` variables, for the processes `vigil up` starts."""
+        env = {"VIGIL_DATA_DIR": str(self.data_dir.resolve()),
+               "VIGIL_PROJECT_DIR": str(self.project_dir.resolve()),
+               "VIGIL_KAFKA_HOME": str(self.kafka_home), "VIGIL_JAVA": self.java,
+               "VIGIL_API_BIND": self.api_bind, "VIGIL_TOPIC_PREFIX": self.topic_prefix,
+               "VIGIL_GROUP_PREFIX": self.group_prefix, "VIGIL_LOG_LEVEL": self.log_level,
+               "VIGIL_SECRETS": json.dumps({k: v.get_secret_value()
+                                            for k, v in self.secrets.items()})}
+        for name, value in (("VIGIL_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
+                            ("VIGIL_CLICKHOUSE_DSN", self.clickhouse_dsn),
+                            ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url)):
+            if value:
+                env[name] = value
+        return env
+
+    def topic(self, suffix: str) -> str:
+        """Full topic name for a catalogue suffix such as ``chain.blocks``."""
+        return f"{self.topic_prefix}.{suffix}"
+
+    def group(self, role: str) -> str:
+        """Consumer group id for a role such as ``history``."""
+        return f"{self.group_prefix}-{role}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings at an entry point; errors name the variable and what was wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the values
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "VIGIL_" + "_".join(str(p) for p in err["loc"][:1]).upper()
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from exc

@@ -1,0 +1,1 @@
+"""Stream processing: Kafka plumbing, the Faust app, ingesters."""

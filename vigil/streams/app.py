@@ -1,0 +1,58 @@
+"""The Faust app factory, with a consumer that does not sit 1.5 s on an empty fetch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+
+from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
+from vigil.settings import Settings
+
+# Faust hard-codes fetch_max_wait_ms=1500 (p50 343 ms produce→agent measured here);
+# 10 ms gives p50 6 ms, p99 17 ms on the same machine (SPEC §5).
+FETCH_MAX_WAIT_MS = 10
+
+
+class _ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start()
+        return consumer
+
+
+class _Consumer(Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(Transport):
+    Consumer = _Consumer
+
+
+class VigilApp(faust.App):
+    """faust.App with vigil's transport."""
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilApp:
+    """A Faust app for ``role``; records are bytes in Confluent framing, decoded by vigil."""
+    return VigilApp(
+        settings.group(role),
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_replication_factor=1,
+        topic_partitions=3,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        datadir=str((settings.data_dir / "faust").resolve()),
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+    )

@@ -1,0 +1,1 @@
+"""EVM chain ingestion: JSON-RPC, record normalization, the block ingester."""

@@ -1,0 +1,102 @@
+"""JSON-RPC block and receipts → vigil's Block and Transaction records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigil.errors import RpcError
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _wei(value: Any) -> str | None:
+    """A wei amount as a decimal string; None stays None."""
+    return None if value is None else str(_int(value))
+
+
+def _address(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def log_record(log: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "address": log["address"].lower(),
+        "topics": [t.lower() for t in log.get("topics", [])],
+        "data": log.get("data", "0x"),
+        "logIndex": _int(log["logIndex"]),
+        "removed": bool(log.get("removed", False)),
+    }
+
+
+def receipt_record(receipt: dict[str, Any]) -> dict[str, Any]:
+    status = receipt.get("status")
+    return {
+        # before Byzantium receipts carry a state root and no status: keep it absent
+        "status": None if status is None else _int(status),
+        "gasUsed": _int(receipt["gasUsed"]),
+        "cumulativeGasUsed": _int(receipt["cumulativeGasUsed"]),
+        "effectiveGasPrice": _wei(receipt.get("effectiveGasPrice")),
+        "contractAddress": _address(receipt.get("contractAddress")),
+        "logs": [log_record(log) for log in receipt.get("logs", [])],
+    }
+
+
+def transaction_record(network: str, chain_id: int, block: dict[str, Any], tx: dict[str, Any],
+                       receipt: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "network": network,
+        "chainId": chain_id,
+        "hash": tx["hash"].lower(),
+        "blockNumber": _int(block["number"]),
+        "blockHash": block["hash"].lower(),
+        "blockTimestamp": _int(block["timestamp"]),
+        "transactionIndex": _int(tx["transactionIndex"]),
+        "type": _int(tx.get("type", 0)),
+        "from": tx["from"].lower(),
+        "to": _address(tx.get("to")),
+        "value": str(_int(tx.get("value", 0))),
+        "nonce": _int(tx["nonce"]),
+        "input": tx.get("input", "0x"),
+        "gas": _int(tx["gas"]),
+        "gasPrice": _wei(tx.get("gasPrice")),
+        "maxFeePerGas": _wei(tx.get("maxFeePerGas")),
+        "maxPriorityFeePerGas": _wei(tx.get("maxPriorityFeePerGas")),
+        "maxFeePerBlobGas": _wei(tx.get("maxFeePerBlobGas")),
+        "blobVersionedHashes": list(tx.get("blobVersionedHashes") or []),
+        "txChainId": _opt_int(tx.get("chainId")),
+        "receipt": None if receipt is None else receipt_record(receipt),
+    }
+
+
+def block_record(network: str, chain_id: int, block: dict[str, Any],
+                 receipts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Block record; every transaction must have its receipt (looked up by hash)."""
+    by_hash = {r["transactionHash"].lower(): r for r in receipts}
+    transactions = []
+    for tx in block.get("transactions", []):
+        if not isinstance(tx, dict):
+            raise RpcError(f"block {_int(block['number'])} has transaction hashes only; "
+                           "fetch it with full transactions")
+        receipt = by_hash.get(tx["hash"].lower())
+        if receipt is None:
+            raise RpcError(f"block {_int(block['number'])}: no receipt for {tx['hash']}")
+        transactions.append(transaction_record(network, chain_id, block, tx, receipt))
+    return {
+        "network": network,
+        "chainId": chain_id,
+        "number": _int(block["number"]),
+        "hash": block["hash"].lower(),
+        "parentHash": block["parentHash"].lower(),
+        "timestamp": _int(block["timestamp"]),
+        "miner": (block.get("miner") or "0x" + "0" * 40).lower(),
+        "gasLimit": _int(block["gasLimit"]),
+        "gasUsed": _int(block["gasUsed"]),
+        "baseFeePerGas": _wei(block.get("baseFeePerGas")),
+        "transactions": transactions,
+    }

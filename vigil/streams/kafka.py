@@ -1,0 +1,97 @@
+"""Kafka plumbing shared by every process: topic creation, producers, compacted-topic reads."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from vigil.errors import BrokerError
+from vigil.schemas.catalogue import CATALOGUE, MAX_MESSAGE_BYTES, REGISTRY_TOPIC
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
+    """Create every catalogue topic that is missing; returns the names created."""
+    wanted = [NewTopic(settings.topic(t.suffix), t.partitions, 1, topic_configs=t.configs())
+              for t in CATALOGUE]
+    wanted.append(NewTopic(settings.topic(REGISTRY_TOPIC), 1, 1,
+                           topic_configs={"cleanup.policy": "compact"}))
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-admin")
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; the topic is what we want
+        _wait_for_metadata(admin, [t.name for t in missing])
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while names and time.monotonic() < deadline:
+        if set(names) <= set(admin.list_topics()):
+            return
+        time.sleep(0.2)
+
+
+def producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    """An idempotent producer that waits for all replicas and can carry whole blocks."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_request_size": MAX_MESSAGE_BYTES,
+        "linger_ms": 5,
+        "client_id": "vigil",
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**options)
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+def read_compacted(bootstrap: str, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
+    """The latest value per key of ``topic`` (all partitions), read from the start to the end."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             fetch_max_bytes=MAX_MESSAGE_BYTES,
+                             max_partition_fetch_bytes=MAX_MESSAGE_BYTES)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        latest: dict[bytes, bytes] = {}
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"reading {topic} to its end took over {timeout:.0f} s")
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        latest.pop(record.key, None)  # tombstone
+                    else:
+                        latest[record.key] = record.value
+        return latest
+    finally:
+        consumer.close()
