@@ -18,8 +18,11 @@ from rich.table import Table
 from vigil.errors import VigilError
 from vigil.settings import Settings, load_settings
 
-app = typer.Typer(help="vigil: watch EVM chains, match monitors, notify, keep history.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="vigil: watch EVM chains, match monitors, notify, keep history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 err = Console(stderr=True)
 _state: dict[str, Any] = {"debug": False}
@@ -27,8 +30,9 @@ _state: dict[str, Any] = {"debug": False}
 
 def _settings() -> Settings:
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for chatty in ("kafka", "httpx", "aiokafka"):  # per-request INFO lines drown vigil's own
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     return settings
@@ -73,15 +77,18 @@ def ingest() -> None:
 
 
 @app.command()
-def validate(project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)")
-             ) -> None:
+def validate(
+    project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),
+) -> None:
     """Check a project's files without applying anything."""
     from vigil.config.loader import load_project
 
     settings = _settings()
     loaded = load_project(project or settings.project_dir)
-    console.print(f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
-                  f"{sum(len(g) for g in loaded.channels.values())} channels")
+    console.print(
+        f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
+        f"{sum(len(g) for g in loaded.channels.values())} channels"
+    )
 
 
 @app.command()
@@ -114,8 +121,10 @@ def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
 
 
 @app.command()
-def sql(query: str = typer.Argument(..., help="a read-only SELECT"),
-        fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
+def sql(
+    query: str = typer.Argument(..., help="a read-only SELECT"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
     """Run read-only SQL over the history (through the running API when vigil is up)."""
     if fmt not in ("table", "json", "csv"):
         raise VigilError(f"--format: expected table, json or csv, got {fmt!r}")
@@ -137,8 +146,9 @@ def sql(query: str = typer.Argument(..., help="a read-only SELECT"),
 
 
 @app.command()
-def demo(exit_after: bool = typer.Option(False, "--exit", help="stop once the matches show")
-         ) -> None:
+def demo(
+    exit_after: bool = typer.Option(False, "--exit", help="stop once the matches show"),
+) -> None:
     """The local demo: anvil, a deployed OpenZeppelin ERC20+Ownable token, vigil, a webhook."""
     from vigil.demo import run_demo
 

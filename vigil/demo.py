@@ -19,17 +19,23 @@ from vigil.testing import ACCOUNTS, Anvil, Received, Token, WebhookReceiver, wai
 
 ANVIL_PORT, RECEIVER_PORT = 8545, 8901  # the addresses examples/ is written for
 DEMO_SECRET = "demo-secret-not-for-production"
-MATCH_QUERY = ("SELECT monitor_name, block_number, transaction_hash, "
-               "JSONExtractString(reasons, -1, 'signature') AS signature "
-               "FROM matches FINAL ORDER BY block_number")
+MATCH_QUERY = (
+    "SELECT monitor_name, block_number, transaction_hash, "
+    "JSONExtractString(reasons, -1, 'signature') AS signature "
+    "FROM matches FINAL ORDER BY block_number"
+)
 
 
 def _settings(settings: Settings) -> Settings:
     secrets = dict(settings.secrets)
     secrets.setdefault("ops-webhook", SecretStr(DEMO_SECRET))
-    return settings.model_copy(update={"data_dir": settings.data_dir / "demo",
-                                       "project_dir": REPO_ROOT / "examples",
-                                       "secrets": secrets})
+    return settings.model_copy(
+        update={
+            "data_dir": settings.data_dir / "demo",
+            "project_dir": REPO_ROOT / "examples",
+            "secrets": secrets,
+        }
+    )
 
 
 def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> int:
@@ -37,20 +43,30 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
     settings = _settings(base)
     for port, what in ((ANVIL_PORT, "anvil"), (RECEIVER_PORT, "the webhook receiver")):
         if port_in_use(port):
-            raise BrokerError(f"port {port} is in use, but the demo runs {what} there "
-                              "(examples/ is written for it); stop what listens there")
+            raise BrokerError(
+                f"port {port} is in use, but the demo runs {what} there "
+                "(examples/ is written for it); stop what listens there"
+            )
     shutil.rmtree(settings.data_dir, ignore_errors=True)  # a fresh chain needs fresh state
     secret = settings.secrets["ops-webhook"].get_secret_value()
-    say = lambda text: console.print(f"[bold cyan]demo[/] {text}")  # noqa: E731
+
+    def say(text: str) -> None:
+        console.print(f"[bold cyan]demo[/] {text}")
 
     def on_receive(item: Received) -> None:
-        ok = verify(secret, item.headers.get(TIMESTAMP_HEADER, ""), item.body,
-                    item.headers.get(SIGNATURE_HEADER, ""))
+        ok = verify(
+            secret,
+            item.headers.get(TIMESTAMP_HEADER, ""),
+            item.body,
+            item.headers.get(SIGNATURE_HEADER, ""),
+        )
         for event in item.json()["events"]:
             reason = event["matchReasons"][-1]
-            say(f"webhook received ({'signature ok' if ok else 'BAD SIGNATURE'}): "
+            say(
+                f"webhook received ({'signature ok' if ok else 'BAD SIGNATURE'}): "
                 f"[green]{event['monitor']['name']}[/] block {int(event['blockNumber'], 16)} "
-                f"{reason.get('signature')} {reason.get('params')}")
+                f"{reason.get('signature')} {reason.get('params')}"
+            )
 
     anvil = Anvil(ANVIL_PORT, settings.data_dir / "logs" / "anvil.log")
     receiver = WebhookReceiver(RECEIVER_PORT, on_receive=on_receive)
@@ -68,16 +84,18 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
         say("sent a 10 VDT transfer (no match: below the threshold)")
         token.transfer_ownership(ACCOUNTS[1])
         say("transferred ownership (matches: OwnershipTransferred)")
-        wait_for(lambda: stack.check() or len(receiver.received) >= 2, 90,
-                 "two webhook deliveries")
-        rows = wait_for(lambda: stack.check() or _rows(settings, MATCH_QUERY, 2), 60,
-                        "matches in ClickHouse")
+        wait_for(lambda: stack.check() or len(receiver.received) >= 2, 90, "two webhook deliveries")
+        rows = wait_for(
+            lambda: stack.check() or _rows(settings, MATCH_QUERY, 2), 60, "matches in ClickHouse"
+        )
         table = Table(*rows["columns"], title="vigil sql: matches in ClickHouse")
         for row in rows["rows"]:
             table.add_row(*(str(v) for v in row))
         console.print(table)
-        say("try: [bold].venv/bin/vigil sql \"SELECT * FROM deliveries FINAL\"[/] "
-            f"(with VIGIL_DATA_DIR={settings.data_dir})")
+        say(
+            'try: [bold].venv/bin/vigil sql "SELECT * FROM deliveries FINAL"[/] '
+            f"(with VIGIL_DATA_DIR={settings.data_dir})"
+        )
         if exit_after:
             return 0
         say("vigil keeps watching the chain; press Ctrl-C to stop")

@@ -31,8 +31,14 @@ class SettingsError(VigilError):
 class ConfigError(VigilError):
     """A project file is invalid; the message names file, object and field."""
 
-    def __init__(self, message: str, *, file: str | None = None, obj: str | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        obj: str | None = None,
+        field: str | None = None,
+    ) -> None:
         where = ": ".join(part for part in (file, obj, field) if part)
         super().__init__(f"{where}: {message}" if where else message)
         self.file, self.obj, self.field = file, obj, field
@@ -69,11 +75,17 @@ class HistoryError(VigilError):
 class DeliveryError(VigilError):
     """A notification could not be delivered."""
 
-    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.permanent, self.retry_after = status, permanent, retry_after
 
 
-class Skip(Exception):  # noqa: N818 - named after faust's Skip: a signal, not an error
+class Skip(Exception):
     """Drop the current record on purpose."""

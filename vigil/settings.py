@@ -78,16 +78,22 @@ class Settings(BaseSettings):
 
     def child_env(self) -> dict[str, str]:
         """These settings as ``VIGIL_*`` variables, for the processes `vigil up` starts."""
-        env = {"VIGIL_DATA_DIR": str(self.data_dir.resolve()),
-               "VIGIL_PROJECT_DIR": str(self.project_dir.resolve()),
-               "VIGIL_KAFKA_HOME": str(self.kafka_home), "VIGIL_JAVA": self.java,
-               "VIGIL_API_BIND": self.api_bind, "VIGIL_TOPIC_PREFIX": self.topic_prefix,
-               "VIGIL_GROUP_PREFIX": self.group_prefix, "VIGIL_LOG_LEVEL": self.log_level,
-               "VIGIL_SECRETS": json.dumps({k: v.get_secret_value()
-                                            for k, v in self.secrets.items()})}
-        for name, value in (("VIGIL_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
-                            ("VIGIL_CLICKHOUSE_DSN", self.clickhouse_dsn),
-                            ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url)):
+        env = {
+            "VIGIL_DATA_DIR": str(self.data_dir.resolve()),
+            "VIGIL_PROJECT_DIR": str(self.project_dir.resolve()),
+            "VIGIL_KAFKA_HOME": str(self.kafka_home),
+            "VIGIL_JAVA": self.java,
+            "VIGIL_API_BIND": self.api_bind,
+            "VIGIL_TOPIC_PREFIX": self.topic_prefix,
+            "VIGIL_GROUP_PREFIX": self.group_prefix,
+            "VIGIL_LOG_LEVEL": self.log_level,
+            "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),
+        }
+        for name, value in (
+            ("VIGIL_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
+            ("VIGIL_CLICKHOUSE_DSN", self.clickhouse_dsn),
+            ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url),
+        ):
             if value:
                 env[name] = value
         return env

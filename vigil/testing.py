@@ -25,12 +25,13 @@ ANVIL_BIN = TOOLS / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin"
 CONTRACTS = TOOLS / "contracts.json"
 TOKEN_SOURCE = REPO_ROOT / "examples" / "contracts" / "VigilToken.sol"
 # anvil's first two well-known development accounts (public test keys, never real funds)
-ACCOUNTS = ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]
+ACCOUNTS = [
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.2) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
     """Poll ``predicate`` until truthy; AssertionError naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,8 +55,10 @@ class Anvil:
         binary = ANVIL_BIN if ANVIL_BIN.exists() else shutil.which("anvil")
         if binary is None:
             raise RuntimeDependencyError(f"anvil not found at {ANVIL_BIN}; run `make install`")
-        self._process = process.spawn([str(binary), "--host", "127.0.0.1", "--port",
-                                       str(self.port), "--silent"], log_file=self._log)
+        self._process = process.spawn(
+            [str(binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent"],
+            log_file=self._log,
+        )
         wait_for(self._ready, 30, f"anvil on {self.url}")
         return self
 
@@ -68,8 +71,11 @@ class Anvil:
             return False
 
     def rpc(self, method: str, *params: Any) -> Any:
-        reply = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                           "params": list(params)}, timeout=10).json()
+        reply = httpx.post(
+            self.url,
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+            timeout=10,
+        ).json()
         if "error" in reply:
             raise RuntimeError(f"anvil {method}: {reply['error']}")
         return reply["result"]
@@ -86,9 +92,16 @@ def compiled_token() -> dict[str, Any]:
         node = shutil.which("node")
         if node is None or not (TOOLS / "node_modules" / "solc").exists():
             raise RuntimeDependencyError("node and npm solc are needed; run `make install`")
-        subprocess.run([node, str(REPO_ROOT / "vigil" / "runtime" / "compile.js"),
-                        str(TOOLS / "node_modules"), str(CONTRACTS), str(TOKEN_SOURCE)],
-                       check=True)
+        subprocess.run(
+            [
+                node,
+                str(REPO_ROOT / "vigil" / "runtime" / "compile.js"),
+                str(TOOLS / "node_modules"),
+                str(CONTRACTS),
+                str(TOKEN_SOURCE),
+            ],
+            check=True,
+        )
     return json.loads(CONTRACTS.read_text())["VigilToken"]  # type: ignore[no-any-return]
 
 
@@ -112,8 +125,9 @@ class Token:
         return self._wait(self.contract.functions.transfer(to, amount).transact({"from": sender}))
 
     def transfer_ownership(self, to: str) -> Any:
-        return self._wait(self.contract.functions.transferOwnership(to).transact(
-            {"from": ACCOUNTS[0]}))
+        return self._wait(
+            self.contract.functions.transferOwnership(to).transact({"from": ACCOUNTS[0]})
+        )
 
 
 @dataclass
@@ -139,7 +153,7 @@ class WebhookReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 item = Received(self.path, dict(self.headers.items()), self.rfile.read(length))
                 status = outer.statuses.pop(0) if outer.statuses else 200
@@ -152,7 +166,7 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -20,7 +20,7 @@ REGISTRY_MEDIA = "application/vnd.schemaregistry.v1+json"
 
 class SchemaBody(BaseModel):
     schema_: str = Field(alias="schema")
-    schemaType: str = "AVRO"  # noqa: N815 - the registry's wire name
+    schemaType: str = "AVRO"
 
 
 class SqlBody(BaseModel):
@@ -28,12 +28,17 @@ class SqlBody(BaseModel):
 
 
 def _registry_error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message}, status_code=status,
-                        media_type=REGISTRY_MEDIA)
+    return JSONResponse(
+        {"error_code": code, "message": message}, status_code=status, media_type=REGISTRY_MEDIA
+    )
 
 
-def create_app(store: SchemaStore | None, clickhouse: Any | None,
-               lock: threading.Lock | None = None, status: dict[str, Any] | None = None) -> FastAPI:
+def create_app(
+    store: SchemaStore | None,
+    clickhouse: Any | None,
+    lock: threading.Lock | None = None,
+    status: dict[str, Any] | None = None,
+) -> FastAPI:
     """The API over a schema store (None: external registry) and a ClickHouse client."""
     app = FastAPI(title="vigil", version=__version__)
 

@@ -58,22 +58,27 @@ def _read_yaml(path: Path) -> Any:
 
 def _validate(model: type[M], data: Any, path: Path, obj: str) -> M:
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping of keys, found {type(data).__name__}",
-                          file=str(path), obj=obj)
+        raise ConfigError(
+            f"expected a mapping of keys, found {type(data).__name__}", file=str(path), obj=obj
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        found = first.get("input")
-        found_text = "" if first["type"] == "missing" else f"; found {found!r}"
-        raise ConfigError(f"{first['msg']}{found_text}{more}", file=str(path), obj=obj,
-                          field=loc) from None
+        message = first["msg"].removeprefix("Value error, ")
+        # value errors already say what they got; missing fields have nothing to show
+        shown = first["type"] not in ("missing", "value_error")
+        found_text = f"; found {first.get('input')!r}" if shown else ""
+        raise ConfigError(
+            f"{message}{found_text}{more}", file=str(path), obj=obj, field=loc
+        ) from None
 
 
-def _load_abi(abi: str | list[dict[str, Any]] | None, base: Path, where: Path,
-              obj: str) -> list[dict[str, Any]]:
+def _load_abi(
+    abi: str | list[dict[str, Any]] | None, base: Path, where: Path, obj: str
+) -> list[dict[str, Any]]:
     if abi is None:
         return []
     if isinstance(abi, list):
@@ -82,16 +87,22 @@ def _load_abi(abi: str | list[dict[str, Any]] | None, base: Path, where: Path,
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
-        raise ConfigError(f"cannot read ABI file {path}: {exc.strerror}", file=str(where),
-                          obj=obj, field="abi") from exc
+        raise ConfigError(
+            f"cannot read ABI file {path}: {exc.strerror}", file=str(where), obj=obj, field="abi"
+        ) from exc
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"ABI file {path} is not JSON: {exc}", file=str(where), obj=obj,
-                          field="abi") from exc
+        raise ConfigError(
+            f"ABI file {path} is not JSON: {exc}", file=str(where), obj=obj, field="abi"
+        ) from exc
     if isinstance(data, dict) and isinstance(data.get("abi"), list):
         data = data["abi"]  # a compiler artifact
     if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise ConfigError(f"ABI file {path} must hold a JSON list of ABI entries",
-                          file=str(where), obj=obj, field="abi")
+        raise ConfigError(
+            f"ABI file {path} must hold a JSON list of ABI entries",
+            file=str(where),
+            obj=obj,
+            field="abi",
+        )
     return data
 
 
@@ -117,8 +128,9 @@ def load_project(root: Path) -> Project:
     """Load and cross-check ``root``: networks exist, channel aliases exist, ids are unique."""
     main = root / "vigil.yaml"
     if not main.exists():
-        raise ConfigError(f"no vigil.yaml in {root.resolve()}; is this a vigil project?",
-                          file=str(main))
+        raise ConfigError(
+            f"no vigil.yaml in {root.resolve()}; is this a vigil project?", file=str(main)
+        )
     config = _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
     channels: dict[str, list[LoadedChannel]] = {}
     for path in _yaml_files(root / "channels"):
@@ -130,17 +142,29 @@ def load_project(root: Path) -> Project:
         monitor = load_monitor_file(path)
         obj = f"monitor {monitor.config.name!r}"
         if monitor.id in seen:
-            raise ConfigError(f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
-                              file=str(path), obj=obj, field="id")
+            raise ConfigError(
+                f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
+                file=str(path),
+                obj=obj,
+                field="id",
+            )
         seen[monitor.id] = path
         if monitor.config.network not in config.networks:
-            raise ConfigError(f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
-                              f"{', '.join(sorted(config.networks)) or 'none'}",
-                              file=str(path), obj=obj, field="network")
+            raise ConfigError(
+                f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
+                f"{', '.join(sorted(config.networks)) or 'none'}",
+                file=str(path),
+                obj=obj,
+                field="network",
+            )
         for alias in monitor.config.channels:
             if alias not in channels:
-                raise ConfigError(f"unknown channel alias {alias!r}; channels/ defines: "
-                                  f"{', '.join(sorted(channels)) or 'none'}",
-                                  file=str(path), obj=obj, field="channels")
+                raise ConfigError(
+                    f"unknown channel alias {alias!r}; channels/ defines: "
+                    f"{', '.join(sorted(channels)) or 'none'}",
+                    file=str(path),
+                    obj=obj,
+                    field="channels",
+                )
         monitors.append(monitor)
     return Project(root, config, monitors, channels)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"expected a 0x-prefixed 40-hex-digit address, got {value!r}")
+    return value.lower()
+
+
+Address = Annotated[str, AfterValidator(_address)]
 
 
 class _Model(BaseModel):
@@ -33,14 +42,19 @@ class NetworkConfig(_Model):
         return urls
 
 
-class EventCondition(_Model):
+class Selection(_Model):
+    """An event or function chosen by signature (or unambiguous name), with a condition."""
+
     signature: str = Field(min_length=1)
     expression: str | None = None
 
 
-class FunctionCondition(_Model):
-    signature: str = Field(min_length=1)
-    expression: str | None = None
+class EventCondition(Selection):
+    """conditions.events[]"""
+
+
+class FunctionCondition(Selection):
+    """conditions.functions[]"""
 
 
 class Conditions(_Model):
@@ -56,23 +70,27 @@ class MonitorConfig(_Model):
     id: str | None = Field(default=None, pattern=_ALIAS)
     type: Literal["contract"] = "contract"
     network: str
-    addresses: list[str] = Field(min_length=1)
+    addresses: list[Address] = Field(min_length=1)
     abi: str | list[dict[str, Any]] | None = None
     confirm_blocks: int | Literal["safe", "finalized"] = 0
     severity: Literal["high", "medium", "low"] = "medium"
-    risk_category: Literal["governance", "access-control", "suspicious", "financial",
-                           "technical"] | None = None
+    risk_category: (
+        Literal["governance", "access-control", "suspicious", "financial", "technical"] | None
+    ) = None
     conditions: Conditions = Field(default_factory=Conditions)
     channels: list[str] = Field(default_factory=list)
     paused: bool = False
 
-    @field_validator("addresses")
+    @field_validator("addresses", mode="before")
     @classmethod
-    def _addresses(cls, addresses: list[str]) -> list[str]:
-        for address in addresses:
-            if not _ADDRESS.match(address):
-                raise ValueError(f"expected a 0x-prefixed 40-hex-digit address, got {address!r}")
-        return [a.lower() for a in addresses]
+    def _unquoted_hex(cls, addresses: Any) -> Any:
+        # YAML reads an unquoted 0x... as an integer; an address is 160 bits, so padding
+        # back to 40 hex digits restores it exactly
+        if isinstance(addresses, list):
+            return [
+                f"0x{a:040x}" if isinstance(a, int) and 0 <= a < 2**160 else a for a in addresses
+            ]
+        return addresses
 
 
 class ChannelConfig(_Model):

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 AbiItem = dict[str, Any]
 
@@ -18,7 +18,7 @@ def canonical_type(param: dict[str, Any]) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
         inner = ",".join(canonical_type(c) for c in param.get("components", []))
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
@@ -84,8 +84,7 @@ class EventDecoder:
         inputs = item.get("inputs", [])
         self.names = tuple(str(p.get("name") or "") for p in inputs)
         self._indexed = [(i, canonical_type(p)) for i, p in enumerate(inputs) if p.get("indexed")]
-        self._plain = [(i, canonical_type(p)) for i, p in enumerate(inputs)
-                       if not p.get("indexed")]
+        self._plain = [(i, canonical_type(p)) for i, p in enumerate(inputs) if not p.get("indexed")]
 
     def decode(self, topics: Sequence[str], data: str) -> Decoded | None:
         """None when the log does not fit the event (e.g. an ERC721 Transfer for ERC20)."""
@@ -95,8 +94,9 @@ class EventDecoder:
         try:
             for (index, kind), topic in zip(self._indexed, topics[1:], strict=True):
                 # dynamic indexed values are stored as their keccak hash
-                values[index] = topic if _is_dynamic(kind) else abi_decode(
-                    [kind], bytes.fromhex(topic[2:]))[0]
+                values[index] = (
+                    topic if _is_dynamic(kind) else abi_decode([kind], bytes.fromhex(topic[2:]))[0]
+                )
             plain = abi_decode([k for _, k in self._plain], bytes.fromhex(data[2:]))
         except (DecodingError, ValueError, OverflowError):
             return None
@@ -115,8 +115,7 @@ class FunctionDecoder:
 
     def decode(self, calldata: str) -> Decoded | None:
         try:
-            return Decoded(tuple(abi_decode(self._types, bytes.fromhex(calldata[10:]))),
-                           self.names)
+            return Decoded(tuple(abi_decode(self._types, bytes.fromhex(calldata[10:]))), self.names)
         except (DecodingError, ValueError, OverflowError):
             return None
 

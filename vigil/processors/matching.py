@@ -8,9 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from vigil.config.loader import LoadedMonitor
+from vigil.config.models import Selection
 from vigil.errors import ConfigError
 from vigil.processors import abi
 from vigil.processors.conditions import Condition, ConditionTypeError, compile_condition
@@ -18,12 +19,24 @@ from vigil.processors.conditions import Condition, ConditionTypeError, compile_c
 log = logging.getLogger(__name__)
 
 TX_FIELDS = {
-    "to": "to", "from": "from", "value": "value", "gasPrice": "gasPrice", "gas_price": "gasPrice",
-    "maxFeePerGas": "maxFeePerGas", "max_fee_per_gas": "maxFeePerGas",
+    "to": "to",
+    "from": "from",
+    "value": "value",
+    "gasPrice": "gasPrice",
+    "gas_price": "gasPrice",
+    "maxFeePerGas": "maxFeePerGas",
+    "max_fee_per_gas": "maxFeePerGas",
     "maxPriorityFeePerGas": "maxPriorityFeePerGas",
-    "max_priority_fee_per_gas": "maxPriorityFeePerGas", "gasLimit": "gasLimit",
-    "gas_limit": "gasLimit", "gasUsed": "gasUsed", "gas_used": "gasUsed", "nonce": "nonce",
-    "status": "status", "hash": "hash", "input": "input", "transactionIndex": "transactionIndex",
+    "max_priority_fee_per_gas": "maxPriorityFeePerGas",
+    "gasLimit": "gasLimit",
+    "gas_limit": "gasLimit",
+    "gasUsed": "gasUsed",
+    "gas_used": "gasUsed",
+    "nonce": "nonce",
+    "status": "status",
+    "hash": "hash",
+    "input": "input",
+    "transactionIndex": "transactionIndex",
     "transaction_index": "transactionIndex",
 }
 
@@ -33,14 +46,21 @@ def transaction_env(tx: dict[str, Any]) -> dict[str, Any]:
     receipt = tx.get("receipt") or {}
     status = receipt.get("status")
     canonical = {
-        "to": tx["to"], "from": tx["from"], "value": int(tx["value"]),
+        "to": tx["to"],
+        "from": tx["from"],
+        "value": int(tx["value"]),
         "gasPrice": int(receipt.get("effectiveGasPrice") or tx.get("gasPrice") or 0),
         "maxFeePerGas": None if tx["maxFeePerGas"] is None else int(tx["maxFeePerGas"]),
-        "maxPriorityFeePerGas": None if tx["maxPriorityFeePerGas"] is None
+        "maxPriorityFeePerGas": None
+        if tx["maxPriorityFeePerGas"] is None
         else int(tx["maxPriorityFeePerGas"]),
-        "gasLimit": tx["gas"], "gasUsed": receipt.get("gasUsed"), "nonce": tx["nonce"],
+        "gasLimit": tx["gas"],
+        "gasUsed": receipt.get("gasUsed"),
+        "nonce": tx["nonce"],
         "status": None if status is None else ("success" if status == 1 else "failed"),
-        "hash": tx["hash"], "input": tx["input"], "transactionIndex": tx["transactionIndex"],
+        "hash": tx["hash"],
+        "input": tx["input"],
+        "transactionIndex": tx["transactionIndex"],
     }
     return {alias: canonical[name] for alias, name in TX_FIELDS.items()}
 
@@ -80,8 +100,13 @@ class CompiledMonitor:
             return condition.holds(env)
         except ConditionTypeError as exc:
             self.errors += 1
-            log.warning("monitor %s, tx %s: condition %r: %s; counted as no match",
-                        self.id, tx_hash, condition.text, exc)
+            log.warning(
+                "monitor %s, tx %s: condition %r: %s; counted as no match",
+                self.id,
+                tx_hash,
+                condition.text,
+                exc,
+            )
             return False
 
     def reasons(self, tx: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -90,8 +115,16 @@ class CompiledMonitor:
         if self.transaction is not None:
             if not self._holds(self.transaction, transaction_env(tx), tx["hash"]):
                 return None
-            reasons.append({"type": "transaction", "address": None, "signature": None,
-                            "condition": self.transaction.text, "args": "[]", "params": "{}"})
+            reasons.append(
+                {
+                    "type": "transaction",
+                    "address": None,
+                    "signature": None,
+                    "condition": self.transaction.text,
+                    "args": "[]",
+                    "params": "{}",
+                }
+            )
         if not self.events and not self.functions:
             return reasons
         selected = self._event_reasons(tx) + self._function_reasons(tx)
@@ -117,15 +150,18 @@ class CompiledMonitor:
         found = []
         for rule in self.functions.get(tx["input"][:10].lower(), ()):
             decoded = rule.decoder.decode(tx["input"])  # type: ignore[call-arg]
-            if decoded is not None and self._holds(rule.condition, _argument_env(decoded),
-                                                   tx["hash"]):
+            if decoded is not None and self._holds(
+                rule.condition, _argument_env(decoded), tx["hash"]
+            ):
                 found.append(_reason("function", tx["to"], rule, decoded))
         return found
 
 
 def _reason(kind: str, address: str, rule: _Rule, decoded: abi.Decoded) -> dict[str, Any]:
     return {
-        "type": kind, "address": address, "signature": rule.signature,
+        "type": kind,
+        "address": address,
+        "signature": rule.signature,
         "condition": rule.condition.text if rule.condition else None,
         "args": json.dumps(abi.to_json(list(decoded.args))),
         "params": json.dumps({k: abi.to_json(v) for k, v in decoded.params().items()}),
@@ -133,8 +169,8 @@ def _reason(kind: str, address: str, rule: _Rule, decoded: abi.Decoded) -> dict[
 
 
 def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule]]:
-    selections = (monitor.config.conditions.events if kind == "event"
-                  else monitor.config.conditions.functions)
+    conditions = monitor.config.conditions
+    selections: Sequence[Selection] = conditions.events if kind == "event" else conditions.functions
     rules: dict[str, list[_Rule]] = {}
     for i, selection in enumerate(selections):
         where = f"conditions.{kind}s[{i}]"
@@ -142,16 +178,20 @@ def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule]]:
         try:
             item = abi.resolve(monitor.abi, kind, selection.signature)
         except LookupError as exc:
-            raise ConfigError(str(exc), file=str(monitor.file), obj=obj,
-                              field=f"{where}.signature") from None
+            raise ConfigError(
+                str(exc), file=str(monitor.file), obj=obj, field=f"{where}.signature"
+            ) from None
         decoder: abi.EventDecoder | abi.FunctionDecoder = (
-            abi.EventDecoder(item) if kind == "event" else abi.FunctionDecoder(item))
+            abi.EventDecoder(item) if kind == "event" else abi.FunctionDecoder(item)
+        )
         names = [n for n in decoder.names if n] + [f"${j}" for j in range(len(decoder.names))]
         condition = None
         if selection.expression:
             condition = compile_condition(
-                selection.expression, known=names,
-                where=f"{monitor.file}: {obj}: {where}.expression")
+                selection.expression,
+                known=names,
+                where=f"{monitor.file}: {obj}: {where}.expression",
+            )
         key = abi.topic0(item) if kind == "event" else abi.selector(item)
         rules.setdefault(key, []).append(_Rule(abi.signature(item), decoder, condition))
     return rules
@@ -163,17 +203,29 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
     transaction = None
     if config.conditions.transaction:
         transaction = compile_condition(
-            config.conditions.transaction, known=TX_FIELDS,
-            where=f"{monitor.file}: monitor {config.name!r}: conditions.transaction")
+            config.conditions.transaction,
+            known=TX_FIELDS,
+            where=f"{monitor.file}: monitor {config.name!r}: conditions.transaction",
+        )
     ref = {
-        "id": monitor.id, "name": config.name, "network": config.network, "chainId": chain_id,
+        "id": monitor.id,
+        "name": config.name,
+        "network": config.network,
+        "chainId": chain_id,
         "addresses": list(config.addresses),
         "confirmBlocks": config.confirm_blocks if isinstance(config.confirm_blocks, int) else 0,
-        "severity": config.severity, "channels": list(config.channels),
+        "severity": config.severity,
+        "channels": list(config.channels),
     }
-    return CompiledMonitor(monitor.id, ref, frozenset(config.addresses),
-                           _compile_rules(monitor, "event"), _compile_rules(monitor, "function"),
-                           transaction, config.paused)
+    return CompiledMonitor(
+        monitor.id,
+        ref,
+        frozenset(config.addresses),
+        _compile_rules(monitor, "event"),
+        _compile_rules(monitor, "function"),
+        transaction,
+        config.paused,
+    )
 
 
 def match_id(monitor_id: str, network: str, block_hash: str, tx_hash: str) -> str:
@@ -194,7 +246,8 @@ class Matcher:
         """Match records (one per monitor) for one Transaction record."""
         network = tx["network"]
         involved = [tx["from"], tx["to"]] + [
-            entry["address"] for entry in (tx.get("receipt") or {}).get("logs", ())]
+            entry["address"] for entry in (tx.get("receipt") or {}).get("logs", ())
+        ]
         candidates: dict[str, CompiledMonitor] = {}
         for address in involved:
             for monitor in self._by_address.get((network, address), ()):  # type: ignore[arg-type]
@@ -205,15 +258,22 @@ class Matcher:
             if reasons is None:
                 continue
             matched = _ordered_unique(a for a in involved if a in monitor.addresses)
-            matches.append({
-                "id": match_id(monitor.id, network, tx["blockHash"], tx["hash"]),
-                "monitor": {**monitor.ref, "chainId": tx["chainId"]},
-                "hash": tx["hash"], "blockNumber": tx["blockNumber"],
-                "blockHash": tx["blockHash"], "timestamp": timestamp, "transaction": tx,
-                "matchReasons": reasons, "matchedAddresses": matched,
-                "matchedChecksumAddresses": [to_checksum_address(a) for a in matched],
-                "value": tx["value"], "metadata": None,
-            })
+            matches.append(
+                {
+                    "id": match_id(monitor.id, network, tx["blockHash"], tx["hash"]),
+                    "monitor": {**monitor.ref, "chainId": tx["chainId"]},
+                    "hash": tx["hash"],
+                    "blockNumber": tx["blockNumber"],
+                    "blockHash": tx["blockHash"],
+                    "timestamp": timestamp,
+                    "transaction": tx,
+                    "matchReasons": reasons,
+                    "matchedAddresses": matched,
+                    "matchedChecksumAddresses": [to_checksum_address(a) for a in matched],
+                    "value": tx["value"],
+                    "metadata": None,
+                }
+            )
         return matches
 
     def match_block(self, block: dict[str, Any]) -> list[dict[str, Any]]:
@@ -237,9 +297,14 @@ def batches(matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for match in matches:
         grouped.setdefault(match["monitor"]["id"], []).append(match)
-    return [{
-        "id": f"{monitor_id}:{group[0]['monitor']['network']}:{group[0]['blockHash']}",
-        "monitorId": monitor_id, "network": group[0]["monitor"]["network"],
-        "blockNumber": group[0]["blockNumber"], "blockHash": group[0]["blockHash"],
-        "matches": group,
-    } for monitor_id, group in grouped.items()]
+    return [
+        {
+            "id": f"{monitor_id}:{group[0]['monitor']['network']}:{group[0]['blockHash']}",
+            "monitorId": monitor_id,
+            "network": group[0]["monitor"]["network"],
+            "blockNumber": group[0]["blockNumber"],
+            "blockHash": group[0]["blockHash"],
+            "matches": group,
+        }
+        for monitor_id, group in grouped.items()
+    ]

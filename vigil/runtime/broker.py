@@ -54,7 +54,9 @@ def bootstrap_ready(bootstrap: str, timeout: float = 5.0) -> bool:
     from kafka.errors import KafkaConfigurationError, KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
+        )
     except KafkaConfigurationError:
         raise  # a bug in vigil, not a broker that is still starting
     except (KafkaError, OSError):
@@ -89,19 +91,23 @@ class EmbeddedKafka:
             raise RuntimeDependencyError(
                 f"java not found ({self.java!r}); install Java 17 (apt-get install "
                 "openjdk-17-jre-headless) or set VIGIL_JAVA, or set VIGIL_KAFKA_BOOTSTRAP to use "
-                "an existing Kafka")
+                "an existing Kafka"
+            )
         if not any(self.home.glob("kafka_2.13-*.jar")):
             raise RuntimeDependencyError(
                 f"Kafka broker jars not found in {self.home}; run `make install` (fetches them "
-                "from Maven Central) or set VIGIL_KAFKA_HOME / VIGIL_KAFKA_BOOTSTRAP")
+                "from Maven Central) or set VIGIL_KAFKA_HOME / VIGIL_KAFKA_BOOTSTRAP"
+            )
         return java
 
     def _choose_ports(self) -> tuple[int, int]:
         saved = self.dir / "ports.json"
         if self.requested_port:
             if port_in_use(self.requested_port):
-                raise BrokerError(f"port {self.requested_port} on 127.0.0.1 is in use; stop what "
-                                  "listens there or choose another VIGIL_KAFKA_PORT (0 = any)")
+                raise BrokerError(
+                    f"port {self.requested_port} on 127.0.0.1 is in use; stop what "
+                    "listens there or choose another VIGIL_KAFKA_PORT (0 = any)"
+                )
             controller = free_port()
             return self.requested_port, controller
         if saved.exists():  # keep the ports of the last run when they are still free
@@ -113,39 +119,52 @@ class EmbeddedKafka:
     def _write_config(self, port: int, controller: int) -> Path:
         data = self.dir / "data"
         config = self.dir / "server.properties"
-        config.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={data}",
-            "num.partitions=1",
-            "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=3",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            # the first consumer-group join would otherwise wait 3 s
-            "group.initial.rebalance.delay.ms=0",
-            "message.max.bytes=16777216",
-            "replica.fetch.max.bytes=16777216",
-            "log.cleaner.dedupe.buffer.size=33554432",
-            "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=1",
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=3",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    # the first consumer-group join would otherwise wait 3 s
+                    "group.initial.rebalance.delay.ms=0",
+                    "message.max.bytes=16777216",
+                    "replica.fetch.max.bytes=16777216",
+                    "log.cleaner.dedupe.buffer.size=33554432",
+                    "",
+                ]
+            )
+        )
         (self.dir / "log4j2.properties").write_text(_LOG4J2)
         (self.dir / "ports.json").write_text(json.dumps({"broker": port, "controller": controller}))
         return config
 
     def _java_command(self, java: str, main: str, *args: str) -> list[str]:
-        return [java, "-Xms128m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-                "-cp", f"{self.home}/*", main, *args]
+        return [
+            java,
+            "-Xms128m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+            "-cp",
+            f"{self.home}/*",
+            main,
+            *args,
+        ]
 
     def start(self, timeout: float = 90.0) -> str:
         """Format storage on first start, launch the broker and wait until it answers."""
@@ -156,28 +175,45 @@ class EmbeddedKafka:
         if not (self.dir / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             done = subprocess.run(
-                self._java_command(java, "kafka.tools.StorageTool", "format", "--config",
-                                   str(config), "--cluster-id", cluster_id),
-                capture_output=True, text=True, check=False)
+                self._java_command(
+                    java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--config",
+                    str(config),
+                    "--cluster-id",
+                    cluster_id,
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage in {self.dir} failed: "
-                                  f"{(done.stderr or done.stdout).strip()[-800:]}")
+                raise BrokerError(
+                    f"formatting Kafka storage in {self.dir} failed: "
+                    f"{(done.stderr or done.stdout).strip()[-800:]}"
+                )
         log_file = self.dir / "broker.log"
         self._process = process.spawn(
-            self._java_command(java, "kafka.Kafka", str(config)), log_file=log_file)
+            self._java_command(java, "kafka.Kafka", str(config)), log_file=log_file
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 tail = log_file.read_text(errors="replace")[-1500:]
-                raise BrokerError(f"the Kafka broker exited with {self._process.returncode} "
-                                  f"during start; end of {log_file}:\n{tail}")
+                raise BrokerError(
+                    f"the Kafka broker exited with {self._process.returncode} "
+                    f"during start; end of {log_file}:\n{tail}"
+                )
             if bootstrap_ready(self.bootstrap, timeout=2.0):
                 log.info("Kafka broker ready on %s (data in %s)", self.bootstrap, self.dir)
                 return self.bootstrap
             time.sleep(0.5)
         self.stop()
-        raise BrokerError(f"the Kafka broker did not answer on {self.bootstrap} within "
-                          f"{timeout:.0f} s; see {log_file}")
+        raise BrokerError(
+            f"the Kafka broker did not answer on {self.bootstrap} within "
+            f"{timeout:.0f} s; see {log_file}"
+        )
 
     def stop(self) -> None:
         if self._process is not None:

@@ -21,8 +21,13 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(argv: Sequence[str], *, env: dict[str, str] | None = None, log_file: Path | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    log_file: Path | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` as a child bound to this process's lifetime."""
     out: IO[bytes] | int | None = None
     if log_file is not None:
@@ -30,8 +35,13 @@ def spawn(argv: Sequence[str], *, env: dict[str, str] | None = None, log_file: P
         out = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         return subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT if out else None,
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent if os.name == "posix" else None,
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
     finally:
         if hasattr(out, "close"):

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 def require_bootstrap(settings: Settings) -> str:
     if not settings.kafka_bootstrap:
-        raise SettingsError("VIGIL_KAFKA_BOOTSTRAP is not set: this role joins a running stack; "
-                            "use `vigil up` to start one with the embedded broker")
+        raise SettingsError(
+            "VIGIL_KAFKA_BOOTSTRAP is not set: this role joins a running stack; "
+            "use `vigil up` to start one with the embedded broker"
+        )
     return settings.kafka_bootstrap
 
 
@@ -31,8 +33,11 @@ def check_secrets(project: Project, settings: Settings) -> None:
             if channel.config.secret and channel.config.secret not in settings.secrets:
                 raise ConfigError(
                     f"secret {channel.config.secret!r} is not set; provide it in VIGIL_SECRETS "
-                    f'as {{"{channel.config.secret}": "..."}}', file=str(channel.file),
-                    obj=f"channel {channel.config.alias!r}", field="secret")
+                    f'as {{"{channel.config.secret}": "..."}}',
+                    file=str(channel.file),
+                    obj=f"channel {channel.config.alias!r}",
+                    field="secret",
+                )
 
 
 def preregistered_codec(settings: Settings, registry: Registry) -> Codec:
@@ -104,8 +109,10 @@ def ingest(settings: Settings) -> None:
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
     sink = producer(bootstrap, client_id="vigil-ingester")
-    ingesters = [Ingester(settings, name, network, sink, codec, bootstrap)
-                 for name, network in project.config.networks.items()]
+    ingesters = [
+        Ingester(settings, name, network, sink, codec, bootstrap)
+        for name, network in project.config.networks.items()
+    ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for ingester in ingesters:
@@ -122,8 +129,9 @@ def ingest(settings: Settings) -> None:
             failures.append(exc)
             stop(0, None)
 
-    threads = [threading.Thread(target=run, args=(i,), name=f"ingest-{i.network}")
-               for i in ingesters]
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"ingest-{i.network}") for i in ingesters
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -40,10 +40,12 @@ class Stack:
     def start(self) -> None:
         project = load_project(self.settings.project_dir)  # bad config fails before anything runs
         check_secrets(project, self.settings)
-        host, port = self.settings.api_bind.rsplit(":", 1)
+        port = self.settings.api_bind.rsplit(":", 1)[1]
         if port_in_use(int(port)):
-            raise BrokerError(f"the API address {self.settings.api_bind} is in use; stop what "
-                              "listens there or set VIGIL_API_BIND")
+            raise BrokerError(
+                f"the API address {self.settings.api_bind} is in use; stop what "
+                "listens there or set VIGIL_API_BIND"
+            )
         try:
             if not self.bootstrap:
                 self.broker = EmbeddedKafka(self.settings)
@@ -65,34 +67,42 @@ class Stack:
     def _spawn(self, role: str) -> None:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
         env = {**inherited, **self.settings.child_env(), "VIGIL_KAFKA_BOOTSTRAP": self.bootstrap}
-        self.children[role] = process.spawn([sys.executable, "-m", "vigil", role], env=env,
-                                            log_file=self.logs / f"{role}.log")
+        self.children[role] = process.spawn(
+            [sys.executable, "-m", "vigil", role], env=env, log_file=self.logs / f"{role}.log"
+        )
 
     def _wait_healthy(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             serve = self.children["serve"]
             if serve.poll() is not None:
-                raise VigilError(f"`vigil serve` exited with {serve.returncode} during start; "
-                                 f"see {self.logs / 'serve.log'}")
+                raise VigilError(
+                    f"`vigil serve` exited with {serve.returncode} during start; "
+                    f"see {self.logs / 'serve.log'}"
+                )
             try:
                 if httpx.get(f"{self.settings.api_url}/health", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise VigilError(f"the API did not answer within {timeout:.0f} s; see "
-                         f"{self.logs / 'serve.log'}")
+        raise VigilError(
+            f"the API did not answer within {timeout:.0f} s; see {self.logs / 'serve.log'}"
+        )
 
-    def check(self) -> None:
-        """Raise if a child has died (for callers that wait on something else)."""
+    def check(self) -> bool:
+        """Raise if a child has died (for callers that wait on something else); else False."""
         for role, child in self.children.items():
             if child.poll() is not None:
-                raise VigilError(f"`vigil {role}` exited with {child.returncode}; "
-                                 f"see {self.logs / (role + '.log')}")
+                raise VigilError(
+                    f"`vigil {role}` exited with {child.returncode}; "
+                    f"see {self.logs / (role + '.log')}"
+                )
+        return False
 
     def watch(self) -> int:
         """Block until a signal or a child's death; returns the exit code for `vigil up`."""
+
         def on_signal(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
 
@@ -101,8 +111,10 @@ class Stack:
         while not self.stopping.wait(0.5):
             for role, child in self.children.items():
                 if child.poll() is not None:
-                    self.say(f"`vigil {role}` exited with {child.returncode}; stopping. "
-                             f"See {self.logs / (role + '.log')}")
+                    self.say(
+                        f"`vigil {role}` exited with {child.returncode}; stopping. "
+                        f"See {self.logs / (role + '.log')}"
+                    )
                     return 1
         return 0
 

@@ -45,13 +45,16 @@ class Codec:
     def decode(self, payload: bytes, reader: str | None = None, *, where: str = "") -> Any:
         """Decode a framed record; ``reader`` resolves it to one of vigil's schemas."""
         if len(payload) < _HEADER.size or payload[0] != MAGIC:
-            raise SerializationError(f"{where or 'record'}: not Confluent-framed Avro "
-                                     f"(first byte {payload[:1]!r}, length {len(payload)})")
+            raise SerializationError(
+                f"{where or 'record'}: not Confluent-framed Avro "
+                f"(first byte {payload[:1]!r}, length {len(payload)})"
+            )
         _, schema_id = _HEADER.unpack_from(payload)
         writer = self._writer(schema_id)
         try:
             return fastavro.schemaless_reader(
-                io.BytesIO(payload[_HEADER.size:]), writer,
+                io.BytesIO(payload[_HEADER.size :]),
+                writer,
                 loader.parsed(reader) if reader else None,
             )
         except Exception as exc:  # fastavro raises many types for corrupt bodies

@@ -37,7 +37,10 @@ def expanded(name: str) -> dict[str, Any]:
         except Exception as exc:  # fastavro raises several types for bad schemas
             raise SchemaError(f"schema {path.name} is invalid: {exc}") from exc
     # load_schema returns a parsed schema; expand_schema gives the plain JSON form
-    return fastavro.schema.expand_schema(parsed)  # type: ignore[no-any-return]
+    schema = fastavro.schema.expand_schema(parsed)
+    if not isinstance(schema, dict):
+        raise SchemaError(f"schema {name} must be a record, found {type(schema).__name__}")
+    return schema
 
 
 def schema_text(name: str) -> str:

@@ -42,8 +42,12 @@ class SchemaVersion:
     schema: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "version": self.version, "id": self.id,
-                "schema": self.schema}
+        return {
+            "subject": self.subject,
+            "version": self.version,
+            "id": self.id,
+            "schema": self.schema,
+        }
 
 
 class SchemaStore:
@@ -82,8 +86,9 @@ class SchemaStore:
                     return existing.id
             schema_id = self._id_by_canonical.get(form, max(self._by_id, default=0) + 1)
             versions = self._subjects.get(subject, [])
-            version = SchemaVersion(subject, (versions[-1].version + 1) if versions else 1,
-                                    schema_id, schema)
+            version = SchemaVersion(
+                subject, (versions[-1].version + 1) if versions else 1, schema_id, schema
+            )
             if self._append is not None:
                 self._append(version)
             self._add(version)
@@ -123,16 +128,24 @@ class HttpRegistry:
         try:
             response = self._http.request(method, self._url + path, **kwargs)
         except httpx.HTTPError as exc:
-            raise SchemaError(f"schema registry {self._url} unreachable ({method} {path}): "
-                              f"{exc}; is the registry (or `vigil up`) running?") from exc
+            raise SchemaError(
+                f"schema registry {self._url} unreachable ({method} {path}): "
+                f"{exc}; is the registry (or `vigil up`) running?"
+            ) from exc
         if response.status_code >= 400:
-            raise SchemaError(f"schema registry {self._url} answered {response.status_code} to "
-                              f"{method} {path}: {response.text[:300]}")
+            raise SchemaError(
+                f"schema registry {self._url} answered {response.status_code} to "
+                f"{method} {path}: {response.text[:300]}"
+            )
         return response.json()
 
     def register(self, subject: str, schema: str) -> int:
-        body = self._call("POST", f"/subjects/{subject}/versions", json={"schema": schema},
-                          headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+        body = self._call(
+            "POST",
+            f"/subjects/{subject}/versions",
+            json={"schema": schema},
+            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        )
         return int(body["id"])
 
     def schema_by_id(self, schema_id: int) -> str:

@@ -1,4 +1,4 @@
-"""Persists the embedded registry's versions on a compacted Kafka topic, like Confluent's _schemas."""
+"""Keeps the embedded registry's versions on a compacted topic, as Confluent keeps _schemas."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def kafka_backed_store(bootstrap: str, topic: str) -> SchemaStore:
     store = SchemaStore(append)
     saved = [json.loads(v) for v in read_compacted(bootstrap, topic).values()]
     for entry in sorted(saved, key=lambda e: (e["id"], e["version"])):
-        store.restore(SchemaVersion(entry["subject"], entry["version"], entry["id"],
-                                    entry["schema"]))
+        store.restore(
+            SchemaVersion(entry["subject"], entry["version"], entry["id"], entry["schema"])
+        )
     return store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -19,10 +20,13 @@ log = logging.getLogger(__name__)
 
 def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
     """Create every catalogue topic that is missing; returns the names created."""
-    wanted = [NewTopic(settings.topic(t.suffix), t.partitions, 1, topic_configs=t.configs())
-              for t in CATALOGUE]
-    wanted.append(NewTopic(settings.topic(REGISTRY_TOPIC), 1, 1,
-                           topic_configs={"cleanup.policy": "compact"}))
+    wanted = [
+        NewTopic(settings.topic(t.suffix), t.partitions, 1, topic_configs=t.configs())
+        for t in CATALOGUE
+    ]
+    wanted.append(
+        NewTopic(settings.topic(REGISTRY_TOPIC), 1, 1, topic_configs={"cleanup.policy": "compact"})
+    )
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-admin")
     except (KafkaError, OSError) as exc:
@@ -31,10 +35,9 @@ def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t.name not in existing]
         if missing:
-            try:
+            # another process may win the race; the topic is then what we want
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; the topic is what we want
         _wait_for_metadata(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
@@ -68,9 +71,12 @@ def producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
 
 def read_compacted(bootstrap: str, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
     """The latest value per key of ``topic`` (all partitions), read from the start to the end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             fetch_max_bytes=MAX_MESSAGE_BYTES,
-                             max_partition_fetch_bytes=MAX_MESSAGE_BYTES)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_bytes=MAX_MESSAGE_BYTES,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

@@ -27,14 +27,22 @@ def build_matcher(project: Project) -> Matcher:
     return Matcher(compile_monitor(m, chain_ids[m.config.network]) for m in project.monitors)
 
 
-def delivery_record(match: dict[str, Any], channel_id: str, channel_type: str, request_id: str,
-                    outcome: Any) -> dict[str, Any]:
+def delivery_record(
+    match: dict[str, Any], channel_id: str, channel_type: str, request_id: str, outcome: Any
+) -> dict[str, Any]:
     return {
-        "id": f"{match['id']}:{channel_id}", "matchId": match["id"],
-        "monitorId": match["monitor"]["id"], "channel": channel_id, "channelType": channel_type,
-        "requestId": request_id, "status": "SENT" if outcome.ok else "FAILED",
-        "attempts": outcome.attempts, "httpStatus": outcome.status, "error": outcome.error,
-        "at": int(time.time() * 1000), "latencyMs": outcome.latency_ms,
+        "id": f"{match['id']}:{channel_id}",
+        "matchId": match["id"],
+        "monitorId": match["monitor"]["id"],
+        "channel": channel_id,
+        "channelType": channel_type,
+        "requestId": request_id,
+        "status": "SENT" if outcome.ok else "FAILED",
+        "attempts": outcome.attempts,
+        "httpStatus": outcome.status,
+        "error": outcome.error,
+        "at": int(time.time() * 1000),
+        "latencyMs": outcome.latency_ms,
     }
 
 
@@ -45,26 +53,39 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
     batches_topic = app.topic(settings.topic("monitor.match-batches"))
     deliveries_topic = app.topic(settings.topic("notify.deliveries"))
     matcher = build_matcher(project)
-    # delivery key (match_id:channel_id) → ms when sent; a redelivered batch skips these
-    delivered = app.Table("delivered", default=None, partitions=3, schema=faust.Schema(
-        key_type=str, value_type=int, key_serializer="json", value_serializer="json"))
+    # delivery key (match_id:channel_id) → request that sent it; a redelivered batch skips these
+    delivered = app.Table(
+        "delivered",
+        default=None,
+        partitions=3,
+        schema=faust.Schema(
+            key_type=str, value_type=str, key_serializer="json", value_serializer="json"
+        ),
+    )
     http = httpx.AsyncClient()
-    channels = {alias: [(c.id, WebhookChannel(c.config, _secret(settings, c.config.secret), http))
-                        for c in group]
-                for alias, group in project.channels.items()}
+    channels = {
+        alias: [
+            (c.id, WebhookChannel(c.config, _secret(settings, c.config.secret), http))
+            for c in group
+        ]
+        for alias, group in project.channels.items()
+    }
 
     async def on_block(block: dict[str, Any]) -> None:
         found = matcher.match_block(block)
         for match in found:
-            await matches_topic.send(key=match["monitor"]["id"].encode(), value=codec.encode(
-                matches_topic.get_topic_name(), "Match", match))
+            await matches_topic.send(
+                key=match["monitor"]["id"].encode(),
+                value=codec.encode(matches_topic.get_topic_name(), "Match", match),
+            )
         for batch in batches(found):
-            await batches_topic.send(key=batch["monitorId"].encode(), value=codec.encode(
-                batches_topic.get_topic_name(), "MatchBatch", batch))
+            await batches_topic.send(
+                key=batch["monitorId"].encode(),
+                value=codec.encode(batches_topic.get_topic_name(), "MatchBatch", batch),
+            )
 
     async def deliver(batch: dict[str, Any], channel_id: str, channel: WebhookChannel) -> None:
-        pending = [m for m in batch["matches"]
-                   if delivered.get(f"{m['id']}:{channel_id}") is None]
+        pending = [m for m in batch["matches"] if delivered.get(f"{m['id']}:{channel_id}") is None]
         if not pending:
             return  # every match of this batch already went to this channel
         request_id = f"{batch['id']}:{channel_id}"
@@ -72,9 +93,11 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
         for match in pending:
             record = delivery_record(match, channel_id, "webhook", request_id, outcome)
             if outcome.ok:
-                delivered[record["id"]] = record["at"]
-            await deliveries_topic.send(key=record["id"].encode(), value=codec.encode(
-                deliveries_topic.get_topic_name(), "Delivery", record))
+                delivered[record["id"]] = request_id
+            await deliveries_topic.send(
+                key=record["id"].encode(),
+                value=codec.encode(deliveries_topic.get_topic_name(), "Delivery", record),
+            )
 
     async def on_batch(batch: dict[str, Any]) -> None:
         aliases = batch["matches"][0]["monitor"]["channels"] if batch["matches"] else []
@@ -93,8 +116,9 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
             await _guarded(codec, event, "MatchBatch", on_batch)
 
 
-async def _guarded(codec: Codec, event: Any, schema: str,
-                   handle: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+async def _guarded(
+    codec: Codec, event: Any, schema: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
     """Decode and handle one record; a failure is logged with its position, never fatal."""
     where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
     try:

@@ -8,14 +8,17 @@ from vigil.errors import HistoryError
 
 # ReplacingMergeTree keyed by the record's identity: a replayed record replaces itself.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "chain, matches and deliveries", [
-        """CREATE TABLE IF NOT EXISTS blocks (
+    (
+        1,
+        "chain, matches and deliveries",
+        [
+            """CREATE TABLE IF NOT EXISTS blocks (
             network LowCardinality(String), number UInt64, hash String, parent_hash String,
             timestamp DateTime('UTC'), miner String, gas_limit UInt64, gas_used UInt64,
             base_fee_per_gas Nullable(UInt256), transaction_count UInt32,
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (network, number, hash)""",
-        """CREATE TABLE IF NOT EXISTS transactions (
+            """CREATE TABLE IF NOT EXISTS transactions (
             network LowCardinality(String), hash String, block_number UInt64,
             block_hash String, block_timestamp DateTime('UTC'), transaction_index UInt32,
             type UInt32, from String, to Nullable(String), value UInt256, nonce UInt64,
@@ -25,7 +28,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             contract_address Nullable(String), log_count UInt32,
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (network, block_number, hash)""",
-        """CREATE TABLE IF NOT EXISTS logs (
+            """CREATE TABLE IF NOT EXISTS logs (
             network LowCardinality(String), block_number UInt64, block_hash String,
             transaction_hash String, log_index UInt32, address String,
             topic0 Nullable(String), topic1 Nullable(String), topic2 Nullable(String),
@@ -33,21 +36,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at)
           ORDER BY (network, block_number, block_hash, log_index)""",
-        """CREATE TABLE IF NOT EXISTS matches (
+            """CREATE TABLE IF NOT EXISTS matches (
             id String, monitor_id String, monitor_name String, network LowCardinality(String),
             block_number UInt64, block_hash String, transaction_hash String,
             timestamp DateTime('UTC'), reasons String, matched_addresses Array(String),
             value Nullable(UInt256), event String,
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (monitor_id, id)""",
-        """CREATE TABLE IF NOT EXISTS deliveries (
+            """CREATE TABLE IF NOT EXISTS deliveries (
             id String, match_id String, monitor_id String, channel String,
             channel_type LowCardinality(String), request_id String,
             status LowCardinality(String), attempts UInt16, http_status Nullable(UInt16),
             error Nullable(String), at DateTime64(3, 'UTC'), latency_ms UInt64,
             inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (id)""",
-    ]),
+        ],
+    ),
 ]
 
 
@@ -57,16 +61,18 @@ def migrate(client: Any) -> list[int]:
         client.command("""CREATE TABLE IF NOT EXISTS schema_migrations (
             version UInt32, description String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = MergeTree ORDER BY version""")
-        done = {row[0] for row in client.query("SELECT version FROM schema_migrations")
-                .result_rows}
+        done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
         applied = []
         for version, description, statements in MIGRATIONS:
             if version in done:
                 continue
             for statement in statements:
                 client.command(statement)
-            client.insert("schema_migrations", [[version, description]],
-                          column_names=["version", "description"])
+            client.insert(
+                "schema_migrations",
+                [[version, description]],
+                column_names=["version", "description"],
+            )
             applied.append(version)
         return applied
     except Exception as exc:  # clickhouse-connect and chdb raise several types

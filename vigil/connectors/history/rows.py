@@ -8,19 +8,82 @@ from typing import Any
 
 from vigil.connectors.notify.events import match_event
 
-BLOCK_COLUMNS = ["network", "number", "hash", "parent_hash", "timestamp", "miner", "gas_limit",
-                 "gas_used", "base_fee_per_gas", "transaction_count"]
-TX_COLUMNS = ["network", "hash", "block_number", "block_hash", "block_timestamp",
-              "transaction_index", "type", "from", "to", "value", "nonce", "input", "gas",
-              "gas_price", "max_fee_per_gas", "max_priority_fee_per_gas", "status", "gas_used",
-              "effective_gas_price", "contract_address", "log_count"]
-LOG_COLUMNS = ["network", "block_number", "block_hash", "transaction_hash", "log_index",
-               "address", "topic0", "topic1", "topic2", "topic3", "data"]
-MATCH_COLUMNS = ["id", "monitor_id", "monitor_name", "network", "block_number", "block_hash",
-                 "transaction_hash", "timestamp", "reasons", "matched_addresses", "value",
-                 "event"]
-DELIVERY_COLUMNS = ["id", "match_id", "monitor_id", "channel", "channel_type", "request_id",
-                    "status", "attempts", "http_status", "error", "at", "latency_ms"]
+BLOCK_COLUMNS = [
+    "network",
+    "number",
+    "hash",
+    "parent_hash",
+    "timestamp",
+    "miner",
+    "gas_limit",
+    "gas_used",
+    "base_fee_per_gas",
+    "transaction_count",
+]
+TX_COLUMNS = [
+    "network",
+    "hash",
+    "block_number",
+    "block_hash",
+    "block_timestamp",
+    "transaction_index",
+    "type",
+    "from",
+    "to",
+    "value",
+    "nonce",
+    "input",
+    "gas",
+    "gas_price",
+    "max_fee_per_gas",
+    "max_priority_fee_per_gas",
+    "status",
+    "gas_used",
+    "effective_gas_price",
+    "contract_address",
+    "log_count",
+]
+LOG_COLUMNS = [
+    "network",
+    "block_number",
+    "block_hash",
+    "transaction_hash",
+    "log_index",
+    "address",
+    "topic0",
+    "topic1",
+    "topic2",
+    "topic3",
+    "data",
+]
+MATCH_COLUMNS = [
+    "id",
+    "monitor_id",
+    "monitor_name",
+    "network",
+    "block_number",
+    "block_hash",
+    "transaction_hash",
+    "timestamp",
+    "reasons",
+    "matched_addresses",
+    "value",
+    "event",
+]
+DELIVERY_COLUMNS = [
+    "id",
+    "match_id",
+    "monitor_id",
+    "channel",
+    "channel_type",
+    "request_id",
+    "status",
+    "attempts",
+    "http_status",
+    "error",
+    "at",
+    "latency_ms",
+]
 
 
 def _opt(value: str | None) -> int | None:
@@ -32,40 +95,101 @@ def _time(seconds: int) -> datetime:
 
 
 def block_row(block: dict[str, Any]) -> list[Any]:
-    return [block["network"], block["number"], block["hash"], block["parentHash"],
-            _time(block["timestamp"]), block["miner"], block["gasLimit"], block["gasUsed"],
-            _opt(block["baseFeePerGas"]), len(block["transactions"])]
+    return [
+        block["network"],
+        block["number"],
+        block["hash"],
+        block["parentHash"],
+        _time(block["timestamp"]),
+        block["miner"],
+        block["gasLimit"],
+        block["gasUsed"],
+        _opt(block["baseFeePerGas"]),
+        len(block["transactions"]),
+    ]
 
 
 def transaction_rows(tx: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
-    receipt = tx["receipt"] or {"status": None, "gasUsed": 0, "effectiveGasPrice": None,
-                                "contractAddress": None, "logs": []}
-    row = [tx["network"], tx["hash"], tx["blockNumber"], tx["blockHash"],
-           _time(tx["blockTimestamp"]), tx["transactionIndex"], tx["type"], tx["from"], tx["to"],
-           int(tx["value"]), tx["nonce"], tx["input"], tx["gas"], _opt(tx["gasPrice"]),
-           _opt(tx["maxFeePerGas"]), _opt(tx["maxPriorityFeePerGas"]), receipt["status"],
-           receipt["gasUsed"], _opt(receipt["effectiveGasPrice"]), receipt["contractAddress"],
-           len(receipt["logs"])]
+    receipt = tx["receipt"] or {
+        "status": None,
+        "gasUsed": 0,
+        "effectiveGasPrice": None,
+        "contractAddress": None,
+        "logs": [],
+    }
+    row = [
+        tx["network"],
+        tx["hash"],
+        tx["blockNumber"],
+        tx["blockHash"],
+        _time(tx["blockTimestamp"]),
+        tx["transactionIndex"],
+        tx["type"],
+        tx["from"],
+        tx["to"],
+        int(tx["value"]),
+        tx["nonce"],
+        tx["input"],
+        tx["gas"],
+        _opt(tx["gasPrice"]),
+        _opt(tx["maxFeePerGas"]),
+        _opt(tx["maxPriorityFeePerGas"]),
+        receipt["status"],
+        receipt["gasUsed"],
+        _opt(receipt["effectiveGasPrice"]),
+        receipt["contractAddress"],
+        len(receipt["logs"]),
+    ]
     logs = []
     for entry in receipt["logs"]:
         topics = [*entry["topics"], None, None, None, None][:4]
-        logs.append([tx["network"], tx["blockNumber"], tx["blockHash"], tx["hash"],
-                     entry["logIndex"], entry["address"], *topics, entry["data"]])
+        logs.append(
+            [
+                tx["network"],
+                tx["blockNumber"],
+                tx["blockHash"],
+                tx["hash"],
+                entry["logIndex"],
+                entry["address"],
+                *topics,
+                entry["data"],
+            ]
+        )
     return row, logs
 
 
 def match_row(match: dict[str, Any]) -> list[Any]:
     event = match_event(match)
-    return [match["id"], match["monitor"]["id"], match["monitor"]["name"],
-            match["monitor"]["network"], match["blockNumber"], match["blockHash"], match["hash"],
-            _time(match["timestamp"]), json.dumps(event["matchReasons"]),
-            match["matchedAddresses"], _opt(match["value"]), json.dumps(event)]
+    return [
+        match["id"],
+        match["monitor"]["id"],
+        match["monitor"]["name"],
+        match["monitor"]["network"],
+        match["blockNumber"],
+        match["blockHash"],
+        match["hash"],
+        _time(match["timestamp"]),
+        json.dumps(event["matchReasons"]),
+        match["matchedAddresses"],
+        _opt(match["value"]),
+        json.dumps(event),
+    ]
 
 
 def delivery_row(delivery: dict[str, Any]) -> list[Any]:
     at = delivery["at"]
     moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
-    return [delivery["id"], delivery["matchId"], delivery["monitorId"], delivery["channel"],
-            delivery["channelType"], delivery["requestId"], delivery["status"],
-            delivery["attempts"], delivery["httpStatus"], delivery["error"], moment,
-            delivery["latencyMs"]]
+    return [
+        delivery["id"],
+        delivery["matchId"],
+        delivery["monitorId"],
+        delivery["channel"],
+        delivery["channelType"],
+        delivery["requestId"],
+        delivery["status"],
+        delivery["attempts"],
+        delivery["httpStatus"],
+        delivery["error"],
+        moment,
+        delivery["latencyMs"],
+    ]

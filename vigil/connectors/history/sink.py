@@ -21,27 +21,40 @@ log = logging.getLogger(__name__)
 class HistorySink:
     """One consumer group; offsets are committed only after the rows are in ClickHouse."""
 
-    def __init__(self, settings: Settings, bootstrap: str, client: Any, codec: Codec,
-                 lock: threading.Lock) -> None:
+    def __init__(
+        self, settings: Settings, bootstrap: str, client: Any, codec: Codec, lock: threading.Lock
+    ) -> None:
         self.client, self.codec, self.lock = client, codec, lock
-        self.kinds = {settings.topic("chain.blocks"): "Block",
-                      settings.topic("chain.transactions"): "Transaction",
-                      settings.topic("monitor.matches"): "Match",
-                      settings.topic("notify.deliveries"): "Delivery"}
+        self.kinds = {
+            settings.topic("chain.blocks"): "Block",
+            settings.topic("chain.transactions"): "Transaction",
+            settings.topic("monitor.matches"): "Match",
+            settings.topic("notify.deliveries"): "Delivery",
+        }
         self.consumer = KafkaConsumer(
-            *self.kinds, bootstrap_servers=bootstrap, group_id=settings.group("history"),
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
-            fetch_max_bytes=4 * MAX_MESSAGE_BYTES, max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-            isolation_level="read_committed", fetch_max_wait_ms=100)
+            *self.kinds,
+            bootstrap_servers=bootstrap,
+            group_id=settings.group("history"),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=5000,
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            isolation_level="read_committed",
+            fetch_max_wait_ms=100,
+        )
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}
         self.failures = 0
 
     def _tables(self, polled: dict[Any, list[Any]]) -> dict[str, tuple[list[str], list[Any]]]:
         tables: dict[str, tuple[list[str], list[Any]]] = {
-            "blocks": (rows.BLOCK_COLUMNS, []), "transactions": (rows.TX_COLUMNS, []),
-            "logs": (rows.LOG_COLUMNS, []), "matches": (rows.MATCH_COLUMNS, []),
-            "deliveries": (rows.DELIVERY_COLUMNS, [])}
+            "blocks": (rows.BLOCK_COLUMNS, []),
+            "transactions": (rows.TX_COLUMNS, []),
+            "logs": (rows.LOG_COLUMNS, []),
+            "matches": (rows.MATCH_COLUMNS, []),
+            "deliveries": (rows.DELIVERY_COLUMNS, []),
+        }
         for tp, records in polled.items():
             kind = self.kinds[tp.topic]
             for record in records:

@@ -71,6 +71,7 @@ def _string_op(op: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
         if not isinstance(left, str) or not isinstance(right, str):
             raise ConditionTypeError(f"string operator needs strings, got {left!r} and {right!r}")
         return op(left.lower(), right.lower())
+
     return apply
 
 
@@ -97,8 +98,10 @@ def _divide(left: Any, right: Any) -> Any:
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": _equal,
     "!=": lambda a, b: not _equal(a, b),
-    "<": _ordered(operator.lt), ">": _ordered(operator.gt),
-    "<=": _ordered(operator.le), ">=": _ordered(operator.ge),
+    "<": _ordered(operator.lt),
+    ">": _ordered(operator.gt),
+    "<=": _ordered(operator.le),
+    ">=": _ordered(operator.ge),
     "contains": _string_op(lambda a, b: b in a),
     "starts_with": _string_op(str.startswith),
     "ends_with": _string_op(str.endswith),
@@ -108,7 +111,8 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "-": lambda a, b: _numeric(a) - _numeric(b),
     "*": lambda a, b: _numeric(a) * _numeric(b),
     "%": lambda a, b: _numeric(a) % _numeric(b),
-    "/": _divide, "^": _power,
+    "/": _divide,
+    "^": _power,
 }
 
 
@@ -135,12 +139,13 @@ class _Compiler:
     def __init__(self) -> None:
         self.names: set[str] = set()
 
-    def build(self, node: Tree | Token) -> Fn:  # noqa: C901 - one branch per grammar rule
+    def build(self, node: Tree[Any] | Token) -> Fn:
         if isinstance(node, Token):
             raise AssertionError(f"unexpected token {node!r}")
         rule, kids = node.data, node.children
         if rule == "number":
-            literal: Any = Decimal(kids[0]) if "." in kids[0] else int(kids[0])
+            digits = str(kids[0])
+            literal: Any = Decimal(digits) if "." in digits else int(digits)
             return lambda env: literal
         if rule == "hex":
             text = str(kids[0])
@@ -164,7 +169,11 @@ class _Compiler:
             parts = [self.build(k) for k in kids if isinstance(k, Tree)]
             return lambda env: all(_truthy(p(env)) for p in parts)
         if rule == "comparison":
-            left, op, right = self.build(kids[0]), _COMPARE[kids[1].lower()], self.build(kids[2])
+            left, op, right = (
+                self.build(kids[0]),
+                _COMPARE[str(kids[1]).lower()],
+                self.build(kids[2]),
+            )
             return lambda env: op(left(env), right(env))
         if rule in ("sum", "product", "power"):
             fn = self.build(kids[0])
@@ -196,27 +205,52 @@ class _Compiler:
                 raise ConditionTypeError(f"no value named {root!r}") from None
             for kind, key in steps:
                 try:
-                    value = value[key] if kind == "index" or isinstance(value, Mapping) \
+                    value = (
+                        value[key]
+                        if kind == "index" or isinstance(value, Mapping)
                         else getattr(value, key)
+                    )
                 except (IndexError, KeyError, TypeError, AttributeError):
                     raise ConditionTypeError(f"{root} has no {kind} {key!r}") from None
             return value
+
         return lookup
 
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
     expected: Iterable[str] = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
+    at_end = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    )
+    if at_end:  # lark points at the last token; the caret belongs after it
+        lines = text.rstrip().splitlines() or [""]
+        where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
+        context = f"{lines[-1]}\n{' ' * len(lines[-1])}^"
+        return (
+            f"syntax error at {where}: unexpected end of input; expected one of: "
+            + ", ".join(sorted(getattr(exc, "expected", None) or []))
+            + f"\n{context}"
+        )
     where = f"line {exc.line}, column {exc.column}"
     context = exc.get_context(text).rstrip("\n")
-    found = "end of input" if isinstance(exc, UnexpectedEOF) else (
-        repr(str(exc.token)) if isinstance(exc, UnexpectedToken) else
-        repr(text[exc.pos_in_stream]) if isinstance(exc, UnexpectedCharacters) else "?")
+    found = (
+        "end of input"
+        if isinstance(exc, UnexpectedEOF)
+        else (
+            repr(str(exc.token))
+            if isinstance(exc, UnexpectedToken)
+            else repr(text[exc.pos_in_stream or 0])
+            if isinstance(exc, UnexpectedCharacters)
+            else "?"
+        )
+    )
     names = ", ".join(sorted(expected))
     return f"syntax error at {where}: unexpected {found}; expected one of: {names}\n{context}"
 
 
-def compile_condition(text: str, *, known: Iterable[str] | None = None,
-                      where: str = "condition") -> Condition:
+def compile_condition(
+    text: str, *, known: Iterable[str] | None = None, where: str = "condition"
+) -> Condition:
     """Parse and compile ``text``; names outside ``known`` (when given) are load errors."""
     try:
         tree = _parser().parse(text)
@@ -227,6 +261,8 @@ def compile_condition(text: str, *, known: Iterable[str] | None = None,
     if known is not None:
         unknown = sorted(compiler.names - set(known))
         if unknown:
-            raise ConditionError(f"{where}: unknown name(s) {', '.join(unknown)} in {text!r}; "
-                                 f"available: {', '.join(sorted(known))}")
+            raise ConditionError(
+                f"{where}: unknown name(s) {', '.join(unknown)} in {text!r}; "
+                f"available: {', '.join(sorted(known))}"
+            )
     return Condition(text, frozenset(compiler.names), fn)

@@ -47,8 +47,13 @@ def receipt_record(receipt: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def transaction_record(network: str, chain_id: int, block: dict[str, Any], tx: dict[str, Any],
-                       receipt: dict[str, Any] | None) -> dict[str, Any]:
+def transaction_record(
+    network: str,
+    chain_id: int,
+    block: dict[str, Any],
+    tx: dict[str, Any],
+    receipt: dict[str, Any] | None,
+) -> dict[str, Any]:
     return {
         "network": network,
         "chainId": chain_id,
@@ -74,15 +79,18 @@ def transaction_record(network: str, chain_id: int, block: dict[str, Any], tx: d
     }
 
 
-def block_record(network: str, chain_id: int, block: dict[str, Any],
-                 receipts: list[dict[str, Any]]) -> dict[str, Any]:
+def block_record(
+    network: str, chain_id: int, block: dict[str, Any], receipts: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The Block record; every transaction must have its receipt (looked up by hash)."""
     by_hash = {r["transactionHash"].lower(): r for r in receipts}
     transactions = []
     for tx in block.get("transactions", []):
         if not isinstance(tx, dict):
-            raise RpcError(f"block {_int(block['number'])} has transaction hashes only; "
-                           "fetch it with full transactions")
+            raise RpcError(
+                f"block {_int(block['number'])} has transaction hashes only; "
+                "fetch it with full transactions"
+            )
         receipt = by_hash.get(tx["hash"].lower())
         if receipt is None:
             raise RpcError(f"block {_int(block['number'])}: no receipt for {tx['hash']}")

@@ -24,17 +24,20 @@ class RpcClient:
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Send ``calls`` as one batch; results in call order; an error names its method."""
-        requests = [{"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p}
-                    for m, p in calls]
+        requests = [
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls
+        ]
         what = ", ".join(sorted({m for m, _ in calls}))
         try:
-            response = self._http.post(self.url, content=orjson.dumps(
-                requests if len(requests) > 1 else requests[0]))
+            response = self._http.post(
+                self.url, content=orjson.dumps(requests if len(requests) > 1 else requests[0])
+            )
         except httpx.HTTPError as exc:
             raise RpcError(f"{self.url} {what}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise RpcError(f"{self.url} {what}: HTTP {response.status_code} "
-                           f"{response.text[:200]!r}")
+            raise RpcError(
+                f"{self.url} {what}: HTTP {response.status_code} {response.text[:200]!r}"
+            )
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
@@ -47,8 +50,9 @@ class RpcClient:
             if reply is None:
                 raise RpcError(f"{self.url} {request['method']}: no reply in the batch")
             if "error" in reply:
-                raise RpcError(f"{self.url} {request['method']}{request['params']}: "
-                               f"{reply['error']}")
+                raise RpcError(
+                    f"{self.url} {request['method']}{request['params']}: {reply['error']}"
+                )
             results.append(reply.get("result"))
         return results
 

@@ -1,0 +1,52 @@
+# vigil: `make up` runs the demo on the embedded stack; `make test` runs every test tier.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS  := .tools
+# npm tools, pinned: the anvil test chain, OpenZeppelin v5 sources, the solc-js compiler
+NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.37
+
+.PHONY: install up test test-unit check bench clean
+
+install: $(BIN)/.installed $(TOOLS)/kafka/.fetched $(TOOLS)/node_modules/.installed $(TOOLS)/contracts.json
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# the official Apache Kafka broker jars, from Maven Central (see vigil/runtime/kafka-pom.xml)
+$(TOOLS)/kafka/.fetched: vigil/runtime/kafka-pom.xml
+	mkdir -p $(TOOLS)/kafka
+	mvn --batch-mode --quiet -f vigil/runtime/kafka-pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(CURDIR)/$(TOOLS)/kafka -DincludeScope=runtime
+	touch $@
+
+$(TOOLS)/node_modules/.installed: Makefile
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error $(NPM_PACKAGES)
+	touch $@
+
+$(TOOLS)/contracts.json: examples/contracts/VigilToken.sol $(TOOLS)/node_modules/.installed
+	node vigil/runtime/compile.js $(TOOLS)/node_modules $@ examples/contracts/VigilToken.sol
+
+up: install
+	$(BIN)/vigil demo
+
+test: install
+	$(BIN)/pytest tests
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+check: install
+	$(BIN)/ruff format --check vigil tests benchmarks
+	$(BIN)/ruff check vigil tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/matching.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .vigil

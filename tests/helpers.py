@@ -1,0 +1,41 @@
+"""Paths and loaders shared by the test tiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAINNET = FIXTURES / "chain" / "mainnet"
+USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+USDT = "0xdac17f958d2ee523a2206206994597c13d831ec7"
+DAI = "0x6b175474e89094c44da98b954eedeac495271d0f"
+WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def recorded_block_18m() -> dict[str, Any]:
+    """Block 18,000,000 as vigil's Block record (94 transactions with receipts)."""
+    from vigil.streams.evm.records import block_record
+
+    return block_record(
+        "mainnet",
+        1,
+        load_json(MAINNET / "18000000.block.json"),
+        load_json(MAINNET / "18000000.receipts.json"),
+    )
+
+
+def write_monitor(
+    folder: Path, text: str, name: str = "monitor.yaml", abi: str = "ERC20.abi.json"
+) -> Path:
+    """A monitor file next to a copy of a fixture ABI (``abis/<abi>``)."""
+    (folder / "abis").mkdir(parents=True, exist_ok=True)
+    (folder / "abis" / abi).write_text((FIXTURES / "abi" / abi).read_text())
+    path = folder / name
+    path.write_text(text)
+    return path

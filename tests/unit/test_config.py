@@ -1,0 +1,147 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import USDT, write_monitor
+from vigil.config.loader import load_monitor_file, load_project
+from vigil.errors import ConfigError
+from vigil.settings import REPO_ROOT
+
+NETWORK = "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:8545']\n"
+CHANNEL = "alias: ops\ntype: webhook\nurl: http://127.0.0.1:9/hook\nsecret: ops\n"
+
+
+def project(
+    tmp_path: Path, monitor: str, vigil_yaml: str = NETWORK, channel: str = CHANNEL
+) -> Path:
+    (tmp_path / "vigil.yaml").write_text(vigil_yaml)
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels" / "ops.yaml").write_text(channel)
+    write_monitor(tmp_path / "monitors", monitor, abi="ERC20.abi.json")
+    return tmp_path
+
+
+def monitor(extra: str = "", network: str = "mainnet") -> str:
+    return f"name: m\nnetwork: {network}\naddresses: ['{USDT}']\nabi: abis/ERC20.abi.json\n{extra}"
+
+
+def test_examples_project_loads() -> None:
+    loaded = load_project(REPO_ROOT / "examples")
+    assert sorted(m.id for m in loaded.monitors) == ["ownership", "token-transfers"]
+    assert list(loaded.channels) == ["ops-webhook"]
+    assert loaded.config.networks["anvil"].chain_id == 31337
+
+
+def test_a_valid_project(tmp_path: Path) -> None:
+    loaded = load_project(project(tmp_path, monitor("channels: [ops]\n")))
+    [m] = loaded.monitors
+    assert m.config.addresses == [USDT]
+    assert any(item.get("name") == "Transfer" for item in m.abi)
+    assert loaded.channels["ops"][0].id == "ops"
+
+
+def test_unquoted_hex_address_is_restored_exactly(tmp_path: Path) -> None:
+    path = write_monitor(
+        tmp_path, monitor().replace(f"'{USDT}'", "0x00000000000000000000000000000000000000aa")
+    )
+    assert load_monitor_file(path).config.addresses == ["0x" + "0" * 38 + "aa"]
+
+
+@pytest.mark.parametrize(
+    ("files", "where", "message"),
+    [
+        ({"vigil.yaml": "networks: ["}, "vigil.yaml", "not valid YAML"),
+        (
+            {"vigil.yaml": "networks:\n  x:\n    chain_id: 1\n    rpc_urls: [ws://a]\n"},
+            "vigil.yaml: project: networks.x.rpc_urls",
+            "expected an http(s):// JSON-RPC URL",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor().replace(USDT, "0x123")},
+            "monitor 'm': addresses.0",
+            "40-hex-digit address, got '0x123'",
+        ),
+        (
+            {"monitors/monitor.yaml": "name: m\nnetwork: mainnet\n"},
+            "monitor 'm': addresses",
+            "Field required",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor("severity: urgent\n")},
+            "monitor 'm': severity",
+            "'high', 'medium' or 'low'",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor("colour: red\n")},
+            "monitor 'm': colour",
+            "Extra inputs are not permitted",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor(network="goerli")},
+            "monitor 'm': network",
+            "unknown network 'goerli'; vigil.yaml defines: mainnet",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor("channels: [pager]\n")},
+            "monitor 'm': channels",
+            "unknown channel alias 'pager'; channels/ defines: ops",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor().replace("abis/ERC20.abi.json", "abis/none.json")},
+            "monitor 'm': abi",
+            "cannot read ABI file",
+        ),
+        ({"monitors/abis/ERC20.abi.json": "{not json"}, "monitor 'm': abi", "is not JSON"),
+        (
+            {"channels/ops.yaml": CHANNEL.replace("http://", "ftp://")},
+            "channel 'ops': url",
+            "expected an http(s):// URL",
+        ),
+    ],
+)
+def test_bad_files_name_file_object_and_field(
+    tmp_path: Path, files: dict[str, str], where: str, message: str
+) -> None:
+    root = project(tmp_path, monitor())
+    for name, text in files.items():
+        (root / name).write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    assert where in str(caught.value)
+    assert message in str(caught.value)
+    assert str(root) in str(caught.value)
+
+
+def test_missing_project_says_what_it_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no vigil.yaml in"):
+        load_project(tmp_path)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_cli_reports_one_line_and_exits_non_zero(tmp_path: Path) -> None:
+    root = project(tmp_path, monitor("channels: [pager]\n"))
+    done = run_cli("validate", str(root))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "unknown channel alias 'pager'" in done.stderr
+    assert run_cli("validate", str(REPO_ROOT / "examples")).returncode == 0
+
+
+def test_cli_names_a_bad_setting(tmp_path: Path) -> None:
+    done = run_cli("validate", env={"PATH": "", "VIGIL_API_BIND": "nonsense"})
+    assert done.returncode == 2
+    assert "VIGIL_API_BIND" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_roles_refuse_to_start_without_a_broker() -> None:
+    done = run_cli("ingest", env={"PATH": "", "VIGIL_PROJECT_DIR": str(REPO_ROOT / "examples")})
+    assert done.returncode == 2
+    assert "VIGIL_KAFKA_BOOTSTRAP is not set" in done.stderr

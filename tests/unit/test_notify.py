@@ -1,0 +1,37 @@
+import json
+from typing import Any
+
+from tests.helpers import FIXTURES, load_json
+from vigil.connectors.notify.events import match_event
+from vigil.connectors.notify.webhook import sign, verify
+
+
+def golden_match() -> dict[str, Any]:
+    return load_json(FIXTURES / "avro" / "Match.json")  # type: ignore[no-any-return]
+
+
+def test_signature_is_hmac_of_timestamp_and_body() -> None:
+    body = b'{"events": []}'
+    signature = sign("k", "1700000000", body)
+    assert (
+        signature
+        == "sha256=" + __import__("hmac").new(b"k", b"1700000000." + body, "sha256").hexdigest()
+    )
+    assert verify("k", "1700000000", body, signature)
+    assert not verify("k", "1700000001", body, signature)
+    assert not verify("other", "1700000000", body, signature)
+
+
+def test_event_has_the_hosted_service_shape() -> None:
+    event = match_event(golden_match())
+    reference = load_json(FIXTURES / "monitor-webhook-body.json")["events"][0]
+    missing = set(reference) - set(event)
+    assert missing == set(), missing
+    assert set(reference["transaction"]) <= set(event["transaction"])
+    assert set(reference["sentinel"]) <= set(event["sentinel"])
+    reason = event["matchReasons"][0]
+    assert set(reference["matchReasons"][0]) <= set(reason)
+    assert isinstance(reason["args"], list) and isinstance(reason["params"], dict)
+    assert event["blockNumber"] == hex(golden_match()["blockNumber"])
+    assert event["transaction"]["status"] == "0x1"
+    json.dumps(event)  # plain JSON all the way down

@@ -1,0 +1,102 @@
+import json
+import struct
+
+import fastavro
+import pytest
+
+from tests.helpers import FIXTURES
+from vigil.errors import SchemaError, SerializationError
+from vigil.schemas import loader
+from vigil.schemas.catalogue import CATALOGUE, spec
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import SchemaStore, SchemaVersion
+
+GOLDEN = FIXTURES / "avro"
+
+
+def test_every_schema_has_a_golden_sample() -> None:
+    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == loader.schema_names()
+
+
+@pytest.mark.parametrize("name", loader.schema_names())
+def test_golden_sample_round_trips(name: str) -> None:
+    sample = json.loads((GOLDEN / f"{name}.json").read_text())
+    assert fastavro.validation.validate(sample, loader.parsed(name), raise_errors=True)
+    codec = Codec(SchemaStore())
+    encoded = codec.encode("t", name, sample)
+    decoded = codec.decode(encoded, name)
+    # timestamp-millis fields come back as aware datetimes; the bytes must not change
+    assert codec.encode("t", name, decoded) == encoded
+    plain = {k: v for k, v in sample.items() if k != "at"}
+    assert {k: v for k, v in decoded.items() if k != "at"} == plain
+
+
+def test_catalogue_topics_are_unique_and_have_schemas() -> None:
+    suffixes = [t.suffix for t in CATALOGUE]
+    assert len(suffixes) == len(set(suffixes))
+    for topic in CATALOGUE:
+        assert topic.schema in loader.schema_names()
+        configs = topic.configs()
+        assert ("cleanup.policy" in configs) == topic.compacted
+        assert ("retention.ms" in configs) != topic.compacted
+    assert spec("chain.checkpoints").compacted
+    with pytest.raises(KeyError, match="no topic"):
+        spec("nope")
+
+
+def test_framing_is_confluent() -> None:
+    store = SchemaStore()
+    codec = Codec(store)
+    sample = json.loads((GOLDEN / "Checkpoint.json").read_text())
+    payload = codec.encode("vigil.chain.checkpoints", "Checkpoint", sample)
+    magic, schema_id = struct.unpack(">bI", payload[:5])
+    assert magic == 0
+    assert store.schema_by_id(schema_id) == loader.schema_text("Checkpoint")
+    assert store.subjects() == ["vigil.chain.checkpoints-value"]
+
+
+def test_decoding_bad_payloads_names_the_record() -> None:
+    codec = Codec(SchemaStore())
+    with pytest.raises(SerializationError, match=r"t\[0\]@5: not Confluent-framed"):
+        codec.decode(b"{json}", "Log", where="t[0]@5")
+    with pytest.raises(SchemaError, match="no schema with id 99"):
+        codec.decode(b"\x00\x00\x00\x00\x63abc", "Log")
+
+
+def test_encoding_a_bad_record_says_what_is_wrong() -> None:
+    codec = Codec(SchemaStore())
+    with pytest.raises(SerializationError, match="cannot encode a Checkpoint"):
+        codec.encode("t", "Checkpoint", {"network": "x"})
+
+
+def test_store_gives_one_id_per_schema_across_subjects() -> None:
+    saved: list[SchemaVersion] = []
+    store = SchemaStore(saved.append)
+    log_id = store.register("a-value", loader.schema_text("Log"))
+    assert store.register("a-value", loader.schema_text("Log")) == log_id
+    assert store.register("b-value", loader.schema_text("Log")) == log_id
+    other = store.register("a-value", loader.schema_text("Checkpoint"))
+    assert other != log_id
+    assert store.versions("a-value") == [1, 2]
+    assert store.version("a-value", "latest").id == other  # type: ignore[union-attr]
+    assert [v.subject for v in saved] == ["a-value", "b-value", "a-value"]
+    restored = SchemaStore()
+    for version in saved:
+        restored.restore(version)
+    assert restored.subjects() == store.subjects()
+    assert restored.schema_by_id(other) == store.schema_by_id(other)
+
+
+def test_store_rejects_an_invalid_schema() -> None:
+    with pytest.raises(SchemaError, match="invalid Avro schema"):
+        SchemaStore().register("x-value", '{"type": "recrod", "name": "X"}')
+
+
+def test_persistence_failure_leaves_nothing_registered() -> None:
+    def fail(version: SchemaVersion) -> None:
+        raise OSError("disk full")
+
+    store = SchemaStore(fail)
+    with pytest.raises(OSError):
+        store.register("x-value", loader.schema_text("Log"))
+    assert store.subjects() == []
