@@ -39,3 +39,41 @@ def write_monitor(
     path = folder / name
     path.write_text(text)
     return path
+
+
+class ApiServer:
+    """vigil's FastAPI app served by uvicorn in a thread on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        from vigil.runtime.broker import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> ApiServer:
+        import httpx
+
+        from vigil.testing import wait_for
+
+        self._thread.start()
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 20, f"the API on {self.url}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

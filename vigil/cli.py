@@ -141,7 +141,7 @@ def sql(
         return
     from vigil.connectors.history.query import connect, run_readonly
 
-    result = run_readonly(connect(settings.clickhouse), query)
+    result = run_readonly(connect(settings.clickhouse, settings.clickhouse_database), query)
     _print_result(result.columns, [list(r) for r in result.rows], fmt)
 
 

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     clickhouse_dsn: str | None = Field(
         default=None, description="http(s)://host:8123/db or chdb:///path; absent = chDB"
     )
+    clickhouse_database: str = Field(default="vigil", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     schema_registry_url: str | None = Field(
         default=None, description="external Confluent-compatible registry; absent = vigil's"
     )
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
             "VIGIL_TOPIC_PREFIX": self.topic_prefix,
             "VIGIL_GROUP_PREFIX": self.group_prefix,
             "VIGIL_LOG_LEVEL": self.log_level,
+            "VIGIL_CLICKHOUSE_DATABASE": self.clickhouse_database,
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),
         }
         for name, value in (

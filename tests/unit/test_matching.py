@@ -20,7 +20,6 @@ from vigil.errors import ConfigError
 from vigil.processors.matching import Matcher, batches, compile_monitor
 from vigil.streams.evm.records import block_record
 
-
 APPROVER = "0xce8d3c1a8edaa545072d5a4dfdc202f199d67090"  # emits 4 Approvals in block 18M
 
 

@@ -69,7 +69,7 @@ def serve(settings: Settings) -> None:
         store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
         registry = store
     codec = preregistered_codec(settings, registry)
-    client = connect(settings.clickhouse)
+    client = connect(settings.clickhouse, settings.clickhouse_database)
     applied = migrate(client)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)

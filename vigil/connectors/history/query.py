@@ -17,10 +17,13 @@ class Result:
     rows: list[list[Any]]
 
 
-def connect(dsn: str) -> Any:
-    """A clickhouse-connect client for ``dsn`` (``chdb://path`` or ``http(s)://...``)."""
+def connect(dsn: str, database: str | None = None) -> Any:
+    """A client for ``dsn`` (``chdb://path`` or ``http(s)://...``) in ``database``, created if new."""
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        if database is None:
+            return clickhouse_connect.get_client(dsn=dsn)
+        clickhouse_connect.get_client(dsn=dsn).command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        return clickhouse_connect.get_client(dsn=dsn, database=database)
     except Exception as exc:  # several driver error types
         raise HistoryError(f"cannot open ClickHouse at {dsn}: {exc}") from exc
 

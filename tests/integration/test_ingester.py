@@ -1,0 +1,94 @@
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+
+from vigil.config.models import NetworkConfig
+from vigil.errors import RpcError
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import SchemaStore
+from vigil.settings import Settings
+from vigil.streams.evm.ingester import Ingester
+from vigil.streams.kafka import ensure_topics, producer
+from vigil.testing import ACCOUNTS, Anvil, Token, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Running:
+    """An ingester in a thread, stopped on exit."""
+
+    def __init__(self, ingester: Ingester) -> None:
+        self.ingester = ingester
+        self.thread = threading.Thread(target=ingester.run, daemon=True)
+
+    def __enter__(self) -> Ingester:
+        self.thread.start()
+        return self.ingester
+
+    def __exit__(self, *exc: object) -> None:
+        self.ingester.stopping.set()
+        self.thread.join(20)
+
+
+@pytest.fixture
+def codec() -> Codec:
+    return Codec(SchemaStore())
+
+
+def make(settings: Settings, anvil: Anvil, codec: Codec, kafka: str, start: int) -> Ingester:
+    network = NetworkConfig(
+        chain_id=31337, rpc_urls=[anvil.url], poll_interval=0.1, start_block=start
+    )
+    return Ingester(settings, "anvil", network, producer(kafka), codec, kafka)
+
+
+def blocks_emitted(settings: Settings, codec: Codec, kafka: str) -> Iterator[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        settings.topic("chain.blocks"),
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    for record in consumer:
+        yield codec.decode(record.value, "Block")
+    consumer.close()
+
+
+def test_emits_every_block_once_in_order_across_a_restart(
+    settings: Settings, anvil: Anvil, codec: Codec, kafka: str
+) -> None:
+    ensure_topics(settings, kafka)
+    start = int(anvil.rpc("eth_blockNumber"), 16) + 1
+    token = Token(anvil.url)
+    token.transfer(ACCOUNTS[1], 7)
+    head = int(anvil.rpc("eth_blockNumber"), 16)
+    with Running(make(settings, anvil, codec, kafka, start)) as first:
+        wait_for(lambda: first.emitted == head - start + 1, 30, "the first blocks")
+    assert first.checkpoint() == head
+    anvil.rpc("anvil_mine", hex(500))  # downtime: 500 blocks while nothing ingests
+    with Running(make(settings, anvil, codec, kafka, start)) as second:
+        wait_for(lambda: second.emitted == 500, 60, "500 blocks after the restart")
+    numbers = [b["number"] for b in blocks_emitted(settings, codec, kafka)]
+    assert numbers == list(range(start, head + 501))
+    transfer = [b for b in blocks_emitted(settings, codec, kafka) if b["number"] == head][0]
+    [tx] = transfer["transactions"]
+    assert tx["to"] == token.address.lower()
+    assert tx["receipt"]["status"] == 1
+    assert tx["receipt"]["logs"][0]["topics"][0].startswith("0xddf252ad")
+
+
+def test_wrong_chain_and_unreachable_rpc_are_named(
+    settings: Settings, anvil: Anvil, codec: Codec, kafka: str
+) -> None:
+    wrong = NetworkConfig(chain_id=1, rpc_urls=[anvil.url], start_block=0)
+    ingester = Ingester(settings, "mainnet", wrong, producer(kafka), codec, kafka)
+    with pytest.raises(RpcError, match=f"{anvil.url} eth_chainId: the node is on chain 31337"):
+        ingester.run()
+    gone = NetworkConfig(chain_id=1, rpc_urls=["http://127.0.0.1:9"], start_block=0)
+    ingester = Ingester(settings, "mainnet", gone, producer(kafka), codec, kafka)
+    with pytest.raises(RpcError, match=r"http://127.0.0.1:9 eth_chainId: ConnectError"):
+        ingester.run()

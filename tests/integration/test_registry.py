@@ -1,0 +1,62 @@
+import json
+
+import httpx
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from kafka import KafkaConsumer
+
+from tests.helpers import FIXTURES, ApiServer
+from vigil.api.app import create_app
+from vigil.schemas import loader
+from vigil.schemas.catalogue import REGISTRY_TOPIC
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import HttpRegistry
+from vigil.schemas.registry_log import kafka_backed_store
+from vigil.settings import Settings
+from vigil.streams.kafka import ensure_topics, producer
+
+pytestmark = pytest.mark.integration
+
+
+def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
+    settings: Settings, kafka: str
+) -> None:
+    ensure_topics(settings, kafka)
+    store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    sample = json.loads((FIXTURES / "avro" / "Transaction.json").read_text())
+    topic = settings.topic("chain.transactions")
+    with ApiServer(create_app(store, None)) as api:
+        codec = Codec(HttpRegistry(api.url))
+        sink = producer(kafka)
+        sink.send(
+            topic,
+            key=b"mainnet:" + sample["hash"].encode(),
+            value=codec.encode(topic, "Transaction", sample),
+        ).get(timeout=30)
+        sink.close()
+        consumer = KafkaConsumer(
+            topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=10_000
+        )
+        [record] = list(consumer)
+        consumer.close()
+        deserializer = AvroDeserializer(SchemaRegistryClient({"url": api.url}))
+        decoded = deserializer(record.value, SerializationContext(topic, MessageField.VALUE))
+        assert decoded == sample
+        subjects = httpx.get(f"{api.url}/subjects").json()
+        assert f"{topic}-value" in subjects
+        latest = httpx.get(f"{api.url}/subjects/{topic}-value/versions/latest").json()
+        assert latest["version"] == 1
+        assert json.loads(latest["schema"]) == loader.expanded("Transaction")
+        missing = httpx.get(f"{api.url}/subjects/nope-value/versions/1")
+        assert missing.status_code == 404
+        assert missing.json()["error_code"] == 40401
+        bad = httpx.post(f"{api.url}/subjects/x-value/versions", json={"schema": "{"})
+        assert bad.status_code == 422
+    # ids survive a restart of the registry: they are kept on a compacted topic
+    again = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    assert again.subjects() == store.subjects()
+    assert again.register(f"{topic}-value", loader.schema_text("Transaction")) == (
+        store.register(f"{topic}-value", loader.schema_text("Transaction"))
+    )
