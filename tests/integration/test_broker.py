@@ -67,7 +67,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_missing_jars_and_java_are_clear_errors(tmp_path: Path) -> None:
     no_jars = EmbeddedKafka(load_settings(data_dir=tmp_path, kafka_home=tmp_path))
-    with pytest.raises(RuntimeDependencyError, match="Kafka broker jars not found.*make install"):
+    with pytest.raises(RuntimeDependencyError, match=r"Kafka broker jars not found.*make install"):
         no_jars.start()
     no_java = EmbeddedKafka(load_settings(data_dir=tmp_path, java="no-such-java"))
     with pytest.raises(RuntimeDependencyError, match="java not found"):

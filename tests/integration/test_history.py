@@ -75,5 +75,5 @@ def test_sql_is_read_only(clickhouse: Any) -> None:
     migrate(client)
     with pytest.raises(HistoryError, match="readonly"):
         run_readonly(client, "INSERT INTO deliveries (id) VALUES ('x')")
-    with pytest.raises(HistoryError, match="UNKNOWN_TABLE|Unknown table"):
+    with pytest.raises(HistoryError, match=r"UNKNOWN_TABLE|Unknown table"):
         run_readonly(client, "SELECT * FROM nope")

@@ -74,7 +74,7 @@ def test_emits_every_block_once_in_order_across_a_restart(
         wait_for(lambda: second.emitted == 500, 60, "500 blocks after the restart")
     numbers = [b["number"] for b in blocks_emitted(settings, codec, kafka)]
     assert numbers == list(range(start, head + 501))
-    transfer = [b for b in blocks_emitted(settings, codec, kafka) if b["number"] == head][0]
+    transfer = next(b for b in blocks_emitted(settings, codec, kafka) if b["number"] == head)
     [tx] = transfer["transactions"]
     assert tx["to"] == token.address.lower()
     assert tx["receipt"]["status"] == 1

@@ -115,7 +115,7 @@ def test_bad_files_name_file_object_and_field(
 
 
 def test_missing_project_says_what_it_looked_for(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no vigil.yaml in"):
+    with pytest.raises(ConfigError, match=r"no vigil\.yaml in"):
         load_project(tmp_path)
 
 

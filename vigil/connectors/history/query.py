@@ -18,7 +18,7 @@ class Result:
 
 
 def connect(dsn: str, database: str | None = None) -> Any:
-    """A client for ``dsn`` (``chdb://path`` or ``http(s)://...``) in ``database``, created if new."""
+    """A client for ``dsn`` (``chdb://path`` or ``http(s)://...``) in ``database`` (made if new)."""
     try:
         if database is None:
             return clickhouse_connect.get_client(dsn=dsn)
