@@ -124,6 +124,10 @@ class Token:
     def transfer(self, to: str, amount: int, sender: str = ACCOUNTS[0]) -> Any:
         return self._wait(self.contract.functions.transfer(to, amount).transact({"from": sender}))
 
+    def send_transfer(self, to: str, amount: int, sender: str = ACCOUNTS[0]) -> Any:
+        """Send without waiting for the receipt (for several transactions in one block)."""
+        return self.contract.functions.transfer(to, amount).transact({"from": sender})
+
     def transfer_ownership(self, to: str) -> Any:
         return self._wait(
             self.contract.functions.transferOwnership(to).transact({"from": ACCOUNTS[0]})
