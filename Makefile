@@ -47,6 +47,7 @@ check: install
 
 bench: install
 	$(BIN)/python benchmarks/matching.py
+	$(BIN)/python benchmarks/pipeline.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

@@ -63,3 +63,12 @@ def test_child_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert again.topic_prefix == "t1"
     assert again.kafka_bootstrap == "h:1"
     assert again.secrets["hook"].get_secret_value() == "s3cret"
+
+
+def test_cluster_ids_never_look_like_options() -> None:
+    from vigil.runtime.broker import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}  # ~31 would start with "-" unfiltered
+    assert len(ids) == 2000
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -228,6 +229,12 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
     )
 
 
+@lru_cache(maxsize=65536)
+def checksum(address: str) -> str:
+    """EIP-55 form; cached, as the same monitored addresses match again and again."""
+    return str(to_checksum_address(address))
+
+
 def match_id(monitor_id: str, network: str, block_hash: str, tx_hash: str) -> str:
     return f"{monitor_id}:{network}:{block_hash}:{tx_hash}:-"
 
@@ -269,7 +276,7 @@ class Matcher:
                     "transaction": tx,
                     "matchReasons": reasons,
                     "matchedAddresses": matched,
-                    "matchedChecksumAddresses": [to_checksum_address(a) for a in matched],
+                    "matchedChecksumAddresses": [checksum(a) for a in matched],
                     "value": tx["value"],
                     "metadata": None,
                 }

@@ -40,6 +40,8 @@ class VigilApp(faust.App):
 
 def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilApp:
     """A Faust app for ``role``; records are bytes in Confluent framing, decoded by vigil."""
+    datadir = (settings.data_dir / "faust").resolve()
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     return VigilApp(
         settings.group(role),
         broker=f"kafka://{bootstrap}",
@@ -52,7 +54,7 @@ def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilA
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
-        datadir=str((settings.data_dir / "faust").resolve()),
+        datadir=str(datadir),
         broker_commit_every=100,
         broker_commit_interval=1.0,
     )
