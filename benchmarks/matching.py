@@ -39,8 +39,9 @@ def monitors(folder: Path, addresses: list[str], conditions: str) -> Matcher:
     compiled = []
     for i, address in enumerate(addresses):
         path = folder / f"m{i}.yaml"
-        path.write_text(f"name: m{i}\nnetwork: mainnet\naddresses: ['{address}']\n"
-                        f"abi: {ABI}\n{conditions}")
+        path.write_text(
+            f"name: m{i}\nnetwork: mainnet\naddresses: ['{address}']\nabi: {ABI}\n{conditions}"
+        )
         compiled.append(compile_monitor(load_monitor_file(path), 1))
     return Matcher(compiled)
 
@@ -62,6 +63,7 @@ def baseline(receipts: list[dict[str, Any]]) -> Callable[[], int]:
                 if decoded["address"].lower() == USDC and decoded["args"]["value"] > 10**9:
                     found += 1
         return found
+
     return work
 
 
@@ -78,26 +80,38 @@ def main() -> None:
     fmt = get_result_formatters(RPC.eth_getTransactionReceipt, Web3().manager)
     receipts = [fmt(r) for r in raw_receipts]
 
-    active = sorted({log["address"] for tx in block["transactions"] for log in tx["receipt"]["logs"]})
+    active = sorted(
+        {log["address"] for tx in block["transactions"] for log in tx["receipt"]["logs"]}
+    )
     filler = [f"0x{i:040x}" for i in range(1, 101)]
-    transfer = ("conditions:\n  events:\n    - signature: Transfer(address,address,uint256)\n"
-                "      expression: value > 1000000000\n")
+    transfer = (
+        "conditions:\n  events:\n    - signature: Transfer(address,address,uint256)\n"
+        "      expression: value > 1000000000\n"
+    )
     base = rate(baseline(receipts), count)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         cases = [
             ("1 monitor, USDC Transfer + condition", monitors(folder, [USDC], transfer)),
-            ("10 monitors, active tokens, Transfer + condition",
-             monitors(folder, active[:10], transfer)),
+            (
+                "10 monitors, active tokens, Transfer + condition",
+                monitors(folder, active[:10], transfer),
+            ),
             ("100 monitors, address only", monitors(folder, (active + filler)[:100], "")),
-            ("100 monitors, Transfer + condition", monitors(folder, (active + filler)[:100],
-                                                              transfer)),
+            (
+                "100 monitors, Transfer + condition",
+                monitors(folder, (active + filler)[:100], transfer),
+            ),
         ]
-        print(f"block 18,000,000: {count} transactions, "
-              f"{sum(len(t['receipt']['logs']) for t in block['transactions'])} logs; one core\n")
+        print(
+            f"block 18,000,000: {count} transactions, "
+            f"{sum(len(t['receipt']['logs']) for t in block['transactions'])} logs; one core\n"
+        )
         print(f"{'case':52} {'tx/s':>10} {'vs baseline':>12}")
-        print(f"{'baseline: web3 process_receipt, 1 event, same filter':52} {base:>10,.0f} "
-              f"{1.0:>11.1f}x")
+        print(
+            f"{'baseline: web3 process_receipt, 1 event, same filter':52} {base:>10,.0f} "
+            f"{1.0:>11.1f}x"
+        )
         for name, matcher in cases:
             tps = rate(lambda m=matcher: m.match_block(block), count)
             print(f"{name:52} {tps:>10,.0f} {tps / base:>11.1f}x")

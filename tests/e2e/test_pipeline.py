@@ -1,6 +1,5 @@
 """The whole stack: anvil → ingester → Kafka → Faust worker → webhook + ClickHouse."""
 
-import json
 import os
 import shutil
 import subprocess
