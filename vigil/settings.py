@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from vigil.errors import SettingsError
 
@@ -116,6 +117,13 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "VIGIL_" + "_".join(str(p) for p in err["loc"][:1]).upper()
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from exc
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            # a secret's value never reaches a message, not even when it is wrong
+            shown = "" if field == "secrets" else f" (got {err.get('input')!r})"
+            problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    except PydanticSettingsError as exc:  # a complex value that is not JSON
+        field = str(exc).split('"')[1] if '"' in str(exc) else "?"
+        raise SettingsError(
+            f'invalid settings: VIGIL_{field.upper()}: expected JSON such as {{"name": "value"}}'
+        ) from None

@@ -139,7 +139,7 @@ def test_worker_restart_and_redelivered_batches_send_nothing_twice(running: Runn
 
     process.stop(stack.children.pop("worker"), "worker")
     second = running.mine_transfers(LARGE + 2)
-    stack._spawn("worker")
+    stack.start_role("worker")
     wait_for(lambda: stack.check() or len(running.receiver.received) == 2, 90, "POST 2")
     assert int(running.receiver.received[1].json()["events"][0]["blockNumber"], 16) == second
 

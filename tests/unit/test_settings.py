@@ -72,3 +72,16 @@ def test_cluster_ids_never_look_like_options() -> None:
     assert len(ids) == 2000
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+@pytest.mark.parametrize("value", ['{"hook": 12345678}', "not-json-s3cret"])
+def test_bad_secrets_are_named_but_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("VIGIL_SECRETS", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "VIGIL_SECRETS" in str(caught.value)
+    assert "12345678" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -55,16 +55,17 @@ class Stack:
             created = ensure_topics(self.settings, self.bootstrap)
             if created:
                 self.say(f"created {len(created)} topics")
-            self._spawn("serve")
+            self.start_role("serve")
             self._wait_healthy()
-            self._spawn("worker")
-            self._spawn("ingest")
+            self.start_role("worker")
+            self.start_role("ingest")
             self.say(f"vigil is up: API {self.settings.api_url}, logs in {self.logs}")
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, role: str) -> None:
+    def start_role(self, role: str) -> None:
+        """Start (or restart) one role as a child process."""
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
         env = {**inherited, **self.settings.child_env(), "VIGIL_KAFKA_BOOTSTRAP": self.bootstrap}
         self.children[role] = process.spawn(
