@@ -1,5 +1,6 @@
 """The whole stack: anvil → ingester → Kafka → Faust worker → webhook + ClickHouse."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -128,6 +129,61 @@ def test_transfers_reach_the_webhook_once_per_block_and_clickhouse(running: Runn
         "matches, deliveries and transactions in ClickHouse",
     )
     assert rows
+    # the CLI reaches chDB through the running API (chDB lets one process open its data)
+    env = {**os.environ, **running.stack.settings.child_env()}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "sql",
+            "--format",
+            "json",
+            "SELECT transaction_hash, block_number FROM matches FINAL ORDER BY transaction_hash",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert sorted(r["transaction_hash"] for r in printed) == sorted(e["hash"] for e in events)
+    assert {r["block_number"] for r in printed} == {block}
+
+
+def test_unreachable_rpc_stops_vigil_up_before_anything_starts(
+    tmp_path: Path, kafka: str, anvil: Anvil, prefix: str
+) -> None:
+    token = Token(anvil.url)
+    receiver = WebhookReceiver().start()
+    try:
+        write_project(tmp_path / "project", anvil, token, receiver, 0)
+    finally:
+        receiver.stop()
+    vigil_yaml = tmp_path / "project" / "vigil.yaml"
+    dead = f"http://127.0.0.1:{free_port()}"
+    vigil_yaml.write_text(vigil_yaml.read_text().replace(anvil.url, dead))
+    env = {
+        **os.environ,
+        "VIGIL_PROJECT_DIR": str(tmp_path / "project"),
+        "VIGIL_DATA_DIR": str(tmp_path / "data"),
+        "VIGIL_KAFKA_BOOTSTRAP": kafka,
+        "VIGIL_SECRETS": json.dumps({"hook": SECRET}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "vigil", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"network 'anvil': {dead} eth_chainId: ConnectError" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "logs").exists()  # nothing was started
 
 
 def test_worker_restart_and_redelivered_batches_send_nothing_twice(running: Running) -> None:

@@ -37,7 +37,7 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
         ).get(timeout=30)
         sink.close()
         consumer = KafkaConsumer(
-            topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=10_000
+            topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=3_000
         )
         [record] = list(consumer)
         consumer.close()

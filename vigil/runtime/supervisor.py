@@ -14,12 +14,13 @@ from types import FrameType
 
 import httpx
 
-from vigil.config.loader import load_project
-from vigil.errors import BrokerError, VigilError
+from vigil.config.loader import Project, load_project
+from vigil.errors import BrokerError, RpcError, VigilError
 from vigil.runtime import process
 from vigil.runtime.broker import EmbeddedKafka, port_in_use
 from vigil.runtime.roles import check_secrets
 from vigil.settings import Settings
+from vigil.streams.evm.rpc import RpcClient
 from vigil.streams.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Stack:
     def start(self) -> None:
         project = load_project(self.settings.project_dir)  # bad config fails before anything runs
         check_secrets(project, self.settings)
+        check_networks(project)
         port = self.settings.api_bind.rsplit(":", 1)[1]
         if port_in_use(int(port)):
             raise BrokerError(
@@ -125,6 +127,26 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+
+
+def check_networks(project: Project) -> None:
+    """Each network's first RPC endpoint answers with the configured chain id."""
+    for name, network in project.config.networks.items():
+        rpc = RpcClient(network.rpc_urls[0], timeout=5.0)
+        try:
+            chain_id = int(rpc.call("eth_chainId"), 16)
+        except RpcError as exc:
+            raise RpcError(
+                f"network {name!r}: {exc}; is the node running and the URL in "
+                f"{project.root / 'vigil.yaml'} right?"
+            ) from None
+        finally:
+            rpc.close()
+        if chain_id != network.chain_id:
+            raise RpcError(
+                f"network {name!r}: {network.rpc_urls[0]} is on chain {chain_id}, "
+                f"but vigil.yaml says chain_id {network.chain_id}"
+            )
 
 
 def up(settings: Settings, say: Callable[[str], None] = print) -> int:
