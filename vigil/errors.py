@@ -11,6 +11,8 @@ The tree::
     ├── RuntimeDependencyError  java, the Kafka jars or anvil are missing
     ├── BrokerError             the Kafka broker could not start or be reached
     ├── RpcError                a JSON-RPC endpoint failed or answered nonsense
+    │   ├── RpcUnavailable      transport error, timeout, 429, 5xx, unreadable reply: retry
+    │   └── RpcReplyError       the node answered a JSON-RPC error object: do not retry
     ├── HistoryError            ClickHouse refused a statement
     └── DeliveryError           a notification could not be delivered
 
@@ -66,6 +68,22 @@ class BrokerError(VigilError):
 
 class RpcError(VigilError):
     """A JSON-RPC endpoint failed, timed out, or answered something unexpected."""
+
+
+class RpcUnavailable(RpcError):
+    """The endpoint could not answer now (transport, timeout, 429, 5xx, bad body): retryable."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RpcReplyError(RpcError):
+    """The node answered with a JSON-RPC error for ``method``; retrying will not help."""
+
+    def __init__(self, message: str, *, method: str, code: int | None) -> None:
+        super().__init__(message)
+        self.method, self.code = method, code
 
 
 class HistoryError(VigilError):

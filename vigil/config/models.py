@@ -24,22 +24,50 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _rpc_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s):// JSON-RPC URL, got {url!r}")
+    return url
+
+
+class RpcEndpoint(_Model):
+    """One JSON-RPC endpoint; a higher weight is tried first."""
+
+    url: Annotated[str, AfterValidator(_rpc_url)]
+    weight: int = Field(default=1, ge=1)
+
+
 class NetworkConfig(_Model):
     """One chain vigil ingests."""
 
     chain_id: int = Field(gt=0)
-    rpc_urls: list[str] = Field(min_length=1)
+    rpc_urls: list[RpcEndpoint] = Field(min_length=1)
     poll_interval: float = Field(default=2.0, gt=0)
     start_block: int | Literal["latest"] = "latest"
-    explorer_url: str | None = None
+    confirmations: int | Literal["safe", "finalized"] = Field(
+        default=0, description="emit a block once this many blocks follow it, or at the tag"
+    )
+    batch_size: int = Field(default=10, ge=1, le=1000, description="blocks fetched per batch")
+    max_catch_up: int = Field(default=500, ge=1, description="blocks emitted per poll at most")
+    reorg_window: int = Field(default=128, ge=2, le=10_000, description="recent hashes kept")
+    explorer_url: str | None = Field(
+        default=None, description="e.g. https://etherscan.io/tx/{hash}"
+    )
 
-    @field_validator("rpc_urls")
+    @field_validator("rpc_urls", mode="before")
     @classmethod
-    def _urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"expected an http(s):// JSON-RPC URL, got {url!r}")
+    def _plain_urls(cls, urls: Any) -> Any:
+        # a plain string is an endpoint of weight 1
+        if isinstance(urls, list):
+            return [{"url": u} if isinstance(u, str) else u for u in urls]
         return urls
+
+    @field_validator("confirmations")
+    @classmethod
+    def _confirmations(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"expected 0 or more blocks, safe or finalized, got {value}")
+        return value
 
 
 class Selection(_Model):

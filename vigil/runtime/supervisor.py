@@ -132,7 +132,7 @@ class Stack:
 def check_networks(project: Project) -> None:
     """Each network's first RPC endpoint answers with the configured chain id."""
     for name, network in project.config.networks.items():
-        rpc = RpcClient(network.rpc_urls[0], timeout=5.0)
+        rpc = RpcClient(network.rpc_urls[0].url, timeout=5.0)
         try:
             chain_id = int(rpc.call("eth_chainId"), 16)
         except RpcError as exc:
@@ -144,7 +144,7 @@ def check_networks(project: Project) -> None:
             rpc.close()
         if chain_id != network.chain_id:
             raise RpcError(
-                f"network {name!r}: {network.rpc_urls[0]} is on chain {chain_id}, "
+                f"network {name!r}: {network.rpc_urls[0].url} is on chain {chain_id}, "
                 f"but vigil.yaml says chain_id {network.chain_id}"
             )
 

@@ -48,6 +48,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         partitions=3,
     ),
     TopicSpec(
+        "chain.reorgs",
+        "Retraction",
+        key="network",
+        doc="one record per orphaned block, in the order the ingester found them",
+        retention_ms=365 * DAY_MS,
+    ),
+    TopicSpec(
         "chain.checkpoints",
         "Checkpoint",
         key="network",

@@ -1,4 +1,4 @@
-"""The history sink: consumes chain, match and delivery topics and batch-inserts into ClickHouse."""
+"""The history sink: consumes the chain, match and delivery topics into ClickHouse, batched."""
 
 from __future__ import annotations
 
@@ -17,6 +17,42 @@ from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# tables whose rows of an orphaned block are marked retracted, and the column naming the block
+RETRACTABLE = (
+    ("blocks", "hash"),
+    ("transactions", "block_hash"),
+    ("logs", "block_hash"),
+    ("matches", "block_hash"),
+)
+
+
+class Batch:
+    """The rows of one poll, per table, and the retractions that come after them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[list[str], list[list[Any]]]] = {
+            "blocks": (rows.BLOCK_COLUMNS, []),
+            "transactions": (rows.TX_COLUMNS, []),
+            "logs": (rows.LOG_COLUMNS, []),
+            "matches": (rows.MATCH_COLUMNS, []),
+            "deliveries": (rows.DELIVERY_COLUMNS, []),
+        }
+        self.retractions: list[dict[str, Any]] = []
+
+    def add(self, kind: str, value: dict[str, Any]) -> None:
+        if kind == "Block":
+            self.rows["blocks"][1].append(rows.block_row(value))
+        elif kind == "Transaction":
+            tx_row, log_rows = rows.transaction_rows(value)
+            self.rows["transactions"][1].append(tx_row)
+            self.rows["logs"][1].extend(log_rows)
+        elif kind == "Match":
+            self.rows["matches"][1].append(rows.match_row(value))
+        elif kind == "Delivery":
+            self.rows["deliveries"][1].append(rows.delivery_row(value))
+        else:
+            self.retractions.append(value)
+
 
 class HistorySink:
     """One consumer group; offsets are committed only after the rows are in ClickHouse."""
@@ -28,6 +64,7 @@ class HistorySink:
         self.kinds = {
             settings.topic("chain.blocks"): "Block",
             settings.topic("chain.transactions"): "Transaction",
+            settings.topic("chain.reorgs"): "Retraction",
             settings.topic("monitor.matches"): "Match",
             settings.topic("notify.deliveries"): "Delivery",
         }
@@ -47,43 +84,53 @@ class HistorySink:
         self.inserted: dict[str, int] = {}
         self.failures = 0
 
-    def _tables(self, polled: dict[Any, list[Any]]) -> dict[str, tuple[list[str], list[Any]]]:
-        tables: dict[str, tuple[list[str], list[Any]]] = {
-            "blocks": (rows.BLOCK_COLUMNS, []),
-            "transactions": (rows.TX_COLUMNS, []),
-            "logs": (rows.LOG_COLUMNS, []),
-            "matches": (rows.MATCH_COLUMNS, []),
-            "deliveries": (rows.DELIVERY_COLUMNS, []),
-        }
+    def _batch(self, polled: dict[Any, list[Any]]) -> Batch:
+        batch = Batch()
         for tp, records in polled.items():
             kind = self.kinds[tp.topic]
             for record in records:
                 where = f"{tp.topic}[{tp.partition}]@{record.offset}"
                 try:
-                    value = self.codec.decode(record.value, kind, where=where)
+                    batch.add(kind, self.codec.decode(record.value, kind, where=where))
                 except SerializationError as exc:
                     self.failures += 1
                     log.error("history: skipping %s", exc)
-                    continue
-                if kind == "Block":
-                    tables["blocks"][1].append(rows.block_row(value))
-                elif kind == "Transaction":
-                    tx_row, log_rows = rows.transaction_rows(value)
-                    tables["transactions"][1].append(tx_row)
-                    tables["logs"][1].extend(log_rows)
-                elif kind == "Match":
-                    tables["matches"][1].append(rows.match_row(value))
-                else:
-                    tables["deliveries"][1].append(rows.delivery_row(value))
-        return tables
+        return batch
+
+    def _run(self, statement: str, what: str, **parameters: Any) -> None:
+        with self.lock:
+            try:
+                self.client.command(statement, parameters=parameters or None)
+            except Exception as exc:  # clickhouse-connect and chdb raise several types
+                raise HistoryError(f"{what} failed: {exc}") from exc
+
+    def _retract(self, retractions: list[dict[str, Any]]) -> None:
+        """Mark the rows of orphaned blocks retracted; they stay queryable, never deleted."""
+        by_network: dict[str, set[str]] = {}
+        for retraction in retractions:
+            by_network.setdefault(retraction["network"], set()).add(retraction["hash"])
+        for network, hashes in by_network.items():
+            for table, column in RETRACTABLE:
+                self._run(
+                    f"ALTER TABLE {table} UPDATE retracted = 1 WHERE network = "
+                    f"{{network:String}} AND {column} IN {{hashes:Array(String)}} "
+                    "SETTINGS mutations_sync = 1",
+                    f"marking {table} retracted",
+                    network=network,
+                    hashes=sorted(hashes),
+                )
+        self.inserted["retracted_blocks"] = self.inserted.get("retracted_blocks", 0) + len(
+            retractions
+        )
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once, insert what came, commit; returns the rows inserted."""
         polled = self.consumer.poll(timeout_ms=timeout_ms)
         if not polled:
             return 0
+        batch = self._batch(polled)
         count = 0
-        for table, (columns, data) in self._tables(polled).items():
+        for table, (columns, data) in batch.rows.items():
             if not data:
                 continue
             with self.lock:
@@ -93,6 +140,8 @@ class HistorySink:
                     raise HistoryError(f"insert into {table} failed: {exc}") from exc
             self.inserted[table] = self.inserted.get(table, 0) + len(data)
             count += len(data)
+        if batch.retractions:  # after the inserts: a block and its retraction may share a poll
+            self._retract(batch.retractions)
         self.consumer.commit()
         return count
 

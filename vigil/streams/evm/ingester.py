@@ -1,41 +1,67 @@
-"""The block ingester: polls JSON-RPC, emits Transaction and Block records, checkpoints."""
+"""The block ingester: every block once, in order, at the confirmation level; reorgs retracted."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from kafka import KafkaProducer
 
 from vigil.config.models import NetworkConfig
-from vigil.errors import RpcError
+from vigil.errors import RpcError, RpcReplyError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.evm.records import block_record
-from vigil.streams.evm.rpc import RpcClient
+from vigil.streams.evm.rpc import Call, RpcPool
 from vigil.streams.kafka import read_compacted
 
 log = logging.getLogger(__name__)
+BLOCK_RECEIPTS_UNSUPPORTED = (-32601, -32600, -32602)  # method not found / invalid request
 
 
-def fetch_block(rpc: RpcClient, number: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The block with full transactions and its receipts, in one batch when the node can."""
-    try:
-        block, receipts = rpc.batch(
-            [("eth_getBlockByNumber", [hex(number), True]), ("eth_getBlockReceipts", [hex(number)])]
-        )
-    except RpcError as exc:
-        if "eth_getBlockReceipts" not in str(exc):
-            raise
-        block, receipts = rpc.call("eth_getBlockByNumber", hex(number), True), None
-    if block is None:
-        raise RpcError(f"{rpc.url} eth_getBlockByNumber: block {number} not found on the node")
-    if receipts is None:  # the node lacks eth_getBlockReceipts: ask per transaction
-        hashes = [tx["hash"] for tx in block["transactions"]]
+def fetch_blocks(
+    rpc: RpcPool, numbers: list[int], *, block_receipts: bool = True
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Blocks with full transactions and their receipts, in one JSON-RPC batch when possible.
+
+    ``block_receipts=False`` (or a node without ``eth_getBlockReceipts``) asks for each
+    transaction's receipt instead.
+    """
+    if block_receipts:
+        calls: list[Call] = []
+        for number in numbers:
+            calls += [
+                ("eth_getBlockByNumber", [hex(number), True]),
+                ("eth_getBlockReceipts", [hex(number)]),
+            ]
+        try:
+            results = rpc.batch(calls)
+        except RpcReplyError as exc:
+            if exc.method != "eth_getBlockReceipts" or exc.code not in BLOCK_RECEIPTS_UNSUPPORTED:
+                raise
+            return fetch_blocks(rpc, numbers, block_receipts=False)
+        pairs = list(zip(results[::2], results[1::2], strict=True))
+    else:
+        blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
+        hashes = [tx["hash"] for block in blocks if block for tx in block["transactions"]]
         receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes]) if hashes else []
-    return block, receipts
+        by_hash = {r["transactionHash"]: r for r in receipts if r}
+        pairs = [
+            (
+                b,
+                [by_hash[tx["hash"]] for tx in b["transactions"] if tx["hash"] in by_hash]
+                if b
+                else None,
+            )
+            for b in blocks
+        ]
+    for number, (block, receipts) in zip(numbers, pairs, strict=True):
+        if block is None or receipts is None:
+            raise RpcError(f"{rpc.url}: block {number} is not available on the node yet")
+    return pairs  # type: ignore[return-value]  # None was ruled out above
 
 
 class Ingester:
@@ -49,23 +75,30 @@ class Ingester:
         producer: KafkaProducer,
         codec: Codec,
         bootstrap: str,
+        rpc: RpcPool | None = None,
     ) -> None:
         self.settings, self.network, self.config = settings, network, config
         self.producer, self.codec, self.bootstrap = producer, codec, bootstrap
-        self.rpc = RpcClient(config.rpc_urls[0])
+        self.rpc = rpc or RpcPool(config.rpc_urls)
         self.stopping = threading.Event()
         self.blocks_topic = settings.topic("chain.blocks")
         self.tx_topic = settings.topic("chain.transactions")
+        self.reorg_topic = settings.topic("chain.reorgs")
         self.checkpoint_topic = settings.topic("chain.checkpoints")
+        self.window: deque[tuple[int, str]] = deque(maxlen=config.reorg_window)
+        self.block_receipts = True
         self.emitted = 0
+        self.retracted = 0
+        self.head = 0
+        self.lag = 0
 
-    def checkpoint(self) -> int | None:
-        """The last block number fully emitted for this network, from the compacted topic."""
-        latest = read_compacted(self.bootstrap, self.checkpoint_topic)
-        raw = latest.get(self.network.encode())
+    def checkpoint(self) -> tuple[int, str] | None:
+        """The last block (number, hash) fully emitted for this network."""
+        raw = read_compacted(self.bootstrap, self.checkpoint_topic).get(self.network.encode())
         if raw is None:
             return None
-        return int(self.codec.decode(raw, "Checkpoint", where=self.checkpoint_topic)["number"])
+        record = self.codec.decode(raw, "Checkpoint", where=self.checkpoint_topic)
+        return int(record["number"]), str(record["hash"])
 
     def _check_chain(self) -> None:
         chain_id = int(self.rpc.call("eth_chainId"), 16)
@@ -75,9 +108,30 @@ class Ingester:
                 f"network {self.network!r} says chain_id {self.config.chain_id}"
             )
 
-    def emit(self, number: int) -> None:
-        block, receipts = fetch_block(self.rpc, number)
-        record = block_record(self.network, self.config.chain_id, block, receipts)
+    def confirmed_head(self) -> int:
+        """The highest block at the network's confirmation level."""
+        level = self.config.confirmations
+        if isinstance(level, str):
+            tagged = self.rpc.call("eth_getBlockByNumber", level, False)
+            self.head = int(self.rpc.call("eth_blockNumber"), 16)
+            return int(tagged["number"], 16) if tagged else -1
+        self.head = int(self.rpc.call("eth_blockNumber"), 16)
+        return self.head - level
+
+    def _save_checkpoint(self, number: int, block_hash: str) -> None:
+        record = {
+            "network": self.network,
+            "number": number,
+            "hash": block_hash,
+            "at": int(time.time() * 1000),
+        }
+        self.producer.send(
+            self.checkpoint_topic,
+            key=self.network.encode(),
+            value=self.codec.encode(self.checkpoint_topic, "Checkpoint", record),
+        )
+
+    def _emit(self, record: dict[str, Any]) -> None:
         for tx in record["transactions"]:
             self.producer.send(
                 self.tx_topic,
@@ -89,49 +143,121 @@ class Ingester:
             key=self.network.encode(),
             value=self.codec.encode(self.blocks_topic, "Block", record),
         )
-        self.producer.flush()  # the block is durable before the checkpoint moves past it
-        checkpoint = {
-            "network": self.network,
-            "number": number,
-            "hash": record["hash"],
-            "at": int(time.time() * 1000),
-        }
-        self.producer.send(
-            self.checkpoint_topic,
-            key=self.network.encode(),
-            value=self.codec.encode(self.checkpoint_topic, "Checkpoint", checkpoint),
-        )
+        self.window.append((record["number"], record["hash"]))
         self.emitted += 1
 
-    def run(self) -> None:
-        """Poll until stopped; RPC errors are logged and retried, never skip a block."""
-        self._check_chain()
-        last = self.checkpoint()
-        if last is not None:
-            following = last + 1
-        elif self.config.start_block == "latest":
-            following = int(self.rpc.call("eth_blockNumber"), 16)
-        else:
-            following = self.config.start_block
-        log.info(
-            "network %s: ingesting from block %d (%s)",
+    def _retract(self, new_block: dict[str, Any]) -> int:
+        """Walk back to the fork point, emit a Retraction per orphaned block; returns the fork."""
+        orphaned: list[tuple[int, str]] = []
+        fork: tuple[int, str] | None = None
+        while self.window:
+            number, block_hash = self.window[-1]
+            canonical = self.rpc.call("eth_getBlockByNumber", hex(number), False)
+            canonical_hash = canonical["hash"].lower() if canonical else None
+            if canonical_hash == block_hash:
+                fork = (number, block_hash)
+                break
+            orphaned.append((number, block_hash))
+            self.window.pop()
+        if fork is None:
+            # deeper than the window: everything we still remember is retracted
+            oldest = orphaned[-1][0] if orphaned else new_block["number"]
+            log.error(
+                "network %s: reorg deeper than the %d-block window at block %d; "
+                "retracting all %d remembered blocks",
+                self.network,
+                self.config.reorg_window,
+                new_block["number"],
+                len(orphaned),
+            )
+            fork = (oldest - 1, new_block["parentHash"])
+        now = int(time.time() * 1000)
+        for number, block_hash in orphaned:
+            retraction = {
+                "network": self.network,
+                "number": number,
+                "hash": block_hash,
+                "canonicalHash": None,
+                "forkNumber": fork[0],
+                "forkHash": fork[1],
+                "at": now,
+            }
+            self.producer.send(
+                self.reorg_topic,
+                key=self.network.encode(),
+                value=self.codec.encode(self.reorg_topic, "Retraction", retraction),
+            )
+        self.retracted += len(orphaned)
+        self._save_checkpoint(*fork)
+        self.producer.flush()
+        log.warning(
+            "network %s: reorg at block %d: %d block(s) retracted back to fork %d",
             self.network,
-            following,
-            "checkpoint" if last is not None else "start_block",
+            new_block["number"],
+            len(orphaned),
+            fork[0],
         )
+        return fork[0] + 1
+
+    def step(self, following: int) -> int:
+        """Emit what is confirmed from ``following`` on (one catch-up slice); returns the next."""
+        target = self.confirmed_head()
+        end = min(target, following + self.config.max_catch_up - 1)
+        self.lag = max(0, target - following + 1)
+        while following <= end and not self.stopping.is_set():
+            numbers = list(range(following, min(end, following + self.config.batch_size - 1) + 1))
+            fetched = fetch_blocks(self.rpc, numbers, block_receipts=self.block_receipts)
+            for block, receipts in fetched:
+                record = block_record(self.network, self.config.chain_id, block, receipts)
+                if self.window and (
+                    self.window[-1][0] != record["number"] - 1
+                    or self.window[-1][1] != record["parentHash"]
+                ):
+                    self.producer.flush()
+                    return self._retract(record)
+                self._emit(record)
+                following = record["number"] + 1
+            self.producer.flush()  # the blocks are durable before the checkpoint moves
+            self._save_checkpoint(*self.window[-1])
+            self.lag = max(0, target - following + 1)
+        return following
+
+    def run(self) -> None:
+        """Poll until stopped; RPC errors are logged and retried, and no block is skipped."""
+        try:
+            self._check_chain()
+            saved = self.checkpoint()
+            if saved is not None:
+                self.window.append(saved)
+                following = saved[0] + 1
+            elif self.config.start_block == "latest":
+                following = max(0, self.confirmed_head())
+            else:
+                following = self.config.start_block
+            log.info(
+                "network %s: ingesting from block %d (%s)",
+                self.network,
+                following,
+                "checkpoint" if saved is not None else "start_block",
+            )
+            self._poll(following)
+        finally:
+            self.rpc.close()
+
+    def _poll(self, following: int) -> None:
         delay = self.config.poll_interval
         while not self.stopping.is_set():
             try:
-                head = int(self.rpc.call("eth_blockNumber"), 16)
-                while following <= head and not self.stopping.is_set():
-                    self.emit(following)
-                    following += 1
+                before = following
+                following = self.step(following)
                 self.producer.flush()
                 delay = self.config.poll_interval
+                if following > before and self.lag:
+                    continue  # still catching up: no pause between slices
             except RpcError as exc:
                 delay = min(30.0, delay * 2)
                 log.error(
-                    "network %s block %d: %s; retrying in %.1f s",
+                    "network %s, block %d: %s; retrying in %.1f s",
                     self.network,
                     following,
                     exc,

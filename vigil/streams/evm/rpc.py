@@ -1,18 +1,34 @@
-"""A small JSON-RPC client: batched calls, orjson parsing, errors that name endpoint and method."""
+"""JSON-RPC over HTTP: one client per endpoint, and a weighted pool with retries and failover."""
 
 from __future__ import annotations
 
 import itertools
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
-from vigil.errors import RpcError
+from vigil.config.models import RpcEndpoint
+from vigil.errors import RpcError, RpcReplyError, RpcUnavailable
+
+log = logging.getLogger(__name__)
+Call = tuple[str, list[Any]]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 class RpcClient:
-    """Calls one JSON-RPC endpoint; web3's formatting stays off this hot path."""
+    """Batched calls to one endpoint; web3's formatting stays off this hot path."""
 
     def __init__(self, url: str, *, timeout: float = 15.0) -> None:
         self.url = url
@@ -22,8 +38,8 @@ class RpcClient:
     def call(self, method: str, *params: Any) -> Any:
         return self.batch([(method, list(params))])[0]
 
-    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Send ``calls`` as one batch; results in call order; an error names its method."""
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Results in call order; errors name the endpoint and the method."""
         requests = [
             {"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls
         ]
@@ -33,28 +49,155 @@ class RpcClient:
                 self.url, content=orjson.dumps(requests if len(requests) > 1 else requests[0])
             )
         except httpx.HTTPError as exc:
-            raise RpcError(f"{self.url} {what}: {type(exc).__name__}: {exc}") from exc
+            raise RpcUnavailable(f"{self.url} {what}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise RpcError(
-                f"{self.url} {what}: HTTP {response.status_code} {response.text[:200]!r}"
+            raise RpcUnavailable(
+                f"{self.url} {what}: HTTP {response.status_code} {response.text[:200]!r}",
+                retry_after=_retry_after(response),
             )
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise RpcError(f"{self.url} {what}: response is not JSON: {exc}") from exc
+            raise RpcUnavailable(f"{self.url} {what}: the reply is not JSON: {exc}") from exc
         replies = body if isinstance(body, list) else [body]
         by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
         results = []
         for request in requests:
             reply = by_id.get(request["id"])
             if reply is None:
-                raise RpcError(f"{self.url} {request['method']}: no reply in the batch")
+                raise RpcUnavailable(f"{self.url} {request['method']}: no reply in the batch")
             if "error" in reply:
-                raise RpcError(
-                    f"{self.url} {request['method']}{request['params']}: {reply['error']}"
+                error = reply["error"] if isinstance(reply["error"], dict) else {}
+                raise RpcReplyError(
+                    f"{self.url} {request['method']}{request['params']}: {reply['error']}",
+                    method=str(request["method"]),
+                    code=error.get("code"),
                 )
-            results.append(reply.get("result"))
+            if "result" not in reply:
+                raise RpcUnavailable(f"{self.url} {request['method']}: reply without a result")
+            results.append(reply["result"])
         return results
 
     def close(self) -> None:
         self._http.close()
+
+
+@dataclass
+class Endpoint:
+    """One endpoint of a pool, with its health and counters."""
+
+    url: str
+    weight: int
+    client: RpcClient
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    consecutive_failures: int = 0
+    down_until: float = 0.0
+    last_error: str | None = field(default=None, repr=False)
+
+    def metrics(self, now: float) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "weight": self.weight,
+            "healthy": now >= self.down_until,
+            "requests": self.requests,
+            "errors": self.errors,
+            "mean_latency_ms": round(1000 * self.seconds / self.requests, 2)
+            if self.requests
+            else None,
+            "last_error": self.last_error,
+        }
+
+
+class RpcPool:
+    """Endpoints by weight: retry each with backoff and jitter, then fail over to the next.
+
+    A transient failure (transport, timeout, 429 with Retry-After, 5xx, unreadable body) is
+    retried ``attempts`` times on the same endpoint; after that the endpoint rests for
+    ``cooldown`` seconds and the next healthy one (highest weight first) takes over. A JSON-RPC
+    error reply is the node's answer and is raised at once.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[RpcEndpoint],
+        *,
+        attempts: int = 3,
+        base_delay: float = 0.25,
+        max_delay: float = 10.0,
+        cooldown: float = 30.0,
+        timeout: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.endpoints = [
+            Endpoint(e.url, e.weight, RpcClient(e.url, timeout=timeout)) for e in endpoints
+        ]
+        self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
+        self.cooldown, self._sleep, self._clock = cooldown, sleep, clock
+
+    @property
+    def url(self) -> str:
+        return self._order()[0].url
+
+    def _order(self) -> list[Endpoint]:
+        now = self._clock()
+        healthy = [e for e in self.endpoints if now >= e.down_until]
+        resting = sorted(
+            (e for e in self.endpoints if now < e.down_until), key=lambda e: e.down_until
+        )
+        return sorted(healthy, key=lambda e: -e.weight) + resting
+
+    def _delay(self, attempt: int, error: RpcUnavailable) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        backoff: float = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return backoff * random.uniform(0.5, 1.0)
+
+    def call(self, method: str, *params: Any) -> Any:
+        return self.batch([(method, list(params))])[0]
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        last: RpcUnavailable | None = None
+        for endpoint in self._order():
+            for attempt in range(1, self.attempts + 1):
+                started = self._clock()
+                endpoint.requests += 1
+                try:
+                    results = endpoint.client.batch(calls)
+                except RpcUnavailable as exc:
+                    endpoint.errors += 1
+                    endpoint.consecutive_failures += 1
+                    endpoint.last_error = str(exc)
+                    last = exc
+                    log.warning("%s (attempt %d/%d)", exc, attempt, self.attempts)
+                    if attempt < self.attempts:
+                        self._sleep(self._delay(attempt, exc))
+                    continue
+                except RpcReplyError:
+                    endpoint.seconds += self._clock() - started
+                    raise
+                endpoint.seconds += self._clock() - started
+                endpoint.consecutive_failures = 0
+                return results
+            endpoint.down_until = self._clock() + self.cooldown
+            if len(self.endpoints) > 1:
+                log.warning(
+                    "%s failed %d times; failing over for %.0f s",
+                    endpoint.url,
+                    self.attempts,
+                    self.cooldown,
+                )
+        raise RpcUnavailable(f"all {len(self.endpoints)} RPC endpoint(s) failed; last: {last}")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        now = self._clock()
+        return [e.metrics(now) for e in self.endpoints]
+
+    def close(self) -> None:
+        for endpoint in self.endpoints:
+            endpoint.client.close()
+
+
+__all__ = ["Endpoint", "RpcClient", "RpcError", "RpcPool"]

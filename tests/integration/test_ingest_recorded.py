@@ -1,0 +1,114 @@
+"""Recorded mainnet blocks served by a local JSON-RPC server, through the ingester and Kafka."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+
+from tests.helpers import MAINNET, load_json
+from vigil.config.models import NetworkConfig
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import SchemaStore
+from vigil.settings import Settings
+from vigil.streams.evm.ingester import Ingester
+from vigil.streams.evm.records import block_record
+from vigil.streams.kafka import ensure_topics, producer
+from vigil.testing import JsonRpcServer, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def ingest_one(
+    settings: Settings, kafka: str, server: JsonRpcServer, number: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the ingester until it emitted ``number``; the Block and Transaction records."""
+    import threading
+
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    network = NetworkConfig(
+        chain_id=1, rpc_urls=[server.url], start_block=number, poll_interval=0.1
+    )
+    ingester = Ingester(settings, "mainnet", network, producer(kafka), codec, kafka)
+    thread = threading.Thread(target=ingester.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: ingester.emitted == 1, 30, f"block {number}")
+    finally:
+        ingester.stopping.set()
+        thread.join(10)
+
+    def read(suffix: str, schema: str) -> Iterator[dict[str, Any]]:
+        consumer = KafkaConsumer(
+            settings.topic(suffix),
+            bootstrap_servers=kafka,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=3000,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        for record in consumer:
+            yield codec.decode(record.value, schema)
+        consumer.close()
+
+    [block] = list(read("chain.blocks", "Block"))
+    return block, sorted(
+        read("chain.transactions", "Transaction"), key=lambda t: t["transactionIndex"]
+    )
+
+
+def test_block_18m_is_emitted_field_for_field(settings: Settings, kafka: str) -> None:
+    raw = load_json(MAINNET / "18000000.block.json")
+    receipts = load_json(MAINNET / "18000000.receipts.json")
+    server = JsonRpcServer(blocks={18_000_000: (raw, receipts)}).start()
+    try:
+        block, transactions = ingest_one(settings, kafka, server, 18_000_000)
+    finally:
+        server.stop()
+    assert block == block_record("mainnet", 1, raw, receipts)
+    assert transactions == block["transactions"]
+    assert len(transactions) == 94
+    assert sum(len(t["receipt"]["logs"]) for t in transactions) == 291
+    by_hash = {r["transactionHash"]: r for r in receipts}
+    for raw_tx, tx in zip(raw["transactions"], transactions, strict=True):
+        receipt = by_hash[raw_tx["hash"]]
+        assert tx["hash"] == raw_tx["hash"]
+        assert tx["from"] == raw_tx["from"].lower()
+        assert tx["to"] == (raw_tx["to"] or "").lower() or tx["to"] is None
+        assert tx["type"] == int(raw_tx["type"], 16)
+        assert tx["nonce"] == int(raw_tx["nonce"], 16)
+        assert tx["input"] == raw_tx["input"]
+        assert tx["value"] == str(int(raw_tx["value"], 16))
+        assert tx["receipt"]["status"] == int(receipt["status"], 16)
+        assert tx["receipt"]["cumulativeGasUsed"] == int(receipt["cumulativeGasUsed"], 16)
+        for log, raw_log in zip(tx["receipt"]["logs"], receipt["logs"], strict=True):
+            assert log["topics"] == raw_log["topics"]
+            assert log["data"] == raw_log["data"]
+            assert log["address"] == raw_log["address"].lower()
+    assert [t["hash"] for t in transactions if t["receipt"]["status"] == 0] == [
+        r["transactionHash"] for r in receipts if r["status"] == "0x0"
+    ]
+    assert block["baseFeePerGas"] == str(int(raw["baseFeePerGas"], 16))
+
+
+def test_pre_byzantium_block_falls_back_to_transaction_receipts(
+    settings: Settings, kafka: str
+) -> None:
+    etl = MAINNET / "etl"
+    raw = load_json(etl / "483920.block.rpc.json")["result"]
+    server = JsonRpcServer(blocks={483_920: (raw, None)})  # no eth_getBlockReceipts
+    server.add_receipts(
+        [
+            load_json(etl / f"web3_response.eth_getTransactionReceipt_{tx['hash']}.json")["result"]
+            for tx in raw["transactions"]
+        ]
+    )
+    server.start()
+    try:
+        block, transactions = ingest_one(settings, kafka, server, 483_920)
+    finally:
+        server.stop()
+    assert "eth_getTransactionReceipt" in server.requests
+    assert len(transactions) == 4
+    assert all(t["receipt"]["status"] is None for t in transactions)  # absent, not "success"
+    assert block["baseFeePerGas"] is None
