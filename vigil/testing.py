@@ -193,7 +193,8 @@ class JsonRpcServer:
     ``blocks`` maps a number to (``eth_getBlockByNumber`` result, receipts or None); a block
     whose receipts are None answers ``eth_getBlockReceipts`` with -32601 (method not found),
     so clients must fall back to ``eth_getTransactionReceipt``. With ``upstream`` every call is
-    forwarded there instead. ``faults`` scripts the first answers: an HTTP status (429 comes
+    forwarded there instead. ``head`` overrides the chain head (default: the highest block
+    held) and ``tags`` the numbers of ``safe``/``finalized``. ``faults`` scripts the first answers: an HTTP status (429 comes
     with ``Retry-After: 0``), ``"close"`` (drop the connection) or ``"garbage"`` (not JSON).
     """
 
@@ -204,8 +205,11 @@ class JsonRpcServer:
         upstream: str | None = None,
         blocks: dict[int, tuple[dict[str, Any], list[dict[str, Any]] | None]] | None = None,
         faults: list[int | str] | None = None,
+        head: int | None = None,
+        tags: dict[str, int] | None = None,
     ) -> None:
         self.chain_id, self.upstream = chain_id, upstream
+        self.head, self.tags = head, dict(tags or {})
         self.blocks = blocks or {}
         self.faults = list(faults or [])
         self.requests: list[str] = []
@@ -222,13 +226,16 @@ class JsonRpcServer:
         self.requests.append(method)
         result: Any = None
         error: dict[str, Any] | None = None
-        head = max(self.blocks) if self.blocks else 0
+        head = self.head if self.head is not None else max(self.blocks, default=0)
         if method == "eth_chainId":
             result = hex(self.chain_id)
         elif method == "eth_blockNumber":
             result = hex(head)
         elif method == "eth_getBlockByNumber":
-            number = head if params[0] in ("latest", "safe", "finalized") else int(params[0], 16)
+            tag = params[0]
+            number = (
+                self.tags.get(tag, head) if tag in ("latest", "safe", "finalized") else int(tag, 16)
+            )
             found = self.blocks.get(number)
             result = found[0] if found else None
         elif method == "eth_getBlockReceipts":

@@ -109,6 +109,7 @@ def test_pre_byzantium_block_falls_back_to_transaction_receipts(
     finally:
         server.stop()
     assert "eth_getTransactionReceipt" in server.requests
+    assert server.requests.count("eth_getBlockReceipts") == 1  # asked once, then remembered
     assert len(transactions) == 4
     assert all(t["receipt"]["status"] is None for t in transactions)  # absent, not "success"
     assert block["baseFeePerGas"] is None

@@ -25,10 +25,10 @@ BLOCK_RECEIPTS_UNSUPPORTED = (-32601, -32600, -32602)  # method not found / inva
 def fetch_blocks(
     rpc: RpcPool, numbers: list[int], *, block_receipts: bool = True
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Blocks with full transactions and their receipts, in one JSON-RPC batch when possible.
+    """Blocks with full transactions and their receipts, in one JSON-RPC batch.
 
-    ``block_receipts=False`` (or a node without ``eth_getBlockReceipts``) asks for each
-    transaction's receipt instead.
+    ``block_receipts=False`` asks for each transaction's receipt instead of
+    ``eth_getBlockReceipts``. Returns the blocks before the first one the node lacks.
     """
     if block_receipts:
         calls: list[Call] = []
@@ -37,12 +37,7 @@ def fetch_blocks(
                 ("eth_getBlockByNumber", [hex(number), True]),
                 ("eth_getBlockReceipts", [hex(number)]),
             ]
-        try:
-            results = rpc.batch(calls)
-        except RpcReplyError as exc:
-            if exc.method != "eth_getBlockReceipts" or exc.code not in BLOCK_RECEIPTS_UNSUPPORTED:
-                raise
-            return fetch_blocks(rpc, numbers, block_receipts=False)
+        results = rpc.batch(calls)
         pairs = list(zip(results[::2], results[1::2], strict=True))
     else:
         blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
@@ -58,10 +53,14 @@ def fetch_blocks(
             )
             for b in blocks
         ]
+    available: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for number, (block, receipts) in zip(numbers, pairs, strict=True):
         if block is None or receipts is None:
-            raise RpcError(f"{rpc.url}: block {number} is not available on the node yet")
-    return pairs  # type: ignore[return-value]  # None was ruled out above
+            if not available:
+                raise RpcError(f"{rpc.url}: block {number} is not available on the node yet")
+            break  # emit what precedes the gap; the gap is asked for again next time
+        available.append((block, receipts))
+    return available
 
 
 class Ingester:
@@ -91,6 +90,9 @@ class Ingester:
         self.retracted = 0
         self.head = 0
         self.lag = 0
+        self.next_block = 0
+        # errors back off from the poll interval up to this (a slow chain waits longer)
+        self.max_backoff = min(30.0, max(5.0, 10 * config.poll_interval))
 
     def checkpoint(self) -> tuple[int, str] | None:
         """The last block (number, hash) fully emitted for this network."""
@@ -199,14 +201,32 @@ class Ingester:
         )
         return fork[0] + 1
 
+    def _fetch(self, numbers: list[int]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        if self.block_receipts:
+            try:
+                return fetch_blocks(self.rpc, numbers, block_receipts=True)
+            except RpcReplyError as exc:
+                if exc.method != "eth_getBlockReceipts" or exc.code not in (
+                    BLOCK_RECEIPTS_UNSUPPORTED
+                ):
+                    raise
+                log.info(
+                    "network %s: %s; asking for receipts per transaction from now on",
+                    self.network,
+                    exc,
+                )
+                self.block_receipts = False
+        return fetch_blocks(self.rpc, numbers, block_receipts=False)
+
     def step(self, following: int) -> int:
         """Emit what is confirmed from ``following`` on (one catch-up slice); returns the next."""
         target = self.confirmed_head()
         end = min(target, following + self.config.max_catch_up - 1)
         self.lag = max(0, target - following + 1)
         while following <= end and not self.stopping.is_set():
+            self.next_block = following
             numbers = list(range(following, min(end, following + self.config.batch_size - 1) + 1))
-            fetched = fetch_blocks(self.rpc, numbers, block_receipts=self.block_receipts)
+            fetched = self._fetch(numbers)
             for block, receipts in fetched:
                 record = block_record(self.network, self.config.chain_id, block, receipts)
                 if self.window and (
@@ -217,6 +237,7 @@ class Ingester:
                     return self._retract(record)
                 self._emit(record)
                 following = record["number"] + 1
+                self.next_block = following
             self.producer.flush()  # the blocks are durable before the checkpoint moves
             self._save_checkpoint(*self.window[-1])
             self.lag = max(0, target - following + 1)
@@ -246,20 +267,23 @@ class Ingester:
 
     def _poll(self, following: int) -> None:
         delay = self.config.poll_interval
+        self.next_block = following
         while not self.stopping.is_set():
             try:
-                before = following
-                following = self.step(following)
+                before = self.next_block
+                self.next_block = self.step(self.next_block)
                 self.producer.flush()
                 delay = self.config.poll_interval
-                if following > before and self.lag:
-                    continue  # still catching up: no pause between slices
+                if self.next_block > before and self.lag:
+                    log.info("network %s: catching up, %d blocks behind", self.network, self.lag)
+                    continue  # no pause between catch-up slices
             except RpcError as exc:
-                delay = min(30.0, delay * 2)
+                # resume exactly where the error struck: blocks before it were emitted
+                delay = min(self.max_backoff, delay * 2)
                 log.error(
                     "network %s, block %d: %s; retrying in %.1f s",
                     self.network,
-                    following,
+                    self.next_block,
                     exc,
                     delay,
                 )
