@@ -194,8 +194,9 @@ class JsonRpcServer:
     whose receipts are None answers ``eth_getBlockReceipts`` with -32601 (method not found),
     so clients must fall back to ``eth_getTransactionReceipt``. With ``upstream`` every call is
     forwarded there instead. ``head`` overrides the chain head (default: the highest block
-    held) and ``tags`` the numbers of ``safe``/``finalized``. ``faults`` scripts the first answers: an HTTP status (429 comes
-    with ``Retry-After: 0``), ``"close"`` (drop the connection) or ``"garbage"`` (not JSON).
+    held) and ``tags`` the numbers of ``safe``/``finalized``. ``faults`` scripts the first
+    answers: an HTTP status (429 comes with ``Retry-After: 0``), ``"close"`` (drop the
+    connection) or ``"garbage"`` (not JSON).
     """
 
     def __init__(
