@@ -77,6 +77,48 @@ def ingest() -> None:
 
 
 @app.command()
+def backfill(
+    network: str = typer.Option(..., "--network", help="a network of the project"),
+    first: int = typer.Option(..., "--from", min=0, help="first block"),
+    last: int = typer.Option(..., "--to", min=0, help="last block (inclusive)"),
+) -> None:
+    """Re-ingest a block range into the running stack (effects stay once: they are keyed)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from vigil.config.loader import load_project
+    from vigil.runtime.broker import running_embedded
+    from vigil.runtime.roles import preregistered_codec
+    from vigil.schemas.registry import HttpRegistry
+    from vigil.streams.evm.ingester import Ingester
+    from vigil.streams.kafka import producer
+
+    settings = _settings()
+    if last < first:
+        raise VigilError(f"--to {last} is before --from {first}")
+    project = load_project(settings.project_dir)
+    if network not in project.config.networks:
+        raise VigilError(
+            f"--network: unknown network {network!r}; the project defines: "
+            f"{', '.join(sorted(project.config.networks)) or 'none'}"
+        )
+    bootstrap = settings.kafka_bootstrap or running_embedded(settings)
+    if bootstrap is None:
+        raise VigilError(
+            "no Kafka to backfill into: start `vigil up` (its embedded broker is "
+            "found through VIGIL_DATA_DIR) or set VIGIL_KAFKA_BOOTSTRAP"
+        )
+    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    sink = producer(bootstrap, client_id="vigil-backfill")
+    ingester = Ingester(settings, network, project.config.networks[network], sink, codec, bootstrap)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task(f"backfill {network}", total=last - first + 1)
+        count = ingester.backfill(first, last, lambda n: bar.advance(task, n))
+    sink.close()
+    console.print(f"re-emitted {count} blocks of {network} ({first}..{last})")
+
+
+@app.command()
 def validate(
     project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),
 ) -> None:

@@ -82,6 +82,15 @@ def bootstrap_ready(bootstrap: str, timeout: float = 5.0) -> bool:
         admin.close()
 
 
+def running_embedded(settings: Settings) -> str | None:
+    """The bootstrap address of the embedded broker of ``settings.data_dir``, if it runs."""
+    saved = (settings.data_dir / "kafka" / "ports.json").resolve()
+    if not saved.exists():
+        return None
+    bootstrap = f"127.0.0.1:{json.loads(saved.read_text())['broker']}"
+    return bootstrap if bootstrap_ready(bootstrap, timeout=3.0) else None
+
+
 class EmbeddedKafka:
     """One KRaft broker+controller on 127.0.0.1 with its log under ``<data dir>/kafka``."""
 

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaProducer
@@ -200,6 +201,24 @@ class Ingester:
             fork[0],
         )
         return fork[0] + 1
+
+    def backfill(self, first: int, last: int, progress: Callable[[int], None] | None = None) -> int:
+        """Emit blocks ``first``..``last`` again, in order; the checkpoint does not move.
+
+        Downstream effects are keyed (match ids, delivery keys, ReplacingMergeTree), so
+        blocks emitted before are not notified twice.
+        """
+        self._check_chain()
+        number = first
+        while number <= last:
+            numbers = list(range(number, min(last, number + self.config.batch_size - 1) + 1))
+            for block, receipts in self._fetch(numbers):
+                self._emit(block_record(self.network, self.config.chain_id, block, receipts))
+                number += 1
+                if progress is not None:
+                    progress(1)
+            self.producer.flush()
+        return number - first
 
     def _fetch(self, numbers: list[int]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         if self.block_receipts:
