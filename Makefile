@@ -48,6 +48,7 @@ check: install
 bench: install
 	$(BIN)/python benchmarks/matching.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

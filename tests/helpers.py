@@ -30,6 +30,23 @@ def recorded_block_18m() -> dict[str, Any]:
     )
 
 
+def linked_chain(length: int) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Block 18,000,000's content as ``length`` linked blocks from 18,000,000 (test chains)."""
+    raw = load_json(MAINNET / "18000000.block.json")
+    receipts = load_json(MAINNET / "18000000.receipts.json")
+    blocks = {}
+    parent = raw["parentHash"]
+    for i in range(length):
+        number = 18_000_000 + i
+        block_hash = raw["hash"] if i == 0 else f"0x{number:064x}"
+        blocks[number] = (
+            {**raw, "number": hex(number), "hash": block_hash, "parentHash": parent},
+            receipts,
+        )
+        parent = block_hash
+    return blocks
+
+
 def write_monitor(
     folder: Path, text: str, name: str = "monitor.yaml", abi: str = "ERC20.abi.json"
 ) -> Path:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import MAINNET, load_json
+from tests.helpers import linked_chain
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
@@ -15,23 +15,6 @@ from vigil.streams.kafka import ensure_topics, producer
 from vigil.testing import JsonRpcServer, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def chain(length: int) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Block 18,000,000's content as a linked chain of ``length`` blocks from 18,000,000."""
-    raw = load_json(MAINNET / "18000000.block.json")
-    receipts = load_json(MAINNET / "18000000.receipts.json")
-    blocks = {}
-    parent = raw["parentHash"]
-    for i in range(length):
-        number = 18_000_000 + i
-        block_hash = raw["hash"] if i == 0 else f"0x{number:064x}"
-        blocks[number] = (
-            {**raw, "number": hex(number), "hash": block_hash, "parentHash": parent},
-            receipts,
-        )
-        parent = block_hash
-    return blocks
 
 
 def run(settings: Settings, kafka: str, server: JsonRpcServer, **network: Any) -> Ingester:
@@ -51,13 +34,13 @@ def run(settings: Settings, kafka: str, server: JsonRpcServer, **network: Any) -
 def test_only_confirmed_blocks_are_emitted(
     settings: Settings, kafka: str, level: Any, tags: dict[str, int]
 ) -> None:
-    server = JsonRpcServer(blocks=chain(5), tags=tags).start()  # head 18,000,004
+    server = JsonRpcServer(blocks=linked_chain(5), tags=tags).start()  # head 18,000,004
     ingester = run(settings, kafka, server, confirmations=level)
     try:
         wait_for(lambda: ingester.emitted == 3, 30, "blocks up to 18,000,002")
         assert ingester.window[-1][0] == 18_000_002
         server.tags = {k: v + 2 for k, v in tags.items()}
-        server.blocks.update(chain(7))  # the head moves on to 18,000,006
+        server.blocks.update(linked_chain(7))  # the head moves on to 18,000,006
         wait_for(lambda: ingester.emitted == 5, 30, "two more once they are confirmed")
     finally:
         ingester.stopping.set()
@@ -65,7 +48,7 @@ def test_only_confirmed_blocks_are_emitted(
 
 
 def test_a_block_the_node_lacks_is_retried_never_skipped(settings: Settings, kafka: str) -> None:
-    blocks = chain(3)
+    blocks = linked_chain(3)
     missing = blocks.pop(18_000_001)
     server = JsonRpcServer(blocks=blocks).start()  # the head says 18,000,002 exists
     ingester = run(settings, kafka, server)
