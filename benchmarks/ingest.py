@@ -53,7 +53,7 @@ def serve(port: int, length: int) -> None:
         return (blocks if method == "eth_getBlockByNumber" else receipts).get(number, b"null")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
             calls = body if isinstance(body, list) else [body]
             parts = [

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,49 @@ def test_transfers_reach_the_webhook_once_per_block_and_clickhouse(running: Runn
     printed = json.loads(done.stdout)
     assert sorted(r["transaction_hash"] for r in printed) == sorted(e["hash"] for e in events)
     assert {r["block_number"] for r in printed} == {block}
+
+
+def test_a_reorg_retracts_a_delivered_match_once(running: Running) -> None:
+    anvil = running.anvil
+    snapshot = anvil.rpc("evm_snapshot")
+    orphaned = running.mine_transfers(LARGE)
+    wait_for(lambda: running.stack.check() or len(running.receiver.received) == 1, 60, "POST 1")
+    [event] = running.receiver.received[0].json()["events"]
+    anvil.rpc("evm_revert", snapshot)
+    timestamp = int(anvil.rpc("eth_getBlockByNumber", hex(orphaned - 1), False)["timestamp"], 16)
+    anvil.rpc("evm_setNextBlockTimestamp", hex(timestamp + 1000))
+    anvil.rpc("anvil_mine", hex(3))  # a longer chain without the transfer
+    wait_for(
+        lambda: running.stack.check() or len(running.receiver.received) >= 2, 60, "the retraction"
+    )
+    follow_up = running.receiver.received[1]
+    [retraction] = follow_up.json()["events"]
+    assert retraction["type"] == "RETRACTION" and retraction["retracted"] is True
+    assert retraction["id"] == event["id"]
+    assert int(retraction["blockNumber"], 16) == orphaned
+    assert verify(
+        SECRET,
+        follow_up.headers[TIMESTAMP_HEADER],
+        follow_up.body,
+        follow_up.headers[SIGNATURE_HEADER],
+    )
+    assert follow_up.headers[REQUEST_HEADER].endswith(":hook:retracted")
+    rows = wait_for(
+        lambda: (
+            running.sql(
+                f"SELECT retracted FROM matches FINAL WHERE id = '{event['id']}' UNION ALL "
+                f"SELECT count() FROM deliveries FINAL WHERE match_id = '{event['id']}'"
+            )
+            == [[1], [2]]
+            or None
+        ),
+        60,
+        "the match retracted in ClickHouse, two deliveries",
+    )
+    assert rows
+    anvil.rpc("anvil_mine", hex(3))
+    time.sleep(2)
+    assert len(running.receiver.received) == 2  # the retraction went out once
 
 
 def test_unreachable_rpc_stops_vigil_up_before_anything_starts(

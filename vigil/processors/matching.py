@@ -312,6 +312,7 @@ def batches(matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "blockNumber": group[0]["blockNumber"],
             "blockHash": group[0]["blockHash"],
             "matches": group,
+            "retracted": False,
         }
         for monitor_id, group in grouped.items()
     ]

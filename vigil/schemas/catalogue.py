@@ -53,6 +53,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="network",
         doc="one record per orphaned block, in the order the ingester found them",
         retention_ms=365 * DAY_MS,
+        partitions=3,  # co-partitioned with chain.blocks (same key): one worker sees both
     ),
     TopicSpec(
         "chain.checkpoints",

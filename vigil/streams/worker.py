@@ -1,4 +1,4 @@
-"""The worker: Faust agents that match blocks and deliver match batches to channels."""
+"""The worker: Faust agents that match blocks, retract orphaned matches, and notify channels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 
 from vigil.config.loader import Project
 from vigil.connectors.notify.events import match_event
-from vigil.connectors.notify.webhook import WebhookChannel
+from vigil.connectors.notify.webhook import Outcome, WebhookChannel
 from vigil.errors import SerializationError
 from vigil.processors.matching import Matcher, batches, compile_monitor
 from vigil.schemas.codec import Codec
@@ -20,6 +20,7 @@ from vigil.settings import Settings
 from vigil.streams.app import VigilApp
 
 log = logging.getLogger(__name__)
+RECENT_BLOCKS = 256  # match batches kept per network for retraction: deeper than any reorg window
 
 
 def build_matcher(project: Project) -> Matcher:
@@ -28,14 +29,14 @@ def build_matcher(project: Project) -> Matcher:
 
 
 def delivery_record(
-    match: dict[str, Any], channel_id: str, channel_type: str, request_id: str, outcome: Any
+    match: dict[str, Any], key: str, channel_id: str, request_id: str, outcome: Outcome
 ) -> dict[str, Any]:
     return {
-        "id": f"{match['id']}:{channel_id}",
+        "id": key,
         "matchId": match["id"],
         "monitorId": match["monitor"]["id"],
         "channel": channel_id,
-        "channelType": channel_type,
+        "channelType": "webhook",
         "requestId": request_id,
         "status": "SENT" if outcome.ok else "FAILED",
         "attempts": outcome.attempts,
@@ -46,22 +47,36 @@ def delivery_record(
     }
 
 
-def register_agents(app: VigilApp, settings: Settings, project: Project, codec: Codec) -> None:
-    """Declare the topics, the delivered-keys table and the two agents on ``app``."""
-    blocks = app.topic(settings.topic("chain.blocks"))
-    matches_topic = app.topic(settings.topic("monitor.matches"))
-    batches_topic = app.topic(settings.topic("monitor.match-batches"))
-    deliveries_topic = app.topic(settings.topic("notify.deliveries"))
-    matcher = build_matcher(project)
-    # delivery key (match_id:channel_id) → request that sent it; a redelivered batch skips these
-    delivered = app.Table(
-        "delivered",
+def retraction_event(match: dict[str, Any]) -> dict[str, Any]:
+    """The follow-up for a match whose block a reorg orphaned: same event, marked retracted."""
+    return {**match_event(match), "type": "RETRACTION", "retracted": True}
+
+
+def _json_table(app: VigilApp, name: str) -> Any:
+    return app.Table(
+        name,
         default=None,
         partitions=3,
         schema=faust.Schema(
             key_type=str, value_type=str, key_serializer="json", value_serializer="json"
         ),
     )
+
+
+def register_agents(app: VigilApp, settings: Settings, project: Project, codec: Codec) -> None:
+    """Declare the topics, tables and agents of the worker on ``app``."""
+    blocks = app.topic(settings.topic("chain.blocks"))
+    reorgs = app.topic(settings.topic("chain.reorgs"))
+    matches_topic = app.topic(settings.topic("monitor.matches"))
+    batches_topic = app.topic(settings.topic("monitor.match-batches"))
+    deliveries_topic = app.topic(settings.topic("notify.deliveries"))
+    matcher = build_matcher(project)
+    # delivery key (match_id:channel_id[:retracted]) → request that sent it
+    delivered = _json_table(app, "delivered")
+    # network:block_hash → that block's match batches; network → [[number, hash], ...] of them
+    # (both written from the block's partition; reorgs are co-partitioned with blocks)
+    recent = _json_table(app, "recent-match-batches")
+    recent_index = _json_table(app, "recent-match-blocks")
     http = httpx.AsyncClient()
     channels = {
         alias: [
@@ -71,6 +86,24 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
         for alias, group in project.channels.items()
     }
 
+    async def send_batch(batch: dict[str, Any]) -> None:
+        await batches_topic.send(
+            key=batch["monitorId"].encode(),
+            value=codec.encode(batches_topic.get_topic_name(), "MatchBatch", batch),
+        )
+
+    def remember(block: dict[str, Any], found: list[dict[str, Any]]) -> None:
+        network = block["network"]
+        index = list(recent_index.get(network) or [])
+        if found:
+            recent[f"{network}:{block['hash']}"] = found
+            index.append([block["number"], block["hash"]])
+        kept = [entry for entry in index if entry[0] > block["number"] - RECENT_BLOCKS]
+        for _, old_hash in (entry for entry in index if entry not in kept):
+            recent.pop(f"{network}:{old_hash}", None)
+        if kept != (recent_index.get(network) or []):
+            recent_index[network] = kept
+
     async def on_block(block: dict[str, Any]) -> None:
         found = matcher.match_block(block)
         for match in found:
@@ -78,24 +111,37 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
                 key=match["monitor"]["id"].encode(),
                 value=codec.encode(matches_topic.get_topic_name(), "Match", match),
             )
-        for batch in batches(found):
-            await batches_topic.send(
-                key=batch["monitorId"].encode(),
-                value=codec.encode(batches_topic.get_topic_name(), "MatchBatch", batch),
-            )
+        grouped = batches(found)
+        for batch in grouped:
+            await send_batch(batch)
+        remember(block, grouped)
+
+    async def on_retraction(retraction: dict[str, Any]) -> None:
+        key = f"{retraction['network']}:{retraction['hash']}"
+        for batch in recent.get(key) or []:
+            await send_batch({**batch, "retracted": True})
+        recent.pop(key, None)
 
     async def deliver(batch: dict[str, Any], channel_id: str, channel: WebhookChannel) -> None:
-        pending = [m for m in batch["matches"] if delivered.get(f"{m['id']}:{channel_id}") is None]
+        suffix = ":retracted" if batch["retracted"] else ""
+        pending = []
+        for match in batch["matches"]:
+            told = delivered.get(f"{match['id']}:{channel_id}") is not None
+            key = f"{match['id']}:{channel_id}{suffix}"
+            # a retraction goes only where the match went, and only once
+            if delivered.get(key) is None and (told or not batch["retracted"]):
+                pending.append((match, key))
         if not pending:
-            return  # every match of this batch already went to this channel
-        request_id = f"{batch['id']}:{channel_id}"
-        outcome = await channel.send([match_event(m) for m in pending], request_id)
-        for match in pending:
-            record = delivery_record(match, channel_id, "webhook", request_id, outcome)
+            return
+        request_id = f"{batch['id']}:{channel_id}{suffix}"
+        render = retraction_event if batch["retracted"] else match_event
+        outcome = await channel.send([render(m) for m, _ in pending], request_id)
+        for match, key in pending:
+            record = delivery_record(match, key, channel_id, request_id, outcome)
             if outcome.ok:
-                delivered[record["id"]] = request_id
+                delivered[key] = request_id
             await deliveries_topic.send(
-                key=record["id"].encode(),
+                key=key.encode(),
                 value=codec.encode(deliveries_topic.get_topic_name(), "Delivery", record),
             )
 
@@ -109,6 +155,11 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
     async def match_blocks(stream: Any) -> None:
         async for event in stream.events():
             await _guarded(codec, event, "Block", on_block)
+
+    @app.agent(reorgs)
+    async def retract(stream: Any) -> None:
+        async for event in stream.events():
+            await _guarded(codec, event, "Retraction", on_retraction)
 
     @app.agent(batches_topic)
     async def notify(stream: Any) -> None:
