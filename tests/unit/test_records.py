@@ -37,3 +37,47 @@ def test_pre_byzantium_receipts_keep_status_absent() -> None:
     assert all(t["receipt"]["status"] is None for t in record["transactions"])
     assert record["baseFeePerGas"] is None
     assert all(t["maxFeePerGas"] is None for t in record["transactions"])
+
+
+def test_withdrawals_and_header_fields_are_kept() -> None:
+    raw_block = load_json(MAINNET / "18000000.block.json")
+    block = recorded_block_18m()
+    assert len(block["withdrawals"]) == 16
+    for raw, withdrawal in zip(raw_block["withdrawals"], block["withdrawals"], strict=True):
+        assert withdrawal == {
+            "index": int(raw["index"], 16),
+            "validatorIndex": int(raw["validatorIndex"], 16),
+            "address": raw["address"],
+            "amount": str(int(raw["amount"], 16)),
+        }
+    assert block["blobGasUsed"] is None  # block 18,000,000 predates Cancun
+
+
+def test_unknown_l2_transaction_types_are_kept_without_crashing() -> None:
+    raw_block = load_json(MAINNET / "18000000.block.json")
+    receipts = load_json(MAINNET / "18000000.receipts.json")
+    tx = dict(raw_block["transactions"][0])
+    # an Arbitrum-style system transaction: type 0x6a, no gas price, nonce or signature
+    for absent in (
+        "gasPrice",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "nonce",
+        "v",
+        "r",
+        "s",
+        "chainId",
+        "accessList",
+    ):
+        tx.pop(absent, None)
+    tx["type"] = "0x6a"
+    block = block_record(
+        "arbitrum",
+        42161,
+        {**raw_block, "transactions": [tx]},
+        [r for r in receipts if r["transactionHash"] == tx["hash"]],
+    )
+    [record] = block["transactions"]
+    assert record["type"] == 0x6A
+    assert record["gasPrice"] is None and record["txChainId"] is None
+    assert record["nonce"] == 0

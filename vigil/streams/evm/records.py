@@ -66,9 +66,9 @@ def transaction_record(
         "from": tx["from"].lower(),
         "to": _address(tx.get("to")),
         "value": str(_int(tx.get("value", 0))),
-        "nonce": _int(tx["nonce"]),
+        "nonce": _int(tx.get("nonce", 0)),
         "input": tx.get("input", "0x"),
-        "gas": _int(tx["gas"]),
+        "gas": _int(tx.get("gas", 0)),
         "gasPrice": _wei(tx.get("gasPrice")),
         "maxFeePerGas": _wei(tx.get("maxFeePerGas")),
         "maxPriorityFeePerGas": _wei(tx.get("maxPriorityFeePerGas")),
@@ -106,5 +106,12 @@ def block_record(
         "gasLimit": _int(block["gasLimit"]),
         "gasUsed": _int(block["gasUsed"]),
         "baseFeePerGas": _wei(block.get("baseFeePerGas")),
+        "blobGasUsed": _opt_int(block.get("blobGasUsed")),
+        "excessBlobGas": _opt_int(block.get("excessBlobGas")),
+        "withdrawals": [
+            {"index": _int(w["index"]), "validatorIndex": _int(w["validatorIndex"]),
+             "address": w["address"].lower(), "amount": str(_int(w["amount"]))}
+            for w in block.get("withdrawals") or []
+        ],
         "transactions": transactions,
     }
