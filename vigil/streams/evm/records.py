@@ -109,8 +109,12 @@ def block_record(
         "blobGasUsed": _opt_int(block.get("blobGasUsed")),
         "excessBlobGas": _opt_int(block.get("excessBlobGas")),
         "withdrawals": [
-            {"index": _int(w["index"]), "validatorIndex": _int(w["validatorIndex"]),
-             "address": w["address"].lower(), "amount": str(_int(w["amount"]))}
+            {
+                "index": _int(w["index"]),
+                "validatorIndex": _int(w["validatorIndex"]),
+                "address": w["address"].lower(),
+                "amount": str(_int(w["amount"])),
+            }
             for w in block.get("withdrawals") or []
         ],
         "transactions": transactions,
