@@ -54,7 +54,12 @@ class Running:
 
 
 def write_project(
-    root: Path, anvil: Anvil, token: Token, receiver: WebhookReceiver, start: int
+    root: Path,
+    anvil: Anvil,
+    token: Token,
+    receiver: WebhookReceiver,
+    start: int,
+    confirm_blocks: int = 0,
 ) -> None:
     (root / "monitors").mkdir(parents=True)
     (root / "channels").mkdir()
@@ -68,6 +73,7 @@ def write_project(
         "abi: ../abis/ERC20.json\nconditions:\n  events:\n"
         "    - signature: Transfer(address,address,uint256)\n"
         "      expression: value >= 1000 * 10^18\nchannels: [hook]\n"
+        f"confirm_blocks: {confirm_blocks}\n"
     )
     (root / "channels" / "hook.yaml").write_text(
         f"alias: hook\ntype: webhook\nurl: {receiver.url}\nsecret: hook\n"
@@ -75,11 +81,14 @@ def write_project(
 
 
 @pytest.fixture
-def running(tmp_path: Path, kafka: str, anvil: Anvil, prefix: str) -> Iterator[Running]:
+def running(
+    request: pytest.FixtureRequest, tmp_path: Path, kafka: str, anvil: Anvil, prefix: str
+) -> Iterator[Running]:
     token = Token(anvil.url)
     start = int(anvil.rpc("eth_blockNumber"), 16) + 1
     receiver = WebhookReceiver().start()
-    write_project(tmp_path / "project", anvil, token, receiver, start)
+    confirm_blocks = getattr(request, "param", 0)  # the monitor's confirm_blocks
+    write_project(tmp_path / "project", anvil, token, receiver, start, confirm_blocks)
     settings = load_settings(
         data_dir=tmp_path / "data",
         project_dir=tmp_path / "project",
@@ -195,6 +204,26 @@ def test_a_reorg_retracts_a_delivered_match_once(running: Running) -> None:
     anvil.rpc("anvil_mine", hex(3))
     time.sleep(2)
     assert len(running.receiver.received) == 2  # the retraction went out once
+
+
+@pytest.mark.parametrize("running", [2], indirect=True)
+def test_a_deeper_monitor_is_notified_only_once_its_block_is_confirmed(running: Running) -> None:
+    block = running.mine_transfers(LARGE)  # the network emits at 0 confirmations
+    time.sleep(2)
+    running.anvil.rpc("anvil_mine", hex(1))
+    time.sleep(2)
+    assert running.receiver.received == []  # one block on top: not yet
+    rows = wait_for(
+        lambda: running.sql("SELECT count() FROM matches FINAL") == [[1]] or None,
+        60,
+        "the match in history meanwhile",
+    )
+    assert rows
+    running.anvil.rpc("anvil_mine", hex(1))
+    wait_for(lambda: running.stack.check() or running.receiver.received, 60, "the POST")
+    [event] = running.receiver.received[0].json()["events"]
+    assert int(event["blockNumber"], 16) == block
+    assert event["monitor"]["confirmBlocks"] == 2
 
 
 def test_unreachable_rpc_stops_vigil_up_before_anything_starts(

@@ -95,6 +95,21 @@ def test_unquoted_hex_address_is_restored_exactly(tmp_path: Path) -> None:
         ),
         ({"monitors/abis/ERC20.abi.json": "{not json"}, "monitor 'm': abi", "is not JSON"),
         (
+            {"monitors/monitor.yaml": monitor("confirm_blocks: finalized\n")},
+            "monitor 'm': confirm_blocks",
+            "'finalized' needs network 'mainnet' to emit at",
+        ),
+        (
+            {"monitors/monitor.yaml": monitor("confirm_blocks: 300\n")},
+            "monitor 'm': confirm_blocks",
+            "at most 250 blocks",
+        ),
+        (
+            {"vigil.yaml": NETWORK + "    confirmations: -1\n"},
+            "networks.mainnet.confirmations",
+            "expected 0 or more blocks",
+        ),
+        (
             {"channels/ops.yaml": CHANNEL.replace("http://", "ftp://")},
             "channel 'ops': url",
             "expected an http(s):// URL",

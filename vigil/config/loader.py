@@ -14,6 +14,7 @@ from vigil.config.models import ChannelConfig, MonitorConfig, ProjectConfig
 from vigil.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_CONFIRM_BLOCKS = 250  # below the worker's 256-block memory of recent match batches
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,27 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
 
 
+def _check_confirmations(monitor: LoadedMonitor, network: int | str, path: Path) -> None:
+    """A monitor may wait longer than its network emits, if the two levels compare."""
+    wanted = monitor.config.confirm_blocks
+    if isinstance(wanted, str) and wanted != network:
+        raise ConfigError(
+            f"{wanted!r} needs network {monitor.config.network!r} to emit at {wanted!r} "
+            f"(its confirmations are {network!r}); set that, or give a number of blocks",
+            file=str(path),
+            obj=f"monitor {monitor.config.name!r}",
+            field="confirm_blocks",
+        )
+    if isinstance(wanted, int) and wanted > MAX_CONFIRM_BLOCKS:
+        raise ConfigError(
+            f"at most {MAX_CONFIRM_BLOCKS} blocks (the worker holds notifications that long); "
+            f"got {wanted}",
+            file=str(path),
+            obj=f"monitor {monitor.config.name!r}",
+            field="confirm_blocks",
+        )
+
+
 def load_project(root: Path) -> Project:
     """Load and cross-check ``root``: networks exist, channel aliases exist, ids are unique."""
     main = root / "vigil.yaml"
@@ -166,5 +188,6 @@ def load_project(root: Path) -> Project:
                     obj=obj,
                     field="channels",
                 )
+        _check_confirmations(monitor, config.networks[monitor.config.network].confirmations, path)
         monitors.append(monitor)
     return Project(root, config, monitors, channels)

@@ -71,12 +71,22 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
     batches_topic = app.topic(settings.topic("monitor.match-batches"))
     deliveries_topic = app.topic(settings.topic("notify.deliveries"))
     matcher = build_matcher(project)
+    # blocks a monitor waits beyond its network's emission level before it is notified
+    extra_depth = {
+        m.id: m.config.confirm_blocks - level
+        for m in project.monitors
+        if isinstance(m.config.confirm_blocks, int)
+        and isinstance(level := project.config.networks[m.config.network].confirmations, int)
+        and m.config.confirm_blocks > level
+    }
     # delivery key (match_id:channel_id[:retracted]) → request that sent it
     delivered = _json_table(app, "delivered")
     # network:block_hash → that block's match batches; network → [[number, hash], ...] of them
     # (both written from the block's partition; reorgs are co-partitioned with blocks)
     recent = _json_table(app, "recent-match-batches")
     recent_index = _json_table(app, "recent-match-blocks")
+    # network → [[release at block number, block hash, monitor id], ...] held for depth
+    held = _json_table(app, "held-match-batches")
     http = httpx.AsyncClient()
     channels = {
         alias: [
@@ -104,6 +114,18 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
         if kept != (recent_index.get(network) or []):
             recent_index[network] = kept
 
+    async def release(network: str, number: int) -> None:
+        """Send the held batches whose monitors' depth block ``number`` reaches."""
+        waiting = list(held.get(network) or [])
+        due = [entry for entry in waiting if entry[0] <= number]
+        if not due:
+            return
+        for _, block_hash, monitor_id in due:
+            for batch in recent.get(f"{network}:{block_hash}") or []:
+                if batch["monitorId"] == monitor_id:
+                    await send_batch(batch)
+        held[network] = [entry for entry in waiting if entry[0] > number]
+
     async def on_block(block: dict[str, Any]) -> None:
         found = matcher.match_block(block)
         for match in found:
@@ -112,15 +134,26 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
                 value=codec.encode(matches_topic.get_topic_name(), "Match", match),
             )
         grouped = batches(found)
-        for batch in grouped:
-            await send_batch(batch)
         remember(block, grouped)
+        network, waiting = block["network"], []
+        for batch in grouped:
+            depth = extra_depth.get(batch["monitorId"], 0)
+            if depth:
+                waiting.append([block["number"] + depth, block["hash"], batch["monitorId"]])
+            else:
+                await send_batch(batch)
+        if waiting:
+            held[network] = [*(held.get(network) or []), *waiting]
+        await release(network, block["number"])
 
     async def on_retraction(retraction: dict[str, Any]) -> None:
-        key = f"{retraction['network']}:{retraction['hash']}"
-        for batch in recent.get(key) or []:
+        network, orphan = retraction["network"], retraction["hash"]
+        waiting = list(held.get(network) or [])
+        if any(entry[1] == orphan for entry in waiting):  # never sent: nothing to take back
+            held[network] = [entry for entry in waiting if entry[1] != orphan]
+        for batch in recent.get(f"{network}:{orphan}") or []:
             await send_batch({**batch, "retracted": True})
-        recent.pop(key, None)
+        recent.pop(f"{network}:{orphan}", None)
 
     async def deliver(batch: dict[str, Any], channel_id: str, channel: WebhookChannel) -> None:
         suffix = ":retracted" if batch["retracted"] else ""
