@@ -165,3 +165,6 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
     assert metrics[flaky.url]["errors"] == 24  # every scripted fault was met, and survived
     assert metrics[anvil.url]["requests"] > 0  # it failed over
     assert flaky.faults == []  # and came back to the preferred endpoint afterwards
+    report = ingester.report()
+    assert f"lag 0, emitted {last - start + 1}" in report
+    assert f"{flaky.url} up" in report and "24 err" in report

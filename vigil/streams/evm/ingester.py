@@ -20,6 +20,7 @@ from vigil.streams.evm.rpc import Call, RpcPool
 from vigil.streams.kafka import read_compacted
 
 log = logging.getLogger(__name__)
+STATUS_EVERY = 60.0  # seconds between progress lines in the ingester's log
 BLOCK_RECEIPTS_UNSUPPORTED = (-32601, -32600, -32602)  # method not found / invalid request
 
 
@@ -284,10 +285,26 @@ class Ingester:
         finally:
             self.rpc.close()
 
+    def report(self) -> str:
+        """One line of progress and per-endpoint RPC metrics, logged every STATUS_EVERY s."""
+        endpoints = "; ".join(
+            f"{m['url']} {'up' if m['healthy'] else 'resting'} {m['requests']} req "
+            f"{m['errors']} err {m['mean_latency_ms']} ms"
+            for m in self.rpc.metrics()
+        )
+        return (
+            f"network {self.network}: head {self.head}, next {self.next_block}, lag "
+            f"{self.lag}, emitted {self.emitted}, retracted {self.retracted}; rpc: {endpoints}"
+        )
+
     def _poll(self, following: int) -> None:
         delay = self.config.poll_interval
         self.next_block = following
+        reported = time.monotonic()
         while not self.stopping.is_set():
+            if time.monotonic() - reported >= STATUS_EVERY:
+                log.info("%s", self.report())
+                reported = time.monotonic()
             try:
                 before = self.next_block
                 self.next_block = self.step(self.next_block)
