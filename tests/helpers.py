@@ -94,3 +94,38 @@ class ApiServer:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+class RunningIngester:
+    """An ingester in a thread for the span of a ``with``; stopped and joined on exit."""
+
+    def __init__(self, ingester: Any) -> None:
+        import threading
+
+        self.ingester = ingester
+        self.thread = threading.Thread(target=ingester.run, daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self.ingester
+
+    def __exit__(self, *exc: object) -> None:
+        self.ingester.stopping.set()
+        self.thread.join(20)
+
+
+def read_topic(settings: Any, codec: Any, kafka: str, suffix: str, schema: str) -> list[Any]:
+    """Every record of the catalogue topic ``suffix``, decoded, in partition order."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.topic(suffix),
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        return [codec.decode(record.value, schema) for record in consumer]
+    finally:
+        consumer.close()

@@ -23,6 +23,7 @@ from vigil.settings import REPO_ROOT
 TOOLS = REPO_ROOT / ".tools"
 ANVIL_BIN = TOOLS / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 CONTRACTS = TOOLS / "contracts.json"
+HANG_SECONDS = 5.0  # how long a "hang" fault of JsonRpcServer holds a request
 TOKEN_SOURCE = REPO_ROOT / "examples" / "contracts" / "VigilToken.sol"
 # anvil's first two well-known development accounts (public test keys, never real funds)
 ACCOUNTS = [
@@ -196,7 +197,7 @@ class JsonRpcServer:
     forwarded there instead. ``head`` overrides the chain head (default: the highest block
     held) and ``tags`` the numbers of ``safe``/``finalized``. ``faults`` scripts the first
     answers: an HTTP status (429 comes with ``Retry-After: 0``), ``"close"`` (drop the
-    connection) or ``"garbage"`` (not JSON).
+    connection), ``"hang"`` (answer nothing for ``HANG_SECONDS``) or ``"garbage"`` (not JSON).
     """
 
     def __init__(
@@ -263,6 +264,9 @@ class JsonRpcServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 fault = outer.faults.pop(0) if outer.faults else None
+                if fault == "hang":  # answer nothing for longer than any client waits
+                    time.sleep(HANG_SECONDS)
+                    return
                 if fault == "close":
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -1,12 +1,10 @@
 """Recorded mainnet blocks served by a local JSON-RPC server, through the ingester and Kafka."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
-from tests.helpers import MAINNET, load_json
+from tests.helpers import MAINNET, RunningIngester, load_json, read_topic
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
@@ -23,38 +21,18 @@ def ingest_one(
     settings: Settings, kafka: str, server: JsonRpcServer, number: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the ingester until it emitted ``number``; the Block and Transaction records."""
-    import threading
-
     ensure_topics(settings, kafka)
     codec = Codec(SchemaStore())
     network = NetworkConfig(
         chain_id=1, rpc_urls=[server.url], start_block=number, poll_interval=0.1
     )
     ingester = Ingester(settings, "mainnet", network, producer(kafka), codec, kafka)
-    thread = threading.Thread(target=ingester.run, daemon=True)
-    thread.start()
-    try:
+    with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 1, 30, f"block {number}")
-    finally:
-        ingester.stopping.set()
-        thread.join(10)
 
-    def read(suffix: str, schema: str) -> Iterator[dict[str, Any]]:
-        consumer = KafkaConsumer(
-            settings.topic(suffix),
-            bootstrap_servers=kafka,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=3000,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-        )
-        for record in consumer:
-            yield codec.decode(record.value, schema)
-        consumer.close()
-
-    [block] = list(read("chain.blocks", "Block"))
-    return block, sorted(
-        read("chain.transactions", "Transaction"), key=lambda t: t["transactionIndex"]
-    )
+    [block] = read_topic(settings, codec, kafka, "chain.blocks", "Block")
+    transactions = read_topic(settings, codec, kafka, "chain.transactions", "Transaction")
+    return block, sorted(transactions, key=lambda t: t["transactionIndex"])
 
 
 def test_block_18m_is_emitted_field_for_field(settings: Settings, kafka: str) -> None:

@@ -1,10 +1,6 @@
-import threading
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from kafka import KafkaConsumer
 
+from tests.helpers import RunningIngester, read_topic
 from vigil.config.models import NetworkConfig
 from vigil.errors import RpcError
 from vigil.schemas.codec import Codec
@@ -15,22 +11,6 @@ from vigil.streams.kafka import ensure_topics, producer
 from vigil.testing import ACCOUNTS, Anvil, Token, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class Running:
-    """An ingester in a thread, stopped on exit."""
-
-    def __init__(self, ingester: Ingester) -> None:
-        self.ingester = ingester
-        self.thread = threading.Thread(target=ingester.run, daemon=True)
-
-    def __enter__(self) -> Ingester:
-        self.thread.start()
-        return self.ingester
-
-    def __exit__(self, *exc: object) -> None:
-        self.ingester.stopping.set()
-        self.thread.join(20)
 
 
 @pytest.fixture
@@ -45,19 +25,6 @@ def make(settings: Settings, anvil: Anvil, codec: Codec, kafka: str, start: int)
     return Ingester(settings, "anvil", network, producer(kafka), codec, kafka)
 
 
-def blocks_emitted(settings: Settings, codec: Codec, kafka: str) -> Iterator[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        settings.topic("chain.blocks"),
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    for record in consumer:
-        yield codec.decode(record.value, "Block")
-    consumer.close()
-
-
 def test_emits_every_block_once_in_order_across_a_restart(
     settings: Settings, anvil: Anvil, codec: Codec, kafka: str
 ) -> None:
@@ -66,15 +33,19 @@ def test_emits_every_block_once_in_order_across_a_restart(
     token = Token(anvil.url)
     token.transfer(ACCOUNTS[1], 7)
     head = int(anvil.rpc("eth_blockNumber"), 16)
-    with Running(make(settings, anvil, codec, kafka, start)) as first:
+    with RunningIngester(make(settings, anvil, codec, kafka, start)) as first:
         wait_for(lambda: first.emitted == head - start + 1, 30, "the first blocks")
     assert first.checkpoint()[0] == head  # type: ignore[index]
     anvil.rpc("anvil_mine", hex(500))  # downtime: 500 blocks while nothing ingests
-    with Running(make(settings, anvil, codec, kafka, start)) as second:
+    with RunningIngester(make(settings, anvil, codec, kafka, start)) as second:
         wait_for(lambda: second.emitted == 500, 60, "500 blocks after the restart")
-    numbers = [b["number"] for b in blocks_emitted(settings, codec, kafka)]
+    numbers = [b["number"] for b in read_topic(settings, codec, kafka, "chain.blocks", "Block")]
     assert numbers == list(range(start, head + 501))
-    transfer = next(b for b in blocks_emitted(settings, codec, kafka) if b["number"] == head)
+    transfer = next(
+        b
+        for b in read_topic(settings, codec, kafka, "chain.blocks", "Block")
+        if b["number"] == head
+    )
     [tx] = transfer["transactions"]
     assert tx["to"] == token.address.lower()
     assert tx["receipt"]["status"] == 1

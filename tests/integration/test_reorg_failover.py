@@ -3,13 +3,12 @@
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
+from tests.helpers import RunningIngester, read_topic
 from vigil.config.loader import LoadedMonitor
 from vigil.config.models import MonitorConfig, NetworkConfig, RpcEndpoint
 from vigil.connectors.history.ddl import migrate
@@ -25,35 +24,6 @@ from vigil.streams.kafka import ensure_topics, producer
 from vigil.testing import ACCOUNTS, Anvil, JsonRpcServer, Token, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class Running:
-    def __init__(self, ingester: Ingester) -> None:
-        self.ingester = ingester
-        self.thread = threading.Thread(target=ingester.run, daemon=True)
-
-    def __enter__(self) -> Ingester:
-        self.thread.start()
-        return self.ingester
-
-    def __exit__(self, *exc: object) -> None:
-        self.ingester.stopping.set()
-        self.thread.join(20)
-
-
-def read(
-    settings: Settings, codec: Codec, kafka: str, suffix: str, schema: str
-) -> Iterator[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        settings.topic(suffix),
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    for record in consumer:
-        yield codec.decode(record.value, schema)
-    consumer.close()
 
 
 def head(anvil: Anvil) -> int:
@@ -74,20 +44,20 @@ def test_reorg_retracts_orphaned_blocks_and_reemits_the_canonical_chain(
         chain_id=31337, rpc_urls=[anvil.url], start_block=fork, poll_interval=0.1
     )
     ingester = Ingester(settings, "anvil", network, producer(kafka), codec, kafka)
-    with Running(ingester):
+    with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 4, 30, "fork .. fork+3")
         anvil.rpc("evm_revert", snapshot)
         next_time = int(anvil.rpc("eth_getBlockByNumber", hex(fork), False)["timestamp"], 16)
         anvil.rpc("evm_setNextBlockTimestamp", hex(next_time + 1000))  # a different chain
         anvil.rpc("anvil_mine", hex(4))
         wait_for(lambda: ingester.retracted == 3 and ingester.emitted == 8, 30, "the reorg")
-    retractions = list(read(settings, codec, kafka, "chain.reorgs", "Retraction"))
+    retractions = read_topic(settings, codec, kafka, "chain.reorgs", "Retraction")
     assert [r["number"] for r in retractions] == [fork + 3, fork + 2, fork + 1]
     assert {r["forkNumber"] for r in retractions} == {fork}
     orphan_hash = orphan_receipt["blockHash"].hex()
     orphan_hash = orphan_hash if orphan_hash.startswith("0x") else "0x" + orphan_hash
     assert retractions[-1]["hash"] == orphan_hash
-    blocks = list(read(settings, codec, kafka, "chain.blocks", "Block"))
+    blocks = read_topic(settings, codec, kafka, "chain.blocks", "Block")
     numbers = [b["number"] for b in blocks]
     assert numbers == [fork, fork + 1, fork + 2, fork + 3, fork + 1, fork + 2, fork + 3, fork + 4]
     canonical = blocks[4:]
@@ -148,7 +118,7 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
     )
     ingester = Ingester(settings, "anvil", network, producer(kafka), codec, kafka, rpc=pool)
     try:
-        with Running(ingester):
+        with RunningIngester(ingester):
             for _ in range(100):  # keep the chain moving until every fault has been served
                 anvil.rpc("anvil_mine", hex(3))
                 if not flaky.faults:
@@ -159,7 +129,7 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
             wait_for(lambda: ingester.lag == 0, 10, "the lag to close")
     finally:
         flaky.stop()
-    numbers = [b["number"] for b in read(settings, codec, kafka, "chain.blocks", "Block")]
+    numbers = [b["number"] for b in read_topic(settings, codec, kafka, "chain.blocks", "Block")]
     assert numbers == list(range(start, last + 1))  # none missed, none twice, in order
     metrics = {m["url"]: m for m in pool.metrics()}
     assert metrics[flaky.url]["errors"] == 24  # every scripted fault was met, and survived
@@ -168,3 +138,26 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
     report = ingester.report()
     assert f"lag 0, emitted {last - start + 1}" in report
     assert f"{flaky.url} up" in report and "24 err" in report
+
+
+def test_a_hanging_rpc_endpoint_times_out_and_fails_over() -> None:
+    hanging = JsonRpcServer(chain_id=5, faults=["hang", "hang"]).start()
+    healthy = JsonRpcServer(chain_id=5).start()
+    pool = RpcPool(
+        [RpcEndpoint(url=hanging.url, weight=5), RpcEndpoint(url=healthy.url)],
+        attempts=2,
+        base_delay=0.01,
+        timeout=0.5,
+        cooldown=60,
+    )
+    try:
+        assert pool.call("eth_chainId") == "0x5"
+        metrics = {m["url"]: m for m in pool.metrics()}
+        assert metrics[hanging.url]["errors"] == 2
+        assert "ReadTimeout" in metrics[hanging.url]["last_error"]
+        assert not metrics[hanging.url]["healthy"]
+        assert pool.url == healthy.url  # the hanging one rests; the healthy one leads
+    finally:
+        pool.close()
+        hanging.stop()
+        healthy.stop()
