@@ -112,9 +112,25 @@ def main() -> None:
             f"{'baseline: web3 process_receipt, 1 event, same filter':52} {base:>10,.0f} "
             f"{1.0:>11.1f}x"
         )
+        figures = {}
         for name, matcher in cases:
             tps = rate(lambda m=matcher: m.match_block(block), count)
+            figures[name] = tps
             print(f"{name:52} {tps:>10,.0f} {tps / base:>11.1f}x")
+    # the last line is machine-readable: 100 monitors, one core
+    decode = figures["100 monitors, Transfer + condition"]
+    print(
+        json.dumps(
+            {
+                "address_only_tx_s": round(figures["100 monitors, address only"]),
+                "decode_conditions_tx_s": round(decode),
+                "baseline_tx_s": round(base),
+                "ratio_to_baseline": round(decode / base, 2),
+                "monitors": 100,
+                "cores": 1,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -118,6 +118,77 @@ def backfill(
     console.print(f"re-emitted {count} blocks of {network} ({first}..{last})")
 
 
+monitors_app = typer.Typer(
+    help="Monitors: test them on recorded or live blocks.", no_args_is_help=True
+)
+app.add_typer(monitors_app, name="monitors")
+
+
+@monitors_app.command("test")
+def monitors_test(
+    monitor_file: Path = typer.Argument(..., help="a monitor YAML file (no project needed)"),
+    blocks: Path = typer.Option(
+        None,
+        "--blocks",
+        help="JSON: a block or an array of blocks in eth_getBlockByNumber(…, true) shape",
+    ),
+    receipts: Path = typer.Option(
+        None, "--receipts", help="JSON array of receipts in eth_getBlockReceipts shape"
+    ),
+    network: str = typer.Option(None, "--network", help="fetch from this project network"),
+    block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Run one monitor over blocks, without Kafka, with the worker's matching code."""
+    from vigil.config.loader import load_monitor_file, load_project
+    from vigil.processors.replay import load_blocks, run_monitor
+
+    if fmt not in ("table", "json"):
+        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    if (blocks is None) == (network is None):
+        raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
+    monitor = load_monitor_file(monitor_file)
+    if blocks is not None:
+        pairs = load_blocks(blocks, receipts)
+        events = run_monitor(monitor, pairs)
+    else:
+        if block is None:
+            raise VigilError("--network needs --block N")
+        from vigil.streams.evm.ingester import fetch_blocks
+        from vigil.streams.evm.rpc import RpcPool
+
+        settings = _settings()
+        networks = load_project(settings.project_dir).config.networks
+        if network not in networks:
+            raise VigilError(
+                f"--network: unknown network {network!r}; the project defines: "
+                f"{', '.join(sorted(networks)) or 'none'}"
+            )
+        pool = RpcPool(networks[network].rpc_urls)
+        try:
+            pairs = fetch_blocks(pool, [block])
+        finally:
+            pool.close()
+        events = run_monitor(monitor, pairs, require_receipts=True)
+    if fmt == "json":
+        print(json.dumps(events))
+        return
+    table = Table(
+        "block", "transaction", "reasons", title=f"{monitor.config.name}: {len(events)} match(es)"
+    )
+    for event in events:
+        reasons = (
+            "; ".join(
+                f"{r['type']} {r['signature'] or r['condition'] or ''} "
+                f"{json.dumps(r['params']) if r['params'] else ''}".strip()
+                for r in event["matchReasons"]
+            )
+            or "touches a monitored address"
+        )
+        table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
+    console.print(table)
+
+
 @app.command()
 def validate(
     project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),

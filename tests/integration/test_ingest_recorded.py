@@ -1,10 +1,15 @@
 """Recorded mainnet blocks served by a local JSON-RPC server, through the ingester and Kafka."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import MAINNET, RunningIngester, load_json, read_topic
+from tests.helpers import FIXTURES, MAINNET, USDT, RunningIngester, load_json, read_topic
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
@@ -91,3 +96,45 @@ def test_pre_byzantium_block_falls_back_to_transaction_receipts(
     assert len(transactions) == 4
     assert all(t["receipt"]["status"] is None for t in transactions)  # absent, not "success"
     assert block["baseFeePerGas"] is None
+
+
+def test_monitors_test_against_a_live_rpc(tmp_path: Path) -> None:
+    raw = load_json(MAINNET / "18000000.block.json")
+    receipts = load_json(MAINNET / "18000000.receipts.json")
+    server = JsonRpcServer(blocks={18_000_000: (raw, receipts)}).start()
+    (tmp_path / "vigil.yaml").write_text(
+        f"networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['{server.url}']\n"
+    )
+    (tmp_path / "usdt.yaml").write_text(
+        f"name: usdt\nnetwork: mainnet\naddresses: ['{USDT}']\n"
+        f"abi: {FIXTURES / 'abi' / 'ERC20.abi.json'}\n"
+        "conditions:\n  events:\n    - signature: Transfer\n"
+    )
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vigil",
+                "monitors",
+                "test",
+                str(tmp_path / "usdt.yaml"),
+                "--network",
+                "mainnet",
+                "--block",
+                "18000000",
+                "--format",
+                "json",
+            ],
+            env={**os.environ, "VIGIL_PROJECT_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert sum(len(m["matchReasons"]) for m in found) == 45  # every USDT Transfer log
+    assert {int(m["blockNumber"], 16) for m in found} == {18_000_000}

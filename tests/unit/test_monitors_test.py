@@ -1,0 +1,154 @@
+"""`vigil monitors test` over recorded blocks: answers computed independently from raw data."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import FIXTURES, MAINNET, USDT, load_json
+
+TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+BLOCK = MAINNET / "18000000.block.json"
+RECEIPTS = MAINNET / "18000000.receipts.json"
+
+
+def monitor(tmp_path: Path, addresses: list[str], conditions: str) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"name: m\nnetwork: mainnet\naddresses: {json.dumps(addresses)}\n"
+        f"abi: {FIXTURES / 'abi' / 'ERC20.abi.json'}\n{conditions}"
+    )
+    return path
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", "monitors", "test", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def matches(*args: str | Path) -> list[dict[str, Any]]:
+    done = run(*args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def usdt_transfer_logs() -> list[tuple[str, int]]:
+    return [
+        (r["transactionHash"], int(log["data"], 16))
+        for r in load_json(RECEIPTS)
+        for log in r["logs"]
+        if log["address"] == USDT and log["topics"][0] == TRANSFER
+    ]
+
+
+def test_usdt_transfer_monitor_finds_every_usdt_transfer_log(tmp_path: Path) -> None:
+    path = monitor(tmp_path, [USDT], "conditions:\n  events:\n    - signature: Transfer\n")
+    found = matches(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    expected = usdt_transfer_logs()
+    assert len(expected) == 45
+    reasons = [(m["hash"], int(r["params"]["value"])) for m in found for r in m["matchReasons"]]
+    assert sorted(reasons) == sorted(expected)
+    assert {m["hash"] for m in found} == {h for h, _ in expected}
+    first = found[0]
+    assert set(first) >= {
+        "hash",
+        "blockNumber",
+        "blockHash",
+        "matchReasons",
+        "matchedAddresses",
+        "matchedChecksumAddresses",
+        "monitor",
+    }
+    assert set(first["matchReasons"][0]) == {
+        "type",
+        "address",
+        "signature",
+        "condition",
+        "args",
+        "params",
+    }
+    assert first["monitor"]["name"] == "m"
+
+
+def test_an_expression_on_value_filters(tmp_path: Path) -> None:
+    path = monitor(
+        tmp_path,
+        [USDT],
+        "conditions:\n  events:\n    - signature: Transfer\n"
+        "      expression: value >= 1000000000\n",
+    )
+    found = matches(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    expected = [(h, v) for h, v in usdt_transfer_logs() if v >= 10**9]
+    reasons = [(m["hash"], int(r["params"]["value"])) for m in found for r in m["matchReasons"]]
+    assert sorted(reasons) == sorted(expected) and 0 < len(expected) < 45
+
+
+def test_failed_status_finds_exactly_the_failed_transactions(tmp_path: Path) -> None:
+    receipts = load_json(RECEIPTS)
+    failed = {r["transactionHash"]: r for r in receipts if r["status"] == "0x0"}
+    addresses = sorted({r["to"] for r in failed.values()})
+    path = monitor(tmp_path, addresses, 'conditions:\n  transaction: status == "failed"\n')
+    found = matches(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    assert {m["hash"] for m in found} == set(failed)
+    # the same addresses with success: every other transaction touching them
+    touching = {
+        r["transactionHash"]
+        for r in receipts
+        if r["to"] in addresses
+        or r["from"] in addresses
+        or any(log["address"] in addresses for log in r["logs"])
+    }
+    path.write_text(path.read_text().replace('"failed"', '"success"'))
+    succeeded = matches(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    assert {m["hash"] for m in succeeded} == touching - set(failed)
+
+
+def test_block_483920_agrees_with_ethereum_etl(tmp_path: Path) -> None:
+    etl = MAINNET / "etl"
+    raw = load_json(etl / "483920.block.rpc.json")["result"]
+    receipts_file = tmp_path / "receipts.json"
+    receipts_file.write_text(
+        json.dumps(
+            [
+                load_json(etl / f"web3_response.eth_getTransactionReceipt_{tx['hash']}.json")[
+                    "result"
+                ]
+                for tx in raw["transactions"]
+            ]
+        )
+    )
+    expected = list(csv.DictReader((etl / "483920.expected_token_transfers.csv").open()))
+    tokens = sorted({row["token_address"] for row in expected})
+    path = monitor(tmp_path, tokens, "conditions:\n  events:\n    - signature: Transfer\n")
+    # the raw JSON-RPC response file is accepted as it is
+    found = matches(path, "--blocks", etl / "483920.block.rpc.json", "--receipts", receipts_file)
+    transfers = sorted(
+        (r["params"]["from"].lower(), r["params"]["to"].lower(), r["params"]["value"], m["hash"])
+        for m in found
+        for r in m["matchReasons"]
+    )
+    assert transfers == sorted(
+        (row["from_address"], row["to_address"], row["value"], row["transaction_hash"])
+        for row in expected
+    )
+
+
+def test_table_output_and_bad_input(tmp_path: Path) -> None:
+    path = monitor(tmp_path, [USDT], "conditions:\n  events:\n    - signature: Transfer\n")
+    table = run(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    assert table.returncode == 0 and "m:" in table.stdout and "match(es)" in table.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    done = run(path, "--blocks", bad)
+    assert done.returncode == 2 and str(bad) in done.stderr and "not JSON" in done.stderr
+    done = run(path)
+    assert done.returncode == 2 and "give either --blocks" in done.stderr
+    path.write_text(path.read_text().replace("Transfer\n", "Transfered\n"))
+    done = run(path, "--blocks", BLOCK)
+    assert done.returncode == 2 and "conditions.events[0].signature" in done.stderr

@@ -1,0 +1,69 @@
+"""Monitors over recorded or fetched blocks, without Kafka: `vigil monitors test`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vigil.config.loader import LoadedMonitor
+from vigil.connectors.notify.events import match_event
+from vigil.errors import ConfigError
+from vigil.processors.matching import Matcher, compile_monitor
+from vigil.streams.evm.records import block_record
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} file: {exc.strerror}", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the {what} file is not JSON: {exc}", file=str(path)) from exc
+    # a raw JSON-RPC response is accepted as it is
+    return data["result"] if isinstance(data, dict) and "result" in data else data
+
+
+def load_blocks(
+    blocks_file: Path, receipts_file: Path | None
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Blocks in ``eth_getBlockByNumber(…, true)`` shape with the receipts that belong to them."""
+    blocks = _read_json(blocks_file, "blocks")
+    blocks = blocks if isinstance(blocks, list) else [blocks]
+    receipts: list[dict[str, Any]] = []
+    if receipts_file is not None:
+        loaded = _read_json(receipts_file, "receipts")
+        receipts = loaded if isinstance(loaded, list) else [loaded]
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or "transactions" not in block or "hash" not in block:
+            raise ConfigError(
+                "expected a block in eth_getBlockByNumber(…, true) shape",
+                file=str(blocks_file),
+                obj=f"block {i}",
+            )
+    return [(block, receipts) for block in blocks]
+
+
+def run_monitor(
+    monitor: LoadedMonitor,
+    pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    *,
+    require_receipts: bool = False,
+) -> list[dict[str, Any]]:
+    """The match events (the body webhooks and tasks receive) of ``monitor`` over the blocks."""
+    chain_id = 0
+    for block, _ in pairs:
+        for tx in block["transactions"]:
+            if isinstance(tx, dict) and tx.get("chainId"):
+                chain_id = int(tx["chainId"], 16)
+                break
+    compiled = compile_monitor(monitor, chain_id)
+    compiled.paused = False  # testing a paused monitor before resuming it is the point
+    matcher = Matcher([compiled])
+    events: list[dict[str, Any]] = []
+    for block, receipts in pairs:
+        record = block_record(
+            monitor.config.network, chain_id, block, receipts, require_receipts=require_receipts
+        )
+        events.extend(match_event(match) for match in matcher.match_block(record))
+    return events
