@@ -102,7 +102,7 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
         return stack.watch()
     finally:
         stack.stop()
-        receiver.stop() if hasattr(receiver, "_server") else None
+        receiver.stop()
         anvil.stop()
 
 

@@ -153,6 +153,7 @@ class WebhookReceiver:
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     on_receive: Callable[[Received], None] | None = None
+    _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
 
     def start(self) -> WebhookReceiver:
         outer = self
@@ -184,8 +185,11 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{self.port}/hooks/vigil"
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving; safe to call when start() never ran."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 class JsonRpcServer:
@@ -215,6 +219,7 @@ class JsonRpcServer:
         self.blocks = blocks or {}
         self.faults = list(faults or [])
         self.requests: list[str] = []
+        self._server: ThreadingHTTPServer | None = None
         self._receipts = {
             r["transactionHash"]: r for _, rs in self.blocks.values() if rs for r in rs
         }
@@ -311,5 +316,8 @@ class JsonRpcServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving; safe to call when start() never ran."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -29,7 +29,7 @@ def spawn(
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` as a child bound to this process's lifetime."""
-    out: IO[bytes] | int | None = None
+    out: IO[bytes] | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -44,8 +44,8 @@ def spawn(
             preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
     finally:
-        if hasattr(out, "close"):
-            out.close()  # type: ignore[union-attr]  # the child holds its own descriptor
+        if out is not None:
+            out.close()  # the child holds its own descriptor
 
 
 def stop(process: subprocess.Popen[bytes], name: str, *, grace: float = 20.0) -> int | None:

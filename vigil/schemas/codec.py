@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 from typing import Any
 
@@ -64,8 +65,6 @@ class Codec:
 
     def _writer(self, schema_id: int) -> Any:
         if schema_id not in self._writers:
-            import json
-
             text = self._registry.schema_by_id(schema_id)
             self._writers[schema_id] = fastavro.parse_schema(json.loads(text), _write_hint=False)
         return self._writers[schema_id]

@@ -53,12 +53,13 @@ def retraction_event(match: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_table(app: VigilApp, name: str) -> Any:
+    """A changelog-backed table of JSON keys and values (strings, lists), kept as they are."""
     return app.Table(
         name,
         default=None,
         partitions=3,
         schema=faust.Schema(
-            key_type=str, value_type=str, key_serializer="json", value_serializer="json"
+            key_type=str, value_type=None, key_serializer="json", value_serializer="json"
         ),
     )
 
