@@ -81,3 +81,6 @@ def test_type_mismatch_raises_at_evaluation() -> None:
         compile_condition("value > 1").holds({"value": "not a number"})
     with pytest.raises(ConditionTypeError):
         compile_condition("value contains 'x'").holds({"value": 5})
+    for zero in ("value % 0 == 1", "value / 0 == 1", "value / (value - 5) > 0"):
+        with pytest.raises(ConditionTypeError):  # found by the fuzz run: `0%0` crashed
+            compile_condition(zero).holds({"value": 5})

@@ -186,7 +186,13 @@ class _Compiler:
 
     @staticmethod
     def _arith(left: Fn, op: Callable[[Any, Any], Any], right: Fn) -> Fn:
-        return lambda env: op(left(env), right(env))
+        def apply(env: Env) -> Any:
+            try:
+                return op(left(env), right(env))
+            except ArithmeticError as exc:  # x % 0, Decimal overflow: no match, never a crash
+                raise ConditionTypeError(f"arithmetic error: {exc}") from None
+
+        return apply
 
     def _name(self, kids: list[Any]) -> Fn:
         root = str(kids[0])
