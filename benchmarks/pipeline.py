@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.matching import monitors, rate  # noqa: E402
 from tests.helpers import FIXTURES, USDC, ApiServer, recorded_block_18m  # noqa: E402
 from vigil.api.app import create_app  # noqa: E402
+from vigil.config.loader import load_project  # noqa: E402
+from vigil.config.state import apply_project  # noqa: E402
 from vigil.runtime import process  # noqa: E402
 from vigil.runtime.broker import EmbeddedKafka  # noqa: E402
 from vigil.schemas.catalogue import REGISTRY_TOPIC  # noqa: E402
@@ -81,6 +83,7 @@ def main() -> None:
             store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
             with ApiServer(create_app(store, None)) as api:
                 codec = Codec(store)
+                apply_project(settings, bootstrap, codec, load_project(settings.project_dir))
                 blocks_topic = settings.topic("chain.blocks")
                 batches_topic = settings.topic("monitor.match-batches")
                 sink = producer(bootstrap, linger_ms=2)

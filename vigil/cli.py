@@ -5,42 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.cli_common import console, err, stack_bootstrap, stack_codec, state
+from vigil.cli_common import settings as _settings
+from vigil.cli_monitors import monitors_app
 from vigil.errors import VigilError
-from vigil.settings import Settings, load_settings
 
 app = typer.Typer(
     help="vigil: watch EVM chains, match monitors, notify, keep history.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
-_state: dict[str, Any] = {"debug": False}
-
-
-def _settings() -> Settings:
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("kafka", "httpx", "aiokafka"):  # per-request INFO lines drown vigil's own
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
-    return settings
 
 
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) -> None:
-    _state["debug"] = debug
+    state["debug"] = debug
 
 
 @app.command()
@@ -86,9 +73,6 @@ def backfill(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from vigil.config.loader import load_project
-    from vigil.runtime.broker import running_embedded
-    from vigil.runtime.roles import preregistered_codec
-    from vigil.schemas.registry import HttpRegistry
     from vigil.streams.evm.ingester import Ingester
     from vigil.streams.kafka import producer
 
@@ -101,13 +85,8 @@ def backfill(
             f"--network: unknown network {network!r}; the project defines: "
             f"{', '.join(sorted(project.config.networks)) or 'none'}"
         )
-    bootstrap = settings.kafka_bootstrap or running_embedded(settings)
-    if bootstrap is None:
-        raise VigilError(
-            "no Kafka to backfill into: start `vigil up` (its embedded broker is "
-            "found through VIGIL_DATA_DIR) or set VIGIL_KAFKA_BOOTSTRAP"
-        )
-    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    bootstrap = stack_bootstrap(settings, "backfill into")
+    codec = stack_codec(settings)
     sink = producer(bootstrap, client_id="vigil-backfill")
     ingester = Ingester(settings, network, project.config.networks[network], sink, codec, bootstrap)
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -118,75 +97,7 @@ def backfill(
     console.print(f"re-emitted {count} blocks of {network} ({first}..{last})")
 
 
-monitors_app = typer.Typer(
-    help="Monitors: test them on recorded or live blocks.", no_args_is_help=True
-)
 app.add_typer(monitors_app, name="monitors")
-
-
-@monitors_app.command("test")
-def monitors_test(
-    monitor_file: Path = typer.Argument(..., help="a monitor YAML file (no project needed)"),
-    blocks: Path = typer.Option(
-        None,
-        "--blocks",
-        help="JSON: a block or an array of blocks in eth_getBlockByNumber(…, true) shape",
-    ),
-    receipts: Path = typer.Option(
-        None, "--receipts", help="JSON array of receipts in eth_getBlockReceipts shape"
-    ),
-    network: str = typer.Option(None, "--network", help="fetch from this project network"),
-    block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
-) -> None:
-    """Run one monitor over blocks, without Kafka, with the worker's matching code."""
-    from vigil.config.loader import load_monitor_file, load_project
-    from vigil.processors.replay import load_blocks, run_monitor
-
-    if fmt not in ("table", "json"):
-        raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    if (blocks is None) == (network is None):
-        raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
-    monitor = load_monitor_file(monitor_file)
-    if blocks is not None:
-        pairs = load_blocks(blocks, receipts)
-        events = run_monitor(monitor, pairs)
-    else:
-        if block is None:
-            raise VigilError("--network needs --block N")
-        from vigil.streams.evm.ingester import fetch_blocks
-        from vigil.streams.evm.rpc import RpcPool
-
-        settings = _settings()
-        networks = load_project(settings.project_dir).config.networks
-        if network not in networks:
-            raise VigilError(
-                f"--network: unknown network {network!r}; the project defines: "
-                f"{', '.join(sorted(networks)) or 'none'}"
-            )
-        pool = RpcPool(networks[network].rpc_urls)
-        try:
-            pairs = fetch_blocks(pool, [block])
-        finally:
-            pool.close()
-        events = run_monitor(monitor, pairs, require_receipts=True)
-    if fmt == "json":
-        print(json.dumps(events))
-        return
-    table = Table(
-        "block", "transaction", "reasons", title=f"{monitor.config.name}: {len(events)} match(es)"
-    )
-    for event in events:
-        reasons = (
-            "; ".join(
-                f"{r['type']} {r['signature'] or r['condition'] or ''} "
-                f"{json.dumps(r['params']) if r['params'] else ''}".strip()
-                for r in event["matchReasons"]
-            )
-            or "touches a monitored address"
-        )
-        table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
-    console.print(table)
 
 
 @app.command()
@@ -202,6 +113,31 @@ def validate(
         f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
         f"{sum(len(g) for g in loaded.channels.values())} channels"
     )
+
+
+@app.command()
+def apply(
+    project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the changes, publish nothing"),
+) -> None:
+    """Validate a project and publish its changes to the running stack, all or nothing."""
+    from vigil.config.loader import load_project
+    from vigil.config.state import apply_project
+
+    settings = _settings()
+    loaded = load_project(project or settings.project_dir)  # nothing is published if invalid
+    bootstrap = stack_bootstrap(settings, "apply to")
+    codec = stack_codec(settings)
+    planned = apply_project(settings, bootstrap, codec, loaded, dry_run=dry_run)
+    changes = [p for p in planned if p.effect != "unchanged"]
+    table = Table("kind", "id", "change", "detail", title=f"apply {loaded.root}")
+    for p in planned:
+        table.add_row(p.change.kind, p.change.id, p.effect, p.detail)
+    console.print(table)
+    if dry_run:
+        console.print(f"dry run: {len(changes)} change(s) not published")
+        return
+    console.print(f"applied {len(changes)} change(s)" if changes else "nothing to change")
 
 
 @app.command()
@@ -273,7 +209,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except VigilError as exc:
-        if _state["debug"]:
+        if state["debug"]:
             raise
         err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

@@ -328,3 +328,69 @@ def test_make_up_demo_runs_on_the_embedded_stack(tmp_path: Path) -> None:
     assert output.count("webhook received (signature ok)") >= 2
     assert "BAD SIGNATURE" not in output
     assert "matches in ClickHouse" in output
+
+
+def _vigil(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **stack.settings.child_env()}
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _worker_logged(stack: Stack, text: str) -> bool:
+    stack.check()
+    return text in (stack.logs / "worker.log").read_text()
+
+
+def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Running) -> None:
+    stack = running.stack
+    monitor = stack.settings.project_dir / "monitors" / "every.yaml"
+    monitor.write_text(
+        f"name: every token transaction\nid: every\nnetwork: anvil\n"
+        f"addresses: ['{running.token.address}']\nchannels: [hook]\n"
+    )
+    applied = _vigil(stack, "apply")
+    assert applied.returncode == 0, applied.stderr
+    assert "every" in applied.stdout and "create" in applied.stdout
+    wait_for(lambda: _worker_logged(stack, "config: monitor every active"), 30, "the new monitor")
+
+    small = running.mine_transfers(5 * 10**18)  # only the new monitor matches a small transfer
+    wait_for(lambda: stack.check() or running.receiver.received, 60, "the new monitor's POST")
+    [event] = running.receiver.received[0].json()["events"]
+    assert event["monitor"]["id"] == "every" and int(event["blockNumber"], 16) == small
+
+    paused = _vigil(stack, "monitors", "pause", "every")
+    assert paused.returncode == 0 and "paused" in paused.stdout, paused.stderr
+    wait_for(lambda: _worker_logged(stack, "config: monitor every paused"), 30, "the pause")
+    witness = running.mine_transfers(LARGE)  # both would match; the paused one must not
+    wait_for(lambda: stack.check() or len(running.receiver.received) >= 2, 60, "the large POST")
+    time.sleep(2)
+    later = [e for p in running.receiver.received[1:] for e in p.json()["events"]]
+    assert [(e["monitor"]["id"], int(e["blockNumber"], 16)) for e in later] == [("large", witness)]
+    listed = _vigil(stack, "monitors", "list", "--format", "json")
+    assert {m["id"]: m["paused"] for m in json.loads(listed.stdout)} == {
+        "every": True,
+        "large": False,
+    }
+
+    # a pause by hand outlives a re-apply of unchanged files
+    again = _vigil(stack, "apply")
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
+    resumed = _vigil(stack, "monitors", "resume", "every")
+    assert resumed.returncode == 0, resumed.stderr
+    wait_for(lambda: _worker_logged(stack, "(resume)"), 30, "the resume")
+    back = running.mine_transfers(6 * 10**18)
+    wait_for(lambda: stack.check() or len(running.receiver.received) >= 3, 60, "POST after resume")
+    [event] = running.receiver.received[2].json()["events"]
+    assert event["monitor"]["id"] == "every" and int(event["blockNumber"], 16) == back
+
+    # deleting the file and applying removes the monitor
+    monitor.unlink()
+    removed = _vigil(stack, "apply")
+    assert removed.returncode == 0 and "delete" in removed.stdout, removed.stdout
+    wait_for(lambda: _worker_logged(stack, "config: monitor every deleted"), 30, "the delete")

@@ -89,15 +89,22 @@ def worker(settings: Settings) -> None:
     from faust.worker import Worker
 
     from vigil.streams.app import make_app
+    from vigil.streams.live_config import LiveConfig
     from vigil.streams.worker import register_agents
 
     bootstrap = require_bootstrap(settings)
-    project = load_project(settings.project_dir)
-    check_secrets(project, settings)
     codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    live = LiveConfig(settings, bootstrap, codec)
+    live.load()  # the applied monitors and channels, before the first block is matched
+    follower = threading.Thread(target=live.follow, name="config-follower", daemon=True)
+    follower.start()
     app = make_app(settings, bootstrap)
-    register_agents(app, settings, project, codec)
-    Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    register_agents(app, settings, live, codec)
+    try:
+        Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    finally:
+        live.stopping.set()
+        follower.join(5)
 
 
 def ingest(settings: Settings) -> None:

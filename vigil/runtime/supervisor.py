@@ -59,12 +59,24 @@ class Stack:
                 self.say(f"created {len(created)} topics")
             self.start_role("serve")
             self._wait_healthy()
+            self.apply(project)
             self.start_role("worker")
             self.start_role("ingest")
             self.say(f"vigil is up: API {self.settings.api_url}, logs in {self.logs}")
         except BaseException:
             self.stop()
             raise
+
+    def apply(self, project: Project) -> None:
+        """Publish the project's changes to the config topics (workers follow them)."""
+        from vigil.config.state import apply_project
+        from vigil.runtime.roles import preregistered_codec
+        from vigil.schemas.registry import HttpRegistry
+
+        codec = preregistered_codec(self.settings, HttpRegistry(self.settings.registry_url))
+        planned = apply_project(self.settings, self.bootstrap, codec, project)
+        changed = sum(1 for p in planned if p.effect != "unchanged")
+        self.say(f"applied {project.root}: {changed} change(s)")
 
     def start_role(self, role: str) -> None:
         """Start (or restart) one role as a child process."""

@@ -85,6 +85,20 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         partitions=3,
         retention_ms=30 * DAY_MS,
     ),
+    TopicSpec(
+        "config.monitors",
+        "ConfigChange",
+        key="monitor_id",
+        doc="monitor changes from `vigil apply`, pause and resume; latest per id (compacted)",
+        compacted=True,
+    ),
+    TopicSpec(
+        "config.channels",
+        "ConfigChange",
+        key="channel_id",
+        doc="notification channel changes from `vigil apply`; latest per id (compacted)",
+        compacted=True,
+    ),
 )
 
 REGISTRY_TOPIC = "_schemas"

@@ -69,11 +69,14 @@ def producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
 
 
-def read_compacted(bootstrap: str, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
+def read_compacted(
+    bootstrap: str, topic: str, timeout: float = 30.0, *, read_committed: bool = False
+) -> dict[bytes, bytes]:
     """The latest value per key of ``topic`` (all partitions), read from the start to the end."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
         fetch_max_bytes=MAX_MESSAGE_BYTES,
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
     )

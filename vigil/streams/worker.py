@@ -10,22 +10,18 @@ from typing import Any
 import faust
 import httpx
 
-from vigil.config.loader import Project
+from vigil.config.loader import LoadedChannel
 from vigil.connectors.notify.events import match_event
 from vigil.connectors.notify.webhook import Outcome, WebhookChannel
 from vigil.errors import SerializationError
-from vigil.processors.matching import Matcher, batches, compile_monitor
+from vigil.processors.matching import batches
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.app import VigilApp
+from vigil.streams.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
 RECENT_BLOCKS = 256  # match batches kept per network for retraction: deeper than any reorg window
-
-
-def build_matcher(project: Project) -> Matcher:
-    chain_ids = {name: net.chain_id for name, net in project.config.networks.items()}
-    return Matcher(compile_monitor(m, chain_ids[m.config.network]) for m in project.monitors)
 
 
 def delivery_record(
@@ -64,22 +60,17 @@ def _json_table(app: VigilApp, name: str) -> Any:
     )
 
 
-def register_agents(app: VigilApp, settings: Settings, project: Project, codec: Codec) -> None:
-    """Declare the topics, tables and agents of the worker on ``app``."""
+def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: Codec) -> None:
+    """Declare the topics, tables and agents of the worker on ``app``.
+
+    Monitors and channels come from ``live``, which follows the config topics: each record
+    is handled with the snapshot in force when it arrives.
+    """
     blocks = app.topic(settings.topic("chain.blocks"))
     reorgs = app.topic(settings.topic("chain.reorgs"))
     matches_topic = app.topic(settings.topic("monitor.matches"))
     batches_topic = app.topic(settings.topic("monitor.match-batches"))
     deliveries_topic = app.topic(settings.topic("notify.deliveries"))
-    matcher = build_matcher(project)
-    # blocks a monitor waits beyond its network's emission level before it is notified
-    extra_depth = {
-        m.id: m.config.confirm_blocks - level
-        for m in project.monitors
-        if isinstance(m.config.confirm_blocks, int)
-        and isinstance(level := project.config.networks[m.config.network].confirmations, int)
-        and m.config.confirm_blocks > level
-    }
     # delivery key (match_id:channel_id[:retracted]) → request that sent it
     delivered = _json_table(app, "delivered")
     # network:block_hash → that block's match batches; network → [[number, hash], ...] of them
@@ -89,13 +80,6 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
     # network → [[release at block number, block hash, monitor id], ...] held for depth
     held = _json_table(app, "held-match-batches")
     http = httpx.AsyncClient()
-    channels = {
-        alias: [
-            (c.id, WebhookChannel(c.config, _secret(settings, c.config.secret), http))
-            for c in group
-        ]
-        for alias, group in project.channels.items()
-    }
 
     async def send_batch(batch: dict[str, Any]) -> None:
         await batches_topic.send(
@@ -128,7 +112,8 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
         held[network] = [entry for entry in waiting if entry[0] > number]
 
     async def on_block(block: dict[str, Any]) -> None:
-        found = matcher.match_block(block)
+        snapshot = live.snapshot
+        found = snapshot.matcher.match_block(block)
         for match in found:
             await matches_topic.send(
                 key=match["monitor"]["id"].encode(),
@@ -138,7 +123,7 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
         remember(block, grouped)
         network, waiting = block["network"], []
         for batch in grouped:
-            depth = extra_depth.get(batch["monitorId"], 0)
+            depth = snapshot.extra_depth.get(batch["monitorId"], 0)
             if depth:
                 waiting.append([block["number"] + depth, block["hash"], batch["monitorId"]])
             else:
@@ -156,7 +141,8 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
             await send_batch({**batch, "retracted": True})
         recent.pop(f"{network}:{orphan}", None)
 
-    async def deliver(batch: dict[str, Any], channel_id: str, channel: WebhookChannel) -> None:
+    async def deliver(batch: dict[str, Any], loaded: LoadedChannel) -> None:
+        channel_id = loaded.id
         suffix = ":retracted" if batch["retracted"] else ""
         pending = []
         for match in batch["matches"]:
@@ -169,7 +155,14 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
             return
         request_id = f"{batch['id']}:{channel_id}{suffix}"
         render = retraction_event if batch["retracted"] else match_event
-        outcome = await channel.send([render(m) for m, _ in pending], request_id)
+        secret = _secret(settings, loaded.config.secret)
+        if loaded.config.secret and secret is None:
+            outcome = Outcome(
+                False, 0, None, f"secret {loaded.config.secret!r} is not set in VIGIL_SECRETS", 0
+            )
+        else:
+            channel = WebhookChannel(loaded.config, secret, http)
+            outcome = await channel.send([render(m) for m, _ in pending], request_id)
         for match, key in pending:
             record = delivery_record(match, key, channel_id, request_id, outcome)
             if outcome.ok:
@@ -181,9 +174,12 @@ def register_agents(app: VigilApp, settings: Settings, project: Project, codec: 
 
     async def on_batch(batch: dict[str, Any]) -> None:
         aliases = batch["matches"][0]["monitor"]["channels"] if batch["matches"] else []
+        channels = live.snapshot.channels
         for alias in aliases:
-            for channel_id, channel in channels.get(alias, []):
-                await deliver(batch, channel_id, channel)
+            if alias not in channels:
+                log.error("batch %s: no applied channel has alias %r", batch["id"], alias)
+            for loaded in channels.get(alias, []):
+                await deliver(batch, loaded)
 
     @app.agent(blocks)
     async def match_blocks(stream: Any) -> None:

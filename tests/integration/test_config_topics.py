@@ -1,0 +1,86 @@
+"""Config as events on the KRaft broker: transactional applies, and workers that follow them."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import USDT, recorded_block_18m
+from tests.unit.test_config import monitor, project
+from tests.unit.test_templates import TRANSFER_TOPIC
+from vigil.config.loader import load_project
+from vigil.config.state import (
+    TOPICS,
+    Change,
+    apply_project,
+    desired,
+    publish,
+    read_current,
+    with_paused,
+)
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import SchemaStore
+from vigil.settings import Settings
+from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.live_config import LiveConfig
+from vigil.testing import wait_for
+
+pytestmark = pytest.mark.integration
+TRANSFER = "conditions:\n  events:\n    - signature: Transfer\n"
+
+
+def test_apply_is_seen_whole_and_workers_follow_pause_and_bad_records(
+    settings: Settings, kafka: str, tmp_path: Path
+) -> None:
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    loaded = load_project(project(tmp_path, monitor(TRANSFER + "channels: [ops]\n")))
+
+    # an aborted transaction leaves nothing a reader can see
+    aborted = producer(kafka, transactional_id="test-aborted")
+    aborted.init_transactions()
+    aborted.begin_transaction()
+    [change] = [c for c in desired(loaded).values() if c.kind == "monitor"]
+    topic = settings.topic(TOPICS["monitor"])
+    aborted.send(topic, key=b"monitor", value=codec.encode(topic, "ConfigChange", change.record(0)))
+    aborted.flush()
+    aborted.abort_transaction()
+    aborted.close()
+    assert read_current(settings, kafka, codec) == {}
+
+    planned = apply_project(settings, kafka, codec, loaded)
+    assert {p.effect for p in planned} == {"create"}
+    assert set(read_current(settings, kafka, codec)) == {("monitor", "monitor"), ("channel", "ops")}
+
+    live = LiveConfig(settings, kafka, codec)
+    snapshot = live.load()
+    block = recorded_block_18m()
+    with_transfers = {
+        tx["hash"]
+        for tx in block["transactions"]
+        for log in tx["receipt"]["logs"]
+        if log["address"] == USDT and log["topics"][0] == TRANSFER_TOPIC
+    }
+    assert {m["hash"] for m in snapshot.matcher.match_block(block)} == with_transfers
+    assert [c.id for c in snapshot.channels["ops"]] == ["ops"]
+    follower = threading.Thread(target=live.follow, daemon=True)
+    follower.start()
+    try:
+        record = read_current(settings, kafka, codec)[("monitor", "monitor")]
+        publish(settings, kafka, codec, [with_paused(record, True, "pause")])
+        wait_for(lambda: live.snapshot.matcher.match_block(block) == [], 20, "the pause")
+
+        # a record that does not compile is rejected; the version before it stays in force
+        spec = with_paused(record, False, "api").spec
+        assert spec is not None
+        spec["config"]["conditions"]["events"][0]["expression"] = "value >"
+        publish(settings, kafka, codec, [Change("monitor", "monitor", "upsert", spec, "api")])
+        wait_for(lambda: live.rejected == 1, 20, "the rejection")
+        assert live.snapshot.matcher.match_block(block) == []  # still the paused version
+
+        publish(settings, kafka, codec, [Change("monitor", "monitor", "delete", None, "api")])
+        wait_for(lambda: not live.monitors, 20, "the delete")
+        assert set(read_current(settings, kafka, codec)) == {("channel", "ops")}
+    finally:
+        live.stopping.set()
+        follower.join(5)

@@ -1,0 +1,47 @@
+"""What the CLI's command modules share: consoles, settings, the running stack's Kafka."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rich.console import Console
+
+from vigil.errors import VigilError
+from vigil.settings import Settings, load_settings
+
+console = Console()
+err = Console(stderr=True)
+state: dict[str, Any] = {"debug": False}
+
+
+def settings() -> Settings:
+    """The settings, built once per command, with vigil's log format."""
+    built = load_settings()
+    logging.basicConfig(
+        level=built.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("kafka", "httpx", "aiokafka"):  # per-request INFO lines drown vigil's own
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    return built
+
+
+def stack_bootstrap(settings: Settings, purpose: str) -> str:
+    """Kafka of the running stack: VIGIL_KAFKA_BOOTSTRAP, or the embedded broker of the data dir."""
+    from vigil.runtime.broker import running_embedded
+
+    bootstrap = settings.kafka_bootstrap or running_embedded(settings)
+    if bootstrap is None:
+        raise VigilError(
+            f"no Kafka to {purpose}: start `vigil up` (its embedded broker is found through "
+            "VIGIL_DATA_DIR) or set VIGIL_KAFKA_BOOTSTRAP"
+        )
+    return bootstrap
+
+
+def stack_codec(settings: Settings) -> Any:
+    """A codec registered with the stack's schema registry (vigil's API unless external)."""
+    from vigil.runtime.roles import preregistered_codec
+    from vigil.schemas.registry import HttpRegistry
+
+    return preregistered_codec(settings, HttpRegistry(settings.registry_url))

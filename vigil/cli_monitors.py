@@ -1,0 +1,217 @@
+"""`vigil monitors ...`: test, list, pause, resume, and monitors made from templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from vigil.cli_common import console, settings, stack_bootstrap, stack_codec
+from vigil.errors import VigilError
+
+monitors_app = typer.Typer(
+    help="Monitors: test on past blocks, list, pause, resume, make from templates.",
+    no_args_is_help=True,
+)
+
+
+@monitors_app.command("test")
+def monitors_test(
+    monitor_file: Path = typer.Argument(..., help="a monitor YAML file (no project needed)"),
+    blocks: Path = typer.Option(
+        None,
+        "--blocks",
+        help="JSON: a block or an array of blocks in eth_getBlockByNumber(…, true) shape",
+    ),
+    receipts: Path = typer.Option(
+        None, "--receipts", help="JSON array of receipts in eth_getBlockReceipts shape"
+    ),
+    network: str = typer.Option(None, "--network", help="fetch from this project network"),
+    block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Run one monitor over blocks, without Kafka, with the worker's matching code."""
+    from vigil.config.loader import load_monitor_file, load_project
+    from vigil.processors.replay import load_blocks, run_monitor
+
+    if fmt not in ("table", "json"):
+        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    if (blocks is None) == (network is None):
+        raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
+    monitor = load_monitor_file(monitor_file)
+    if blocks is not None:
+        pairs = load_blocks(blocks, receipts)
+        events = run_monitor(monitor, pairs)
+    else:
+        if block is None:
+            raise VigilError("--network needs --block N")
+        from vigil.streams.evm.ingester import fetch_blocks
+        from vigil.streams.evm.rpc import RpcPool
+
+        networks = load_project(settings().project_dir).config.networks
+        if network not in networks:
+            raise VigilError(
+                f"--network: unknown network {network!r}; the project defines: "
+                f"{', '.join(sorted(networks)) or 'none'}"
+            )
+        pool = RpcPool(networks[network].rpc_urls)
+        try:
+            pairs = fetch_blocks(pool, [block])
+        finally:
+            pool.close()
+        events = run_monitor(monitor, pairs, require_receipts=True)
+    if fmt == "json":
+        print(json.dumps(events))
+        return
+    table = Table(
+        "block", "transaction", "reasons", title=f"{monitor.config.name}: {len(events)} match(es)"
+    )
+    for event in events:
+        reasons = (
+            "; ".join(
+                f"{r['type']} {r['signature'] or r['condition'] or ''} "
+                f"{json.dumps(r['params']) if r['params'] else ''}".strip()
+                for r in event["matchReasons"]
+            )
+            or "touches a monitored address"
+        )
+        table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
+    console.print(table)
+
+
+def _applied_monitors() -> tuple[Any, str, Any, dict[str, dict[str, Any]]]:
+    from vigil.config.state import read_current
+
+    built = settings()
+    bootstrap = stack_bootstrap(built, "read the applied monitors from")
+    codec = stack_codec(built)
+    current = read_current(built, bootstrap, codec)
+    monitors = {key[1]: record for key, record in current.items() if key[0] == "monitor"}
+    return built, bootstrap, codec, monitors
+
+
+@monitors_app.command("list")
+def monitors_list(fmt: str = typer.Option("table", "--format", help="table | json")) -> None:
+    """The monitors applied to the running stack (from the config topic)."""
+    if fmt not in ("table", "json"):
+        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    _, _, _, monitors = _applied_monitors()
+    rows = []
+    for monitor_id, record in sorted(monitors.items()):
+        config = json.loads(record["spec"])["config"]
+        rows.append(
+            {
+                "id": monitor_id,
+                "name": config["name"],
+                "network": config["network"],
+                "addresses": len(config["addresses"]),
+                "severity": config["severity"],
+                "paused": config["paused"],
+                "version": record["version"][:12],
+                "source": record["source"],
+                "at": record["at"].isoformat(timespec="seconds"),
+            }
+        )
+    if fmt == "json":
+        print(json.dumps(rows))
+        return
+    table = Table(*(rows[0] if rows else ["id", "name", "paused"]), title="applied monitors")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+def _set_paused(monitor_id: str, paused: bool) -> None:
+    from vigil.config.state import publish, with_paused
+
+    built, bootstrap, codec, monitors = _applied_monitors()
+    if monitor_id not in monitors:
+        raise VigilError(
+            f"no applied monitor {monitor_id!r}; applied: {', '.join(sorted(monitors)) or 'none'}"
+        )
+    record = monitors[monitor_id]
+    if json.loads(record["spec"])["config"]["paused"] == paused:
+        console.print(f"monitor {monitor_id} is already {'paused' if paused else 'running'}")
+        return
+    publish(built, bootstrap, codec, [with_paused(record, paused, "pause" if paused else "resume")])
+    console.print(f"monitor {monitor_id} {'paused' if paused else 'resumed'}")
+
+
+@monitors_app.command("pause")
+def monitors_pause(monitor_id: str = typer.Argument(..., help="monitor id")) -> None:
+    """Pause a monitor: it matches nothing until resumed (or re-applied unpaused)."""
+    _set_paused(monitor_id, True)
+
+
+@monitors_app.command("resume")
+def monitors_resume(monitor_id: str = typer.Argument(..., help="monitor id")) -> None:
+    """Resume a paused monitor."""
+    _set_paused(monitor_id, False)
+
+
+@monitors_app.command("templates")
+def monitors_templates(
+    project: Path = typer.Option(None, "--project", help="also its templates/ folder"),
+) -> None:
+    """The monitor templates: vigil's library by risk category, and the project's own."""
+    from vigil.config.templates import library
+
+    table = Table("template", "risk category", "params", "what it watches", title="templates")
+    for template in library(project or settings().project_dir).values():
+        params = ", ".join(f"{k}={v.default}" for k, v in template.params.items())
+        table.add_row(template.name, template.risk_category, params, template.description)
+    console.print(table)
+
+
+@monitors_app.command("new")
+def monitors_new(
+    template: str = typer.Option(..., "--template", help="a name from `vigil monitors templates`"),
+    addresses: list[str] = typer.Option(..., "--address", help="contract address (repeatable)"),
+    network: str = typer.Option(..., "--network", help="a network of the project"),
+    name: str = typer.Option(None, "--name", help="monitor name (default: from the template)"),
+    params: list[str] = typer.Option([], "--set", help="template parameter, KEY=VALUE"),
+    channels: list[str] = typer.Option([], "--channel", help="channel alias (repeatable)"),
+    out: Path = typer.Option(None, "--out", help="file to write (default: PROJECT/monitors/)"),
+    project: Path = typer.Option(None, "--project", help="project dir (default VIGIL_PROJECT_DIR)"),
+) -> None:
+    """Write a monitor file from a template, checked like any monitor file."""
+    from vigil.config.templates import instantiate, library, parse_params
+
+    root = project or settings().project_dir
+    templates = library(root)
+    if template not in templates:
+        raise VigilError(
+            f"--template: no template {template!r}; available: {', '.join(sorted(templates))}"
+        )
+    text, monitor_id = instantiate(
+        templates[template], addresses, network, name, parse_params(params), channels
+    )
+    target = out or root / "monitors" / f"{monitor_id}.yaml"
+    if target.exists():
+        raise VigilError(f"{target} exists; choose another --name or --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    try:
+        from vigil.config.loader import load_monitor_file
+
+        load_monitor_file(target)
+    except VigilError:
+        target.unlink()
+        raise
+    console.print(f"wrote {target}; `vigil apply` starts it")
+
+
+@monitors_app.command("save-template")
+def monitors_save_template(
+    monitor_file: Path = typer.Argument(..., help="a monitor YAML file"),
+    name: str = typer.Option(..., "--name", help="template name"),
+    project: Path = typer.Option(None, "--project", help="project dir (default VIGIL_PROJECT_DIR)"),
+) -> None:
+    """Save a monitor as a template of the project (PROJECT/templates/NAME.yaml)."""
+    from vigil.config.templates import save_template
+
+    target = save_template(monitor_file, name, project or settings().project_dir)
+    console.print(f"wrote {target}; use it with `vigil monitors new --template {name}`")

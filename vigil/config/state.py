@@ -1,0 +1,252 @@
+"""Configuration as events: project objects as ConfigChange records, diffed and published.
+
+A monitor or channel is applied by writing its resolved form (the monitor's ABI read, its
+network's chain id and confirmation level looked up) to a compacted config topic keyed by
+id. The latest record per id is the object's state; workers follow the topics and change
+what they do without a restart. `vigil apply` publishes all of a project's changes in one
+Kafka transaction, so readers see all of them or none.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from vigil.config.loader import LoadedChannel, LoadedMonitor, Project
+from vigil.config.models import ChannelConfig, MonitorConfig
+from vigil.errors import BrokerError, ConfigError
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+
+TOPICS = {"monitor": "config.monitors", "channel": "config.channels"}
+SCHEMA = "ConfigChange"
+Key = tuple[str, str]  # (kind, id)
+
+
+def version_of(spec: dict[str, Any]) -> str:
+    """Content hash of a spec: two equal objects have the same version."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object to write (upsert) or remove (delete) on its config topic."""
+
+    kind: str
+    id: str
+    action: str
+    spec: dict[str, Any] | None
+    source: str
+    file: str | None = None
+
+    @property
+    def version(self) -> str:
+        return version_of(self.spec) if self.spec is not None else ""
+
+    def record(self, at_ms: int) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "action": self.action,
+            "version": self.version,
+            "spec": None if self.spec is None else json.dumps(self.spec, sort_keys=True),
+            "source": self.source,
+            "file": self.file,
+            "at": at_ms,
+        }
+
+
+def monitor_spec(monitor: LoadedMonitor, project: Project) -> dict[str, Any]:
+    """The self-contained form of a monitor: no file or project needed to run it."""
+    network = project.config.networks[monitor.config.network]
+    return {
+        "config": monitor.config.model_dump(mode="json", exclude={"abi"}),
+        "abi": monitor.abi,
+        "chainId": network.chain_id,
+        "networkConfirmations": network.confirmations,
+        "filePaused": monitor.config.paused,  # what the file said; `paused` may be overridden
+    }
+
+
+def channel_spec(channel: LoadedChannel) -> dict[str, Any]:
+    return {"config": channel.config.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class AppliedMonitor:
+    """A monitor as read back from its config record."""
+
+    monitor: LoadedMonitor
+    chain_id: int
+    network_confirmations: int | str
+
+
+def monitor_from_record(record: dict[str, Any]) -> AppliedMonitor:
+    """Rebuild a monitor from its record; a record that does not validate is a ConfigError."""
+    spec = json.loads(record["spec"])
+    origin = record.get("file") or f"<config topic: monitor {record['id']}>"
+    try:
+        config = MonitorConfig.model_validate(spec["config"])
+        monitor = LoadedMonitor(record["id"], config, list(spec["abi"]), Path(origin))
+        return AppliedMonitor(monitor, int(spec["chainId"]), spec["networkConfirmations"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"config record does not hold a valid monitor: {exc}",
+            file=origin,
+            obj=f"monitor {record['id']!r}",
+        ) from exc
+
+
+def channel_from_record(record: dict[str, Any]) -> LoadedChannel:
+    spec = json.loads(record["spec"])
+    origin = record.get("file") or f"<config topic: channel {record['id']}>"
+    try:
+        return LoadedChannel(
+            record["id"], ChannelConfig.model_validate(spec["config"]), Path(origin)
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"config record does not hold a valid channel: {exc}",
+            file=origin,
+            obj=f"channel {record['id']!r}",
+        ) from exc
+
+
+def desired(project: Project, source: str = "apply") -> dict[Key, Change]:
+    """Every object of ``project`` as an upsert."""
+    wanted: dict[Key, Change] = {}
+    for monitor in project.monitors:
+        spec = monitor_spec(monitor, project)
+        wanted[("monitor", monitor.id)] = Change(
+            "monitor", monitor.id, "upsert", spec, source, str(monitor.file)
+        )
+    for group in project.channels.values():
+        for channel in group:
+            wanted[("channel", channel.id)] = Change(
+                "channel", channel.id, "upsert", channel_spec(channel), source, str(channel.file)
+            )
+    return wanted
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A change with what it does to the running configuration."""
+
+    change: Change
+    effect: str  # create | update | delete | unchanged
+    detail: str = ""
+
+
+def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The fields that differ, as `vigil apply` shows them."""
+    before, after = old.get("config", {}), new.get("config", {})
+    keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if keys == ["paused"]:
+        return f"paused: {before.get('paused')} → {after.get('paused')}"
+    for key, label in (("abi", "abi"), ("chainId", "network chain id")):
+        if old.get(key) != new.get(key):
+            keys.append(label)
+    if old.get("networkConfirmations") != new.get("networkConfirmations"):
+        keys.append("network confirmations")
+    if old.get("filePaused") != new.get("filePaused"):
+        keys.append(f"paused in file: {old.get('filePaused')} → {new.get('filePaused')}")
+    return ", ".join(keys)
+
+
+def _keep_override(change: Change, record: dict[str, Any] | None) -> Change:
+    """A pause or resume by hand outlives an apply, unless the file's ``paused`` changed."""
+    if change.kind != "monitor" or change.spec is None or record is None:
+        return change
+    before = json.loads(record["spec"])
+    if before.get("filePaused") != change.spec["filePaused"]:
+        return change  # the file changed its mind: it wins
+    spec = copy.deepcopy(change.spec)
+    spec["config"]["paused"] = before["config"]["paused"]
+    return Change(change.kind, change.id, change.action, spec, change.source, change.file)
+
+
+def plan(project: Project, current: dict[Key, dict[str, Any]]) -> list[Planned]:
+    """What applying ``project`` changes, given the ``current`` records (latest per key)."""
+    planned = []
+    wanted = desired(project)
+    for key, wanted_change in sorted(wanted.items()):
+        record = current.get(key)
+        change = _keep_override(wanted_change, record)
+        if record is None:
+            planned.append(Planned(change, "create"))
+        elif record["version"] == change.version:
+            planned.append(Planned(change, "unchanged"))
+        else:
+            detail = _difference(json.loads(record["spec"]), change.spec or {})
+            planned.append(Planned(change, "update", detail))
+    for key in sorted(set(current) - set(wanted)):
+        kind, object_id = key
+        planned.append(Planned(Change(kind, object_id, "delete", None, "apply"), "delete"))
+    return planned
+
+
+def read_current(settings: Settings, bootstrap: str, codec: Codec) -> dict[Key, dict[str, Any]]:
+    """The live record per object (deleted objects left out), read from the config topics."""
+    from vigil.streams.kafka import read_compacted
+
+    current: dict[Key, dict[str, Any]] = {}
+    for kind, suffix in TOPICS.items():
+        topic = settings.topic(suffix)
+        for key, value in read_compacted(bootstrap, topic, read_committed=True).items():
+            record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
+            if record["action"] != "delete":
+                current[(kind, record["id"])] = record
+    return current
+
+
+def publish(
+    settings: Settings, bootstrap: str, codec: Codec, changes: Iterable[Change]
+) -> list[Change]:
+    """Write ``changes`` in one Kafka transaction: readers see all of them or none."""
+    from vigil.streams.kafka import producer
+
+    batch = list(changes)
+    if not batch:
+        return batch
+    sink = producer(bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
+    try:
+        sink.init_transactions()
+        sink.begin_transaction()
+        at = int(time.time() * 1000)
+        for change in batch:
+            topic = settings.topic(TOPICS[change.kind])
+            value = codec.encode(topic, SCHEMA, change.record(at))
+            sink.send(topic, key=change.id.encode(), value=value)
+        sink.commit_transaction()
+    except KafkaError as exc:
+        raise BrokerError(f"publishing {len(batch)} config change(s) failed: {exc}") from exc
+    finally:
+        sink.close()
+    return batch
+
+
+def apply_project(
+    settings: Settings, bootstrap: str, codec: Codec, project: Project, *, dry_run: bool = False
+) -> list[Planned]:
+    """Make the config topics say what ``project`` says; returns what it did (or would do)."""
+    planned = plan(project, read_current(settings, bootstrap, codec))
+    if not dry_run:
+        publish(settings, bootstrap, codec, [p.change for p in planned if p.effect != "unchanged"])
+    return planned
+
+
+def with_paused(record: dict[str, Any], paused: bool, source: str) -> Change:
+    """The monitor of ``record`` with ``paused`` set: what pause and resume publish."""
+    spec = json.loads(record["spec"])
+    spec["config"]["paused"] = paused
+    return Change("monitor", record["id"], "upsert", spec, source, record.get("file"))
