@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from vigil.errors import ConditionError
 from vigil.processors.conditions import ConditionTypeError, compile_condition
+from vigil.processors.conditions.ast import parse
+from vigil.processors.conditions.ast import render as print_tree
 
 KEYWORDS = {
     "and": ["and", "AND", "And", "&&"],
@@ -112,6 +114,32 @@ def test_not_not_is_identity(data: st.DataObject) -> None:
     assert compile_condition(f"NOT (not ({text}))").holds(ENV) is expected
 
 
+EXTRA_LEAVES = [
+    "vals[0] == 5",
+    "order.amount >= 1.5",
+    '$1 == "hel\\"lo"',
+    "to == '0xD5180D374B6D1961BA24D0A4DBF26D696FDA4CAD'",
+    "s starts_with 'H\\u00e9'",
+    'name ends_with "\\n"',
+    "(a == 7) == true",
+    "-a ^ 2 % 3 / 4 > 0x0",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.lists(st.sampled_from(EXTRA_LEAVES), max_size=3))
+def test_printing_a_tree_parses_back_to_the_same_tree(
+    data: st.DataObject, extra: list[str]
+) -> None:
+    parts, expected = data.draw(booleans())
+    text = " OR ".join([f"({render(parts, data.draw)})", *extra])
+    tree = parse(text)
+    printed = print_tree(tree)
+    assert parse(printed) == tree, (text, printed)
+    if not extra:  # the printed text also means the same
+        assert compile_condition(printed).holds(ENV) is expected
+
+
 ALPHABET = "abst$0129xX_ .()[]\"'=!<>&|+-*/^%#@,\n" + "andornotcontainsstarts_with"
 
 
@@ -122,5 +150,6 @@ def test_fuzzed_input_raises_only_condition_errors(text: str) -> None:
         condition = compile_condition(text)
     except ConditionError:
         return
+    assert parse(print_tree(parse(text))) == parse(text)  # whatever parses, prints back
     with contextlib.suppress(ConditionTypeError):  # a mismatch at evaluation is no match
         condition.holds(ENV)

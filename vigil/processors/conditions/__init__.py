@@ -1,4 +1,4 @@
-"""The condition language: grammar, parser, compiled evaluation."""
+"""The condition language: grammar, parser, syntax tree and printer, compiled evaluation."""
 
 from vigil.processors.conditions.evaluate import Condition, ConditionTypeError, compile_condition
 
