@@ -394,3 +394,16 @@ def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Runn
     removed = _vigil(stack, "apply")
     assert removed.returncode == 0 and "delete" in removed.stdout, removed.stdout
     wait_for(lambda: _worker_logged(stack, "config: monitor every deleted"), 30, "the delete")
+    audit = wait_for(
+        lambda: (
+            running.sql(
+                "SELECT action, source FROM config_changes FINAL WHERE kind = 'monitor' "
+                "AND id = 'every' ORDER BY at"
+            )
+            == [["upsert", "apply"], ["upsert", "pause"], ["upsert", "resume"], ["delete", "apply"]]
+            or None
+        ),
+        60,
+        "the monitor's changes in ClickHouse",
+    )
+    assert audit

@@ -32,6 +32,7 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
         ("chain.blocks", "Block", block),
         ("monitor.matches", "Match", golden("Match")),
         ("notify.deliveries", "Delivery", golden("Delivery")),
+        ("config.monitors", "ConfigChange", golden("ConfigChange")),
     ):
         sink.send(
             settings.topic(suffix),
@@ -44,7 +45,7 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
 
 
 def counts(client: Any) -> dict[str, int]:
-    tables = ("blocks", "transactions", "logs", "matches", "deliveries")
+    tables = ("blocks", "transactions", "logs", "matches", "deliveries", "config_changes")
     return {t: run_readonly(client, f"SELECT count() FROM {t} FINAL").rows[0][0] for t in tables}
 
 
@@ -54,14 +55,21 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
     ensure_topics(settings, kafka)
     codec = Codec(SchemaStore())
     client = clickhouse
-    assert migrate(client) == [latest_version()]
+    assert migrate(client) == list(range(1, latest_version() + 1))
     assert migrate(client) == []  # versioned: nothing runs twice
     sink = HistorySink(settings, kafka, client, codec, threading.Lock())
     produce_block_18m(settings, codec, kafka)
-    expected = {"blocks": 1, "transactions": 94, "logs": 291, "matches": 1, "deliveries": 1}
+    expected = {
+        "blocks": 1,
+        "transactions": 94,
+        "logs": 291,
+        "matches": 1,
+        "deliveries": 1,
+        "config_changes": 1,
+    }
     wait_for(lambda: sink.step(200) >= 0 and counts(client) == expected, 60, "history rows")
     produce_block_18m(settings, codec, kafka)  # a replay of the same records
-    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 388, 60, "replay")
+    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 389, 60, "replay")
     assert counts(client) == expected
     failed = run_readonly(client, "SELECT count() FROM transactions FINAL WHERE status = 0").rows[
         0

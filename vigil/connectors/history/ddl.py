@@ -52,6 +52,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (id)""",
         ],
     ),
+    (
+        2,
+        "config changes",
+        [
+            """CREATE TABLE IF NOT EXISTS config_changes (
+            kind LowCardinality(String), id String, action LowCardinality(String),
+            version String, source LowCardinality(String), file Nullable(String),
+            spec Nullable(String), at DateTime64(3, 'UTC'),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (kind, id, at, version)""",
+        ],
+    ),
 ]
 
 

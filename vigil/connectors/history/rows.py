@@ -85,6 +85,8 @@ DELIVERY_COLUMNS = [
     "latency_ms",
 ]
 
+CONFIG_COLUMNS = ["kind", "id", "action", "version", "source", "file", "spec", "at"]
+
 
 def _opt(value: str | None) -> int | None:
     return None if value is None else int(value)
@@ -192,4 +194,20 @@ def delivery_row(delivery: dict[str, Any]) -> list[Any]:
         delivery["error"],
         moment,
         delivery["latencyMs"],
+    ]
+
+
+def config_row(change: dict[str, Any]) -> list[Any]:
+    """One applied change of a monitor or channel; its history is the audit trail."""
+    at = change["at"]
+    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
+    return [
+        change["kind"],
+        change["id"],
+        change["action"],
+        change["version"],
+        change["source"],
+        change["file"],
+        change["spec"],
+        moment,
     ]

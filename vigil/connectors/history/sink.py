@@ -36,6 +36,7 @@ class Batch:
             "logs": (rows.LOG_COLUMNS, []),
             "matches": (rows.MATCH_COLUMNS, []),
             "deliveries": (rows.DELIVERY_COLUMNS, []),
+            "config_changes": (rows.CONFIG_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -50,6 +51,8 @@ class Batch:
             self.rows["matches"][1].append(rows.match_row(value))
         elif kind == "Delivery":
             self.rows["deliveries"][1].append(rows.delivery_row(value))
+        elif kind == "ConfigChange":
+            self.rows["config_changes"][1].append(rows.config_row(value))
         else:
             self.retractions.append(value)
 
@@ -67,6 +70,8 @@ class HistorySink:
             settings.topic("chain.reorgs"): "Retraction",
             settings.topic("monitor.matches"): "Match",
             settings.topic("notify.deliveries"): "Delivery",
+            settings.topic("config.monitors"): "ConfigChange",
+            settings.topic("config.channels"): "ConfigChange",
         }
         self.consumer = KafkaConsumer(
             *self.kinds,
