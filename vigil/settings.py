@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default_factory=dict, description='JSON object {"name": "value"} of channel secrets'
     )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # third-party API base URLs: settings, so a proxy (or a test's local server) can stand in
+    telegram_api_url: str = Field(default="https://api.telegram.org")
+    datadog_api_url: str | None = Field(default=None, description="absent: https://api.<site>")
+    pagerduty_api_url: str = Field(default="https://events.pagerduty.com")
+    opsgenie_api_url: str | None = Field(default=None, description="absent: by instance US/EU")
+    worker_commit_interval: float = Field(
+        default=1.0, gt=0, description="seconds between the worker's offset commits"
+    )
 
     @field_validator("api_bind")
     @classmethod
@@ -90,12 +98,17 @@ class Settings(BaseSettings):
             "VIGIL_GROUP_PREFIX": self.group_prefix,
             "VIGIL_LOG_LEVEL": self.log_level,
             "VIGIL_CLICKHOUSE_DATABASE": self.clickhouse_database,
+            "VIGIL_TELEGRAM_API_URL": self.telegram_api_url,
+            "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
+            "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),
         }
         for name, value in (
             ("VIGIL_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
             ("VIGIL_CLICKHOUSE_DSN", self.clickhouse_dsn),
             ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url),
+            ("VIGIL_DATADOG_API_URL", self.datadog_api_url),
+            ("VIGIL_OPSGENIE_API_URL", self.opsgenie_api_url),
         ):
             if value:
                 env[name] = value

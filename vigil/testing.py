@@ -152,6 +152,8 @@ class WebhookReceiver:
     port: int = 0
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    reply: bytes = b"{}"  # the body of every answer (an API's success shape)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with scripted failures
     on_receive: Callable[[Received], None] | None = None
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
 
@@ -167,10 +169,15 @@ class WebhookReceiver:
                     outer.received.append(item)
                     if outer.on_receive is not None:
                         outer.on_receive(item)
+                body = outer.reply if status < 300 else b'{"error": "scripted failure"}'
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if status >= 300:
+                    for name, value in outer.headers.items():
+                        self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

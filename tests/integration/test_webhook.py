@@ -4,7 +4,7 @@ from typing import Any
 import httpx
 import pytest
 
-from vigil.config.models import ChannelConfig
+from vigil.config.channels import WebhookConfig
 from vigil.connectors.notify.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def send(receiver_url: str, attempts: int = 4) -> Any:
-    channel = ChannelConfig(
+    channel = WebhookConfig(
         alias="hook", type="webhook", url=receiver_url, max_attempts=attempts, timeout=2
     )
 

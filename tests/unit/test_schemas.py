@@ -100,3 +100,22 @@ def test_persistence_failure_leaves_nothing_registered() -> None:
     with pytest.raises(OSError):
         store.register("x-value", loader.schema_text("Log"))
     assert store.subjects() == []
+
+
+def test_match_batch_reads_records_written_before_redelivery_fields() -> None:
+    import io
+
+    previous = json.loads((GOLDEN / "previous" / "vigil.MatchBatch.v1.avsc").read_text())
+    for field in previous["fields"]:  # the frozen text names vigil.Match: write it out
+        if field["name"] == "matches":
+            field["type"]["items"] = loader.expanded("Match")
+    old = fastavro.parse_schema(previous, _write_hint=False)
+    sample = json.loads((GOLDEN / "MatchBatch.json").read_text())
+    written = io.BytesIO()
+    fastavro.schemaless_writer(
+        written, old, {k: v for k, v in sample.items() if k not in ("channel", "redelivery")}
+    )
+    written.seek(0)
+    read = fastavro.schemaless_reader(written, old, loader.parsed("MatchBatch"))
+    assert read["channel"] is None and read["redelivery"] is False
+    assert read["matches"] == sample["matches"]

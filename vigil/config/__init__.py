@@ -1,5 +1,6 @@
 """Project files (vigil.yaml, monitors/, channels/): pydantic models and the loader."""
 
+from vigil.config.channels import ChannelConfig
 from vigil.config.loader import (
     LoadedChannel,
     LoadedMonitor,
@@ -7,7 +8,7 @@ from vigil.config.loader import (
     load_monitor_file,
     load_project,
 )
-from vigil.config.models import ChannelConfig, MonitorConfig, NetworkConfig, ProjectConfig
+from vigil.config.models import MonitorConfig, NetworkConfig, ProjectConfig
 
 __all__ = [
     "ChannelConfig",

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from vigil.config.models import ChannelConfig, MonitorConfig, ProjectConfig
+from vigil.config.channels import CHANNEL, CHANNEL_TYPES, ChannelConfig
+from vigil.config.models import MonitorConfig, ProjectConfig
 from vigil.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +45,7 @@ class Project:
     config: ProjectConfig
     monitors: list[LoadedMonitor] = field(default_factory=list)
     channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -57,21 +59,30 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
 
 
-def _validate(model: type[M], data: Any, path: Path, obj: str) -> M:
+def _validate(model: type[M] | TypeAdapter[M], data: Any, path: Path, obj: str) -> M:
     if not isinstance(data, dict):
         raise ConfigError(
             f"expected a mapping of keys, found {type(data).__name__}", file=str(path), obj=obj
         )
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
+        parts = list(first["loc"])
+        if isinstance(model, TypeAdapter) and parts and parts[0] == data.get("type"):
+            parts = parts[1:]  # the union's tag (the channel type) is not a field
+        loc = ".".join(str(p) for p in parts)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
         # value errors already say what they got; missing fields have nothing to show
         shown = first["type"] not in ("missing", "value_error")
         found_text = f"; found {first.get('input')!r}" if shown else ""
+        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = "type"
+            message = "expected one of " + ", ".join(CHANNEL_TYPES)
+            found_text = f"; found {data.get('type')!r}"
         raise ConfigError(
             f"{message}{found_text}{more}", file=str(path), obj=obj, field=loc
         ) from None
@@ -156,13 +167,30 @@ def load_project(root: Path) -> Project:
     config = _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
     channels: dict[str, list[LoadedChannel]] = {}
     for path in _yaml_files(root / "channels"):
-        channel = _validate(ChannelConfig, _read_yaml(path), path, f"channel {path.stem!r}")
+        channel = _validate(CHANNEL, _read_yaml(path), path, f"channel {path.stem!r}")
         channels.setdefault(channel.alias, []).append(LoadedChannel(path.stem, channel, path))
+    for severity, aliases in config.defaults:
+        for alias in aliases:
+            if alias not in channels:
+                raise ConfigError(
+                    f"unknown channel alias {alias!r}; channels/ defines: "
+                    f"{', '.join(sorted(channels)) or 'none'}",
+                    file=str(main),
+                    obj="project",
+                    field=f"defaults.{severity}",
+                )
+    warnings = [
+        warning
+        for group in channels.values()
+        for channel in group
+        for warning in _template_warnings(channel.config.template, channel.file, "channel")
+    ]
     monitors: list[LoadedMonitor] = []
     seen: dict[str, Path] = {}
     for path in _yaml_files(root / "monitors"):
-        monitor = load_monitor_file(path)
+        monitor = _routed(load_monitor_file(path), config)
         obj = f"monitor {monitor.config.name!r}"
+        warnings.extend(_template_warnings(monitor.config.message, path, obj))
         if monitor.id in seen:
             raise ConfigError(
                 f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
@@ -190,4 +218,32 @@ def load_project(root: Path) -> Project:
                 )
         _check_confirmations(monitor, config.networks[monitor.config.network].confirmations, path)
         monitors.append(monitor)
-    return Project(root, config, monitors, channels)
+    return Project(root, config, monitors, channels, warnings)
+
+
+def _routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
+    """A monitor naming no channels goes to the project's defaults for its severity."""
+    if monitor.config.channels:
+        return monitor
+    routes = getattr(config.defaults, monitor.config.severity)
+    if not routes:
+        return monitor
+    routed = monitor.config.model_copy(update={"channels": list(routes)})
+    return LoadedMonitor(monitor.id, routed, monitor.abi, monitor.file)
+
+
+def _template_warnings(template: Any, path: Path, obj: str) -> list[str]:
+    """Paths a message template reads that the event schema lacks; bodies that run long."""
+    if template is None:
+        return []
+    from vigil.connectors.notify.render import Template
+
+    found: list[str] = []
+    for part in ("subject", "body"):
+        source = getattr(template, part)
+        if source:
+            found.extend(
+                f"{path}: {obj}: template.{part}: {problem}"
+                for problem in Template.parse(source).warnings()
+            )
+    return found

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from vigil.config.channels import MessageTemplate
+
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -91,6 +93,13 @@ class Conditions(_Model):
     functions: list[FunctionCondition] = Field(default_factory=list)
 
 
+class Threshold(_Model):
+    """Notify only once ``amount`` matches fall within ``window_seconds`` (sliding)."""
+
+    amount: int = Field(ge=1)
+    window_seconds: int = Field(ge=1)
+
+
 class MonitorConfig(_Model):
     """A contract monitor (monitors/*.yaml)."""
 
@@ -106,7 +115,12 @@ class MonitorConfig(_Model):
         Literal["governance", "access-control", "suspicious", "financial", "technical"] | None
     ) = None
     conditions: Conditions = Field(default_factory=Conditions)
-    channels: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(
+        default_factory=list, description="aliases; absent: the project's defaults for severity"
+    )
+    threshold: Threshold | None = None
+    timeout_seconds: int = Field(default=0, ge=0, description="least seconds between notices")
+    message: MessageTemplate | None = None
     paused: bool = False
 
     @field_validator("addresses", mode="before")
@@ -121,25 +135,16 @@ class MonitorConfig(_Model):
         return addresses
 
 
-class ChannelConfig(_Model):
-    """A notification channel (channels/*.yaml); only webhooks so far."""
+class SeverityRoutes(_Model):
+    """Channel aliases for monitors that name none, by their severity."""
 
-    alias: str = Field(pattern=_ALIAS)
-    type: Literal["webhook"]
-    url: str
-    secret: str | None = Field(default=None, description="name of the HMAC secret")
-    timeout: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http(s):// URL, got {url!r}")
-        return url
+    high: list[str] = Field(default_factory=list)
+    medium: list[str] = Field(default_factory=list)
+    low: list[str] = Field(default_factory=list)
 
 
 class ProjectConfig(_Model):
     """vigil.yaml."""
 
     networks: dict[str, NetworkConfig] = Field(default_factory=dict)
+    defaults: SeverityRoutes = Field(default_factory=SeverityRoutes)

@@ -21,8 +21,9 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from vigil.config.channels import CHANNEL
 from vigil.config.loader import LoadedChannel, LoadedMonitor, Project
-from vigil.config.models import ChannelConfig, MonitorConfig
+from vigil.config.models import MonitorConfig
 from vigil.errors import BrokerError, ConfigError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
@@ -74,8 +75,26 @@ def monitor_spec(monitor: LoadedMonitor, project: Project) -> dict[str, Any]:
         "abi": monitor.abi,
         "chainId": network.chain_id,
         "networkConfirmations": network.confirmations,
+        "explorerUrl": network.explorer_url or default_explorer(network.chain_id),
         "filePaused": monitor.config.paused,  # what the file said; `paused` may be overridden
     }
+
+
+EXPLORERS = {  # transaction URLs of well-known chains, when vigil.yaml gives none
+    1: "https://etherscan.io/tx/{hash}",
+    10: "https://optimistic.etherscan.io/tx/{hash}",
+    56: "https://bscscan.com/tx/{hash}",
+    137: "https://polygonscan.com/tx/{hash}",
+    8453: "https://basescan.org/tx/{hash}",
+    42161: "https://arbiscan.io/tx/{hash}",
+    43114: "https://snowtrace.io/tx/{hash}",
+    11155111: "https://sepolia.etherscan.io/tx/{hash}",
+    17000: "https://holesky.etherscan.io/tx/{hash}",
+}
+
+
+def default_explorer(chain_id: int) -> str | None:
+    return EXPLORERS.get(chain_id)
 
 
 def channel_spec(channel: LoadedChannel) -> dict[str, Any]:
@@ -89,6 +108,7 @@ class AppliedMonitor:
     monitor: LoadedMonitor
     chain_id: int
     network_confirmations: int | str
+    explorer_url: str | None = None
 
 
 def monitor_from_record(record: dict[str, Any]) -> AppliedMonitor:
@@ -98,7 +118,9 @@ def monitor_from_record(record: dict[str, Any]) -> AppliedMonitor:
     try:
         config = MonitorConfig.model_validate(spec["config"])
         monitor = LoadedMonitor(record["id"], config, list(spec["abi"]), Path(origin))
-        return AppliedMonitor(monitor, int(spec["chainId"]), spec["networkConfirmations"])
+        return AppliedMonitor(
+            monitor, int(spec["chainId"]), spec["networkConfirmations"], spec.get("explorerUrl")
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
             f"config record does not hold a valid monitor: {exc}",
@@ -111,9 +133,7 @@ def channel_from_record(record: dict[str, Any]) -> LoadedChannel:
     spec = json.loads(record["spec"])
     origin = record.get("file") or f"<config topic: channel {record['id']}>"
     try:
-        return LoadedChannel(
-            record["id"], ChannelConfig.model_validate(spec["config"]), Path(origin)
-        )
+        return LoadedChannel(record["id"], CHANNEL.validate_python(spec["config"]), Path(origin))
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
             f"config record does not hold a valid channel: {exc}",

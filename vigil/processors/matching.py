@@ -313,6 +313,8 @@ def batches(matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "blockHash": group[0]["blockHash"],
             "matches": group,
             "retracted": False,
+            "channel": None,
+            "redelivery": False,
         }
         for monitor_id, group in grouped.items()
     ]

@@ -30,14 +30,15 @@ def check_secrets(project: Project, settings: Settings) -> None:
     """Every secret a channel names must be set, or the worker would sign nothing."""
     for group in project.channels.values():
         for channel in group:
-            if channel.config.secret and channel.config.secret not in settings.secrets:
-                raise ConfigError(
-                    f"secret {channel.config.secret!r} is not set; provide it in VIGIL_SECRETS "
-                    f'as {{"{channel.config.secret}": "..."}}',
-                    file=str(channel.file),
-                    obj=f"channel {channel.config.alias!r}",
-                    field="secret",
-                )
+            for field, name in channel.config.secret_fields():
+                if name not in settings.secrets:
+                    raise ConfigError(
+                        f"secret {name!r} is not set; provide it in VIGIL_SECRETS "
+                        f'as {{"{name}": "..."}}',
+                        file=str(channel.file),
+                        obj=f"channel {channel.config.alias!r}",
+                        field=field,
+                    )
 
 
 def preregistered_codec(settings: Settings, registry: Registry) -> Codec:

@@ -78,11 +78,26 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         partitions=3,
     ),
     TopicSpec(
+        "monitor.suppressed",
+        "Suppressed",
+        key="monitor_id",
+        doc="matches that notified no one (alert threshold not reached, or within the timeout)",
+        partitions=3,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
         "notify.deliveries",
         "Delivery",
         key="delivery_id",
         doc="one record per (match, channel) delivery outcome",
         partitions=3,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "dlq",
+        "DeadLetter",
+        key="record id",
+        doc="records that failed, and deliveries that failed after their last retry (resendable)",
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(

@@ -56,5 +56,5 @@ def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilA
         web_enabled=False,
         datadir=str(datadir),
         broker_commit_every=100,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.worker_commit_interval,
     )

@@ -34,8 +34,9 @@ class Snapshot:
 
     matcher: Matcher
     extra_depth: dict[str, int] = field(default_factory=dict)
-    channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)
+    channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)  # by alias
     versions: dict[tuple[str, str], str] = field(default_factory=dict)
+    by_id: dict[str, LoadedChannel] = field(default_factory=dict)
 
 
 def _extra_depth(applied: AppliedMonitor) -> int:
@@ -159,4 +160,5 @@ class LiveConfig:
             {mid: d for mid, (a, _) in self.monitors.items() if (d := _extra_depth(a))},
             channels,
             dict(self.versions),
+            dict(self.channels),
         )

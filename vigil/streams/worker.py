@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
-import httpx
 
-from vigil.config.loader import LoadedChannel
-from vigil.connectors.notify.events import match_event
-from vigil.connectors.notify.webhook import Outcome, WebhookChannel
 from vigil.errors import SerializationError
 from vigil.processors.matching import batches
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.app import VigilApp
+from vigil.streams.dlq import DeadLetters, dead_letter
 from vigil.streams.live_config import LiveConfig
+from vigil.streams.notify import Notifier
 
 log = logging.getLogger(__name__)
 RECENT_BLOCKS = 256  # match batches kept per network for retraction: deeper than any reorg window
-
-
-def delivery_record(
-    match: dict[str, Any], key: str, channel_id: str, request_id: str, outcome: Outcome
-) -> dict[str, Any]:
-    return {
-        "id": key,
-        "matchId": match["id"],
-        "monitorId": match["monitor"]["id"],
-        "channel": channel_id,
-        "channelType": "webhook",
-        "requestId": request_id,
-        "status": "SENT" if outcome.ok else "FAILED",
-        "attempts": outcome.attempts,
-        "httpStatus": outcome.status,
-        "error": outcome.error,
-        "at": int(time.time() * 1000),
-        "latencyMs": outcome.latency_ms,
-    }
-
-
-def retraction_event(match: dict[str, Any]) -> dict[str, Any]:
-    """The follow-up for a match whose block a reorg orphaned: same event, marked retracted."""
-    return {**match_event(match), "type": "RETRACTION", "retracted": True}
 
 
 def _json_table(app: VigilApp, name: str) -> Any:
@@ -70,16 +44,21 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
     reorgs = app.topic(settings.topic("chain.reorgs"))
     matches_topic = app.topic(settings.topic("monitor.matches"))
     batches_topic = app.topic(settings.topic("monitor.match-batches"))
-    deliveries_topic = app.topic(settings.topic("notify.deliveries"))
-    # delivery key (match_id:channel_id[:retracted]) → request that sent it
-    delivered = _json_table(app, "delivered")
+    dead = DeadLetters(app.topic(settings.topic("dlq")), codec)
+    notifier = Notifier(
+        app,
+        settings,
+        live,
+        codec,
+        {name: _json_table(app, name) for name in ("delivered", "alert-state")},
+        dead,
+    )
     # network:block_hash → that block's match batches; network → [[number, hash], ...] of them
     # (both written from the block's partition; reorgs are co-partitioned with blocks)
     recent = _json_table(app, "recent-match-batches")
     recent_index = _json_table(app, "recent-match-blocks")
     # network → [[release at block number, block hash, monitor id], ...] held for depth
     held = _json_table(app, "held-match-batches")
-    http = httpx.AsyncClient()
 
     async def send_batch(batch: dict[str, Any]) -> None:
         await batches_topic.send(
@@ -141,77 +120,59 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
             await send_batch({**batch, "retracted": True})
         recent.pop(f"{network}:{orphan}", None)
 
-    async def deliver(batch: dict[str, Any], loaded: LoadedChannel) -> None:
-        channel_id = loaded.id
-        suffix = ":retracted" if batch["retracted"] else ""
-        pending = []
-        for match in batch["matches"]:
-            told = delivered.get(f"{match['id']}:{channel_id}") is not None
-            key = f"{match['id']}:{channel_id}{suffix}"
-            # a retraction goes only where the match went, and only once
-            if delivered.get(key) is None and (told or not batch["retracted"]):
-                pending.append((match, key))
-        if not pending:
-            return
-        request_id = f"{batch['id']}:{channel_id}{suffix}"
-        render = retraction_event if batch["retracted"] else match_event
-        secret = _secret(settings, loaded.config.secret)
-        if loaded.config.secret and secret is None:
-            outcome = Outcome(
-                False, 0, None, f"secret {loaded.config.secret!r} is not set in VIGIL_SECRETS", 0
-            )
-        else:
-            channel = WebhookChannel(loaded.config, secret, http)
-            outcome = await channel.send([render(m) for m, _ in pending], request_id)
-        for match, key in pending:
-            record = delivery_record(match, key, channel_id, request_id, outcome)
-            if outcome.ok:
-                delivered[key] = request_id
-            await deliveries_topic.send(
-                key=key.encode(),
-                value=codec.encode(deliveries_topic.get_topic_name(), "Delivery", record),
-            )
-
-    async def on_batch(batch: dict[str, Any]) -> None:
-        aliases = batch["matches"][0]["monitor"]["channels"] if batch["matches"] else []
-        channels = live.snapshot.channels
-        for alias in aliases:
-            if alias not in channels:
-                log.error("batch %s: no applied channel has alias %r", batch["id"], alias)
-            for loaded in channels.get(alias, []):
-                await deliver(batch, loaded)
-
     @app.agent(blocks)
     async def match_blocks(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, event, "Block", on_block)
+            await _guarded(codec, dead, event, "Block", on_block)
 
     @app.agent(reorgs)
     async def retract(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, event, "Retraction", on_retraction)
+            await _guarded(codec, dead, event, "Retraction", on_retraction)
 
     @app.agent(batches_topic)
     async def notify(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, event, "MatchBatch", on_batch)
+            where = {"partition": event.message.partition, "offset": event.message.offset}
+            await _guarded(
+                codec, dead, event, "MatchBatch", partial(notifier.on_batch, where=where)
+            )
 
 
 async def _guarded(
-    codec: Codec, event: Any, schema: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
+    codec: Codec,
+    dead: DeadLetters,
+    event: Any,
+    schema: str,
+    handle: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
-    """Decode and handle one record; a failure is logged with its position, never fatal."""
-    where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
+    """Decode and handle one record; a failure goes to the dead-letter topic, never fatal."""
+    message = event.message
+    where = f"{message.topic}[{message.partition}]@{message.offset}"
     try:
-        await handle(codec.decode(event.value, schema, where=where))
+        record = codec.decode(event.value, schema, where=where)
     except SerializationError as exc:
-        log.error("skipping undecodable record: %s", exc)
-    except Exception:
+        await _dead(dead, event, schema, str(exc))
+        return
+    try:
+        await handle(record)
+    except Exception as exc:
         log.exception("%s: processing failed; the worker goes on with the next record", where)
+        await _dead(dead, event, schema, f"{where}: {type(exc).__name__}: {exc}")
 
 
-def _secret(settings: Settings, name: str | None) -> str | None:
-    if name is None:
-        return None
-    secret = settings.secrets.get(name)
-    return secret.get_secret_value() if secret is not None else None
+async def _dead(dead: DeadLetters, event: Any, schema: str, error: str) -> None:
+    message = event.message
+    await dead.send(
+        dead_letter(
+            id=f"{message.topic}[{message.partition}]@{message.offset}",
+            source="worker",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=event.key if isinstance(event.key, bytes) else None,
+            error=error,
+            schema=schema,
+            payload=event.value if isinstance(event.value, bytes) else None,
+        )
+    )

@@ -1,0 +1,276 @@
+"""Every channel against a local server that checks what the real API checks; e-mail over a
+real SMTP server (aiosmtpd)."""
+
+import asyncio
+import email
+import email.policy
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import FIXTURES, load_json
+from vigil.config.channels import CHANNEL
+from vigil.connectors.notify.channels import build_channel
+from vigil.connectors.notify.delivery import Messages, Outcome
+from vigil.connectors.notify.events import match_event
+from vigil.connectors.notify.render import with_links
+from vigil.runtime.broker import free_port
+from vigil.settings import Settings, load_settings
+from vigil.testing import WebhookReceiver
+
+pytestmark = pytest.mark.integration
+ROUTING_KEY = "R" * 32
+SECRETS = {
+    "slack-url": "",  # set per test to the receiver's URL
+    "tg-token": "123456:ABC-telegram-token",
+    "dd-key": "datadog-api-key",
+    "pd-key": ROUTING_KEY,
+    "og-key": "opsgenie-api-key",
+    "smtp-password": "s3cret",
+}
+
+
+def event() -> dict[str, Any]:
+    match = load_json(FIXTURES / "avro" / "Match.json")
+    return with_links(match_event(match), "https://etherscan.io/tx/{hash}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+def settings_for(receiver: WebhookReceiver, **secrets: str) -> Settings:
+    base = f"http://127.0.0.1:{receiver.port}"
+    return load_settings(
+        secrets={**SECRETS, "slack-url": receiver.url, **secrets},
+        telegram_api_url=base,
+        datadog_api_url=base,
+        pagerduty_api_url=base,
+        opsgenie_api_url=base,
+    )
+
+
+def send(config: dict[str, Any], settings: Settings, events: list[dict[str, Any]]) -> Outcome:
+    channel_config = CHANNEL.validate_python({"max_attempts": 4, "timeout": 3, **config})
+
+    async def run() -> Outcome:
+        async with httpx.AsyncClient() as client:
+            sender = build_channel(channel_config, settings, client)
+            sender._base, sender._max = 0.01, 0.05  # fast retries in tests
+            messages = Messages.choose(None, channel_config.template, chat=True)
+            return await sender.send(events, "req-1", messages)
+
+    return asyncio.run(run())
+
+
+def test_slack_incoming_webhook(receiver: WebhookReceiver) -> None:
+    config = {"alias": "s", "type": "slack", "url_secret": "slack-url"}
+    outcome = send(config, settings_for(receiver), [event()])
+    assert outcome.ok and outcome.status == 200
+    [post] = receiver.received
+    assert post.path == "/hooks/vigil"
+    assert post.headers["Content-Type"] == "application/json"
+    body = post.json()
+    assert body["mrkdwn"] is True and set(body) == {"text", "mrkdwn"}
+    assert body["text"].startswith("*USDC large transfers* matched on mainnet")
+    assert "<https://etherscan.io/tx/0x" in body["text"]  # Slack's link syntax
+
+
+def test_discord_webhook_pings_no_one(receiver: WebhookReceiver) -> None:
+    config = {"alias": "d", "type": "discord", "url": receiver.url, "username": "vigil"}
+    loud = {**event(), "monitor": {**event()["monitor"], "name": "@everyone " + "x" * 3000}}
+    outcome = send(config, settings_for(receiver), [loud])
+    assert outcome.ok
+    body = receiver.received[0].json()
+    assert body["allowed_mentions"] == {"parse": []} and body["username"] == "vigil"
+    assert len(body["content"]) <= 2000 and body["content"].endswith("… (truncated)")
+
+
+def test_telegram_send_message(receiver: WebhookReceiver) -> None:
+    receiver.reply = b'{"ok": true, "result": {"message_id": 1}}'
+    config = {"alias": "t", "type": "telegram", "bot_token_secret": "tg-token", "chat_id": -100123}
+    outcome = send(config, settings_for(receiver), [event()])
+    assert outcome.ok
+    [post] = receiver.received
+    assert post.path == f"/bot{SECRETS['tg-token']}/sendMessage"
+    body = post.json()
+    assert body["chat_id"] == "-100123" and body["parse_mode"] == "MarkdownV2"
+    assert body["text"].startswith("*USDC large transfers* matched on mainnet \\(block 0x")
+    receiver.reply = b'{"ok": false, "description": "Bad Request: chat not found"}'
+    failed = send(config, settings_for(receiver), [event()])
+    assert not failed.ok and "chat not found" in (failed.error or "")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_datadog_count_metric_per_monitor_and_network(
+    receiver: WebhookReceiver, version: str
+) -> None:
+    config = {
+        "alias": "dd",
+        "type": "datadog",
+        "api_key_secret": "dd-key",
+        "metric_prefix": "defender.",
+        "api_version": version,
+    }
+    outcome = send(config, settings_for(receiver), [event(), event(), event()])
+    assert outcome.ok
+    [post] = receiver.received
+    assert post.path == f"/api/{version}/series"
+    assert post.headers["DD-API-KEY"] == SECRETS["dd-key"]
+    [series] = post.json()["series"]
+    assert series["metric"] == "defender.sentinel"
+    assert series["tags"] == ["network:mainnet", "monitor:USDC large transfers"]
+    timestamp = event()["timestamp"]
+    if version == "v2":
+        assert series["type"] == 1 and series["points"] == [{"timestamp": timestamp, "value": 3}]
+    else:
+        assert series["type"] == "count" and series["points"] == [[timestamp, 3]]
+
+
+def test_pagerduty_alert_and_change_events(receiver: WebhookReceiver) -> None:
+    config = {
+        "alias": "pd",
+        "type": "pagerduty",
+        "routing_key_secret": "pd-key",
+        "severity": "critical",
+        "component": "{{ monitor.network }}",
+        "group": "contracts",
+        "class": "transfer",
+        "custom_details": {"tx": "{{ hash }}"},
+    }
+    assert send(config, settings_for(receiver), [event()]).ok
+    body = receiver.received[0].json()
+    assert receiver.received[0].path == "/v2/enqueue"
+    assert body["routing_key"] == ROUTING_KEY and body["event_action"] == "trigger"
+    assert body["dedup_key"] == event()["id"]
+    payload = body["payload"]
+    assert payload["severity"] == "critical" and payload["component"] == "mainnet"
+    assert payload["class"] == "transfer" and payload["group"] == "contracts"
+    assert payload["summary"] == "vigil: USDC large transfers matched on mainnet"
+    assert payload["custom_details"]["tx"] == event()["hash"]
+    assert payload["timestamp"].endswith("Z")
+    assert body["links"] == [{"href": event()["transaction"]["link"], "text": "Transaction"}]
+    assert send({**config, "event_type": "change"}, settings_for(receiver), [event()]).ok
+    assert receiver.received[1].path == "/v2/change/enqueue"
+    assert "event_action" not in receiver.received[1].json()
+    short = send(config, settings_for(receiver, **{"pd-key": "short"}), [event()])
+    assert (short.ok, short.attempts) == (False, 1)  # permanent: no retries
+    assert "must be 32 characters" in (short.error or "") and "short" not in (short.error or "")
+
+
+def test_opsgenie_alert(receiver: WebhookReceiver) -> None:
+    config = {
+        "alias": "og",
+        "type": "opsgenie",
+        "api_key_secret": "og-key",
+        "instance": "EU",
+        "responders": [{"type": "team", "name": "security"}],
+        "visible_to": [{"type": "user", "username": "ops@example.com"}],
+        "priority": "P1",
+        "entity": "{{ monitor.network }}",
+        "actions": ["pause"],
+        "tags": ["vigil"],
+        "details": {"tx": "{{ hash }}"},
+        "note": "from vigil",
+        "template": {"subject": "{{ monitor.name }} " + "y" * 200},
+    }
+    assert send(config, settings_for(receiver), [event()]).ok
+    [post] = receiver.received
+    assert post.path == "/v2/alerts"
+    assert post.headers["Authorization"] == f"GenieKey {SECRETS['og-key']}"
+    body = post.json()
+    assert len(body["message"]) <= 130 and body["message"].startswith("USDC large transfers y")
+    assert body["alias"] == event()["id"] and body["priority"] == "P1"
+    assert body["responders"] == [{"type": "team", "name": "security"}]
+    assert body["visibleTo"] == [{"type": "user", "username": "ops@example.com"}]
+    assert body["entity"] == "mainnet" and body["details"] == {"tx": event()["hash"]}
+    assert body["actions"] == ["pause"] and body["tags"] == ["vigil"]
+    assert "Match Reason 1" in body["description"]
+
+
+def test_server_errors_are_retried_and_client_errors_are_not(receiver: WebhookReceiver) -> None:
+    config = {"alias": "s", "type": "slack", "url_secret": "slack-url"}
+    receiver.statuses = [500, 500, 500, 200]
+    outcome = send(config, settings_for(receiver), [event()])
+    assert (outcome.ok, outcome.attempts, len(receiver.received)) == (True, 4, 1)
+    receiver.statuses = [429, 200]
+    receiver.headers = {"Retry-After": "0.2"}
+    assert send(config, settings_for(receiver), [event()]).attempts == 2
+    receiver.statuses = [403]
+    forbidden = send(config, settings_for(receiver), [event()])
+    assert (forbidden.ok, forbidden.attempts, forbidden.status) == (False, 1, 403)
+
+
+def test_missing_secrets_and_dead_servers_fail_without_leaking_credentials() -> None:
+    settings = load_settings(telegram_api_url=f"http://127.0.0.1:{free_port()}", secrets={})
+    config = {"alias": "t", "type": "telegram", "bot_token_secret": "tg-token", "chat_id": "1"}
+    missing = send(config, settings, [event()])
+    assert (missing.ok, missing.attempts) == (False, 1)
+    assert "secret 'tg-token' is not set" in (missing.error or "")
+    settings = load_settings(
+        telegram_api_url=f"http://127.0.0.1:{free_port()}", secrets={"tg-token": "TOKEN123"}
+    )
+    dead = send(config, settings, [event()])
+    assert not dead.ok and dead.attempts == 4
+    assert "ConnectError" in (dead.error or "") and "TOKEN123" not in (dead.error or "")
+
+
+def test_email_over_smtp_with_html_and_text_parts() -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        ok = auth.login == b"vigil" and auth.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+
+    port = free_port()
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        config = {
+            "alias": "mail",
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "username": "vigil",
+            "password_secret": "smtp-password",
+            "sender": "vigil <alerts@example.com>",
+            "recipients": "ops@example.com; sec@example.com,dev@example.com",
+        }
+        outcome = send(config, load_settings(secrets=SECRETS), [event()])
+        assert outcome.ok, outcome.error
+        [envelope] = received
+        assert envelope.rcpt_tos == ["ops@example.com", "sec@example.com", "dev@example.com"]
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert message["Subject"] == "vigil: USDC large transfers matched on mainnet"
+        assert message["From"] == "vigil <alerts@example.com>"
+        assert message["X-Vigil-Request-Id"] == "req-1"
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert "Match Reason 1" in text and "<b>Match Reason 1</b>" in html
+        assert '<a href="https://etherscan.io/tx/0x' in html
+        denied = send(config, load_settings(secrets={"smtp-password": "wrong"}), [event()])
+        assert (denied.ok, denied.attempts) == (False, 1)
+        assert "authentication as 'vigil' failed" in (denied.error or "")
+        assert "wrong" not in (denied.error or "")
+    finally:
+        controller.stop()

@@ -1,0 +1,137 @@
+"""Message templates: paths, markdown per platform, escaping, truncation (golden outputs)."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import FIXTURES, load_json
+from vigil.connectors.notify.render import (
+    DEFAULT_BODY,
+    LIMITS,
+    MISSING,
+    TRUNCATED,
+    Template,
+    render,
+    resolve,
+    with_links,
+)
+
+EVENT: dict[str, Any] = {
+    "hash": "0xabc",
+    "monitor": {"name": "Big *moves* <here>", "network": "mainnet", "severity": "high"},
+    "matchReasons": [
+        {
+            "type": "event",
+            "address": "0x1bb1b73c4f0bda4f67dca266ce6ef42f520fbb98",
+            "signature": "Transfer(address,address,uint256)",
+            "condition": "value > 5 * 10^18",
+            "params": {"from": "0x01", "to": "0x02", "value": "7000000000000000000"},
+        }
+    ],
+    "transaction": {"transactionHash": "0xabc", "logs": [{"topics": ["0xddf2", "0x01"]}]},
+    "value": "0x0",
+}
+
+
+def fill(
+    source: str, platform: str, event: dict[str, Any] = EVENT, limit: int | None = None
+) -> str:
+    return render(Template.parse(source), event, platform, limit)
+
+
+def test_paths_use_dot_notation_into_objects_and_arrays() -> None:
+    assert resolve(EVENT, "matchReasons.0.params.value") == "7000000000000000000"
+    assert resolve(EVENT, "transaction.logs.0.topics.1") == "0x01"
+    assert resolve(EVENT, "matchReasons.3.params") is MISSING
+    assert resolve(EVENT, "monitor.name.first") is MISSING
+    assert (
+        fill("v={{ matchReasons.0.params.value }} x={{nope.x}}!", "plain")
+        == "v=7000000000000000000 x=!"
+    )
+    assert fill("{{ matchReasons.0.params }}", "plain") == (
+        '{"from": "0x01", "to": "0x02", "value": "7000000000000000000"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("plain", "Big *moves* <here> on mainnet: see Tx (https://x.io/tx/0xabc)"),
+        ("slack", "*Big *moves* &lt;here&gt;* on _mainnet_: see <https://x.io/tx/0xabc|Tx>"),
+        ("discord", "**Big \\*moves\\* <here\\>** on *mainnet*: see [Tx](https://x.io/tx/0xabc)"),
+        ("telegram", "*Big \\*moves\\* <here\\>* on _mainnet_: see [Tx](https://x.io/tx/0xabc)"),
+        (
+            "email",
+            "<b>Big *moves* &lt;here&gt;</b> on <i>mainnet</i>: see "
+            '<a href="https://x.io/tx/0xabc">Tx</a>',
+        ),
+    ],
+)
+def test_markdown_renders_per_platform_and_values_never_become_markup(
+    platform: str, expected: str
+) -> None:
+    event = with_links(EVENT, "https://x.io/tx/{hash}")
+    text = "**{{ monitor.name }}** on _{{ monitor.network }}_: see [Tx]({{ transaction.link }})"
+    assert fill(text, platform, event) == expected
+
+
+def test_telegram_escapes_every_reserved_character() -> None:
+    reserved = "_*[]()~`>#+-=|{}.!\\"
+    out = fill("{{ hash }}", "telegram", {"hash": reserved})
+    assert out == "".join("\\" + c for c in reserved)
+    linked = fill("[a]({{ hash }})", "telegram", {"hash": "https://x.io/a_(b)"})
+    assert linked == "[a](https://x.io/a_(b\\))"  # inside a URL only ) and \\ are escaped
+
+
+def test_snake_case_paths_and_words_are_not_italic() -> None:
+    assert fill("gas_used {{ monitor.network }} _x_", "slack") == "gas_used mainnet _x_"
+
+
+def test_match_reasons_formatted_like_the_source_documents() -> None:
+    out = fill("{{ matchReasonsFormatted }}", "slack")
+    assert out == (
+        "*Match Reason 1*\nType: event\n"
+        "Matched Address: 0x1bb1b73c4f0bda4f67dca266ce6ef42f520fbb98\n"
+        "Signature: Transfer(address,address,uint256)\nCondition: value &gt; 5 * 10^18\n"
+        "Params:\nfrom: 0x01\nto: 0x02\nvalue: 7000000000000000000"
+    )
+
+
+@pytest.mark.parametrize("platform", ["discord", "telegram", "slack"])
+def test_long_messages_are_cut_to_the_platform_limit_without_breaking_markup(
+    platform: str,
+) -> None:
+    event = {**EVENT, "hash": "a.b_" * 20_000}
+    out = fill("**Head** {{ hash }} **tail**", platform, event)
+    assert len(out) <= LIMITS[platform]
+    assert out.endswith(render(Template.parse(""), {}, platform) + _marker(platform))
+    bold = {"discord": "**Head**", "telegram": "*Head*", "slack": "*Head*"}[platform]
+    assert out.startswith(bold)
+    body = out[len(bold) : -len(_marker(platform))]
+    if platform == "telegram":  # every reserved character stays escaped after the cut
+        assert not body.endswith("\\") or body.endswith("\\\\")
+
+
+def _marker(platform: str) -> str:
+    escape = {"telegram": "\\(truncated\\)", "discord": "(truncated)", "slack": "(truncated)"}
+    return TRUNCATED.replace("(truncated)", escape[platform])
+
+
+def test_a_short_limit_keeps_the_marker_and_whole_escapes() -> None:
+    out = fill("{{ hash }}", "telegram", {"hash": "." * 100}, limit=30)
+    assert len(out) <= 30 and out.startswith("\\.") and out.endswith("\\(truncated\\)")
+
+
+def test_warnings_name_unknown_paths_and_long_bodies() -> None:
+    assert Template.parse(DEFAULT_BODY).warnings() == []
+    [unknown] = Template.parse("{{ sentinel.name }} {{ blok.number }}").warnings()
+    assert "{{ blok.number }} is not in the event schema" in unknown
+    [long] = Template.parse("x" * 1901).warnings()
+    assert "1901 characters" in long
+
+
+def test_the_source_documents_example_renders_with_a_real_event() -> None:
+    event = load_json(FIXTURES / "monitor-webhook-body.json")["events"][0]
+    out = fill(DEFAULT_BODY.replace("monitor.", "sentinel."), "plain", with_links(event, None))
+    assert "Test Custom Webhook" in out and "Match Reason 2\nType: transaction" in out
+    assert "Condition: gasPrice > 10" in out and "0x16345785D8A0000" in out

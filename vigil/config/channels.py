@@ -1,0 +1,236 @@
+"""Pydantic models of notification channels (channels/*.yaml), one per channel type.
+
+Credentials are never in these files: a channel names a secret (``*_secret``) whose value
+the worker reads from VIGIL_SECRETS. Field names are the public file format.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+_ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
+_SECRET = r"^[A-Za-z0-9_.-]+$"
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s):// URL, got {url!r}")
+    return url
+
+
+class MessageTemplate(BaseModel):
+    """Custom message: plain-text subject and limited-markdown body with ``{{ path }}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    subject: str | None = None
+    body: str | None = None
+
+
+class _ChannelBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alias: str = Field(pattern=_ALIAS)
+    timeout: float = Field(default=10.0, gt=0, description="seconds per request")
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    template: MessageTemplate | None = None
+
+    def secret_fields(self) -> list[tuple[str, str]]:
+        """(field, secret name) of every secret this channel needs."""
+        return [
+            (name, value)
+            for name, value in self
+            if name.endswith("secret") and isinstance(value, str) and value
+        ]
+
+
+class WebhookConfig(_ChannelBase):
+    """POST {"events": [...]} signed with HMAC-SHA256 (secret: the key's name)."""
+
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = Field(default=None, pattern=_SECRET, description="HMAC key's name")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class _UrlConfig(_ChannelBase):
+    """A channel whose URL is itself a credential: given by secret name (or, for tests, plain)."""
+
+    url: str | None = None
+    url_secret: str | None = Field(default=None, pattern=_SECRET)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _UrlConfig:
+        if (self.url is None) == (self.url_secret is None):
+            raise ValueError("give exactly one of url_secret (the secret's name) and url")
+        if self.url is not None:
+            _http_url(self.url)
+        return self
+
+
+class SlackConfig(_UrlConfig):
+    """Slack incoming webhook; the body is rendered as Slack mrkdwn."""
+
+    type: Literal["slack"]
+
+
+class DiscordConfig(_UrlConfig):
+    """Discord webhook; the body is rendered as Discord markdown (2,000 characters)."""
+
+    type: Literal["discord"]
+    username: str | None = Field(default=None, max_length=80)
+
+
+class TelegramConfig(_ChannelBase):
+    """Telegram Bot API sendMessage (MarkdownV2) to one chat."""
+
+    type: Literal["telegram"]
+    bot_token_secret: str = Field(pattern=_SECRET)
+    chat_id: str = Field(min_length=1)
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class EmailConfig(_ChannelBase):
+    """SMTP: HTML body with a plain-text alternative, to recipients split by ``,`` or ``;``."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_secret: str | None = Field(default=None, pattern=_SECRET)
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [p.strip() for v in value for p in re.split(r"[,;]", str(v)) if p.strip()]
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.match(address):
+                raise ValueError(f"expected e-mail addresses, got {address!r}")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        address = value.rsplit("<", 1)[-1].rstrip(">").strip()
+        if not _EMAIL.match(address):
+            raise ValueError(f"expected an e-mail address, got {value!r}")
+        return value
+
+
+class DatadogConfig(_ChannelBase):
+    """A COUNT metric ``<prefix>sentinel`` per notified block, tagged network and monitor."""
+
+    type: Literal["datadog"]
+    api_key_secret: str = Field(pattern=_SECRET)
+    metric_prefix: str = Field(default="vigil.", pattern=r"^[A-Za-z0-9_.]*$")
+    site: str = Field(default="datadoghq.com", pattern=r"^[a-z0-9.-]+$")
+    api_version: Literal["v1", "v2"] = "v2"
+
+
+class PagerDutyConfig(_ChannelBase):
+    """PagerDuty Events API v2: alert events (trigger/acknowledge/resolve) or change events."""
+
+    type: Literal["pagerduty"]
+    routing_key_secret: str = Field(pattern=_SECRET)
+    event_type: Literal["alert", "change"] = "alert"
+    event_action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
+    dedup_key: str | None = Field(default=None, max_length=255, description="default: match id")
+    severity: Literal["critical", "error", "warning", "info"] = "warning"
+    component: str | None = None
+    group: str | None = None
+    class_: str | None = Field(default=None, alias="class")
+    custom_details: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Responder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["team", "user", "escalation", "schedule"]
+    id: str | None = None
+    name: str | None = None
+    username: str | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Responder:
+        if not (self.id or self.name or self.username):
+            raise ValueError("give an id, a name or (for users) a username")
+        return self
+
+
+class OpsgenieConfig(_ChannelBase):
+    """Opsgenie Alert API (US or EU instance)."""
+
+    type: Literal["opsgenie"]
+    api_key_secret: str = Field(pattern=_SECRET)
+    instance: Literal["US", "EU"] = "US"
+    responders: list[Responder] = Field(default_factory=list, max_length=50)
+    visible_to: list[Responder] = Field(default_factory=list, max_length=50)
+    alert_alias: str | None = Field(default=None, max_length=512, description="default: match id")
+    priority: Literal["P1", "P2", "P3", "P4", "P5"] = "P3"
+    entity: str | None = Field(default=None, max_length=512)
+    actions: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=10)
+    note: str | None = Field(default=None, max_length=25_000)
+    details: dict[str, str] = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
+
+    @field_validator("visible_to")
+    @classmethod
+    def _visible(cls, value: list[Responder]) -> list[Responder]:
+        for responder in value:
+            if responder.type not in ("team", "user"):
+                raise ValueError(f"visible_to takes teams and users, got {responder.type!r}")
+        return value
+
+    @field_validator("details")
+    @classmethod
+    def _details(cls, value: dict[str, str]) -> dict[str, str]:
+        size = sum(len(k) + len(v) for k, v in value.items())
+        if size > 8000:
+            raise ValueError(f"details may hold 8,000 characters in all, got {size}")
+        return value
+
+
+ChannelConfig = Annotated[
+    WebhookConfig
+    | SlackConfig
+    | DiscordConfig
+    | TelegramConfig
+    | EmailConfig
+    | DatadogConfig
+    | PagerDutyConfig
+    | OpsgenieConfig,
+    Field(discriminator="type"),
+]
+CHANNEL: TypeAdapter[ChannelConfig] = TypeAdapter(ChannelConfig)
+CHANNEL_TYPES = (
+    "webhook",
+    "slack",
+    "discord",
+    "telegram",
+    "email",
+    "datadog",
+    "pagerduty",
+    "opsgenie",
+)

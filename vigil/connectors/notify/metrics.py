@@ -1,0 +1,62 @@
+"""Datadog channel: a COUNT metric ``<prefix>sentinel`` per notified block, never a zero."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from vigil.config.channels import DatadogConfig
+from vigil.connectors.notify.delivery import Channel, Messages, need, post_json
+
+
+def series(config: DatadogConfig, events: list[dict[str, Any]], now: int) -> dict[str, Any]:
+    """The series body of Datadog's v1 or v2 API: one point per (network, monitor) seen."""
+    counts = Counter((e["monitor"]["network"], e["monitor"]["name"]) for e in events)
+    metric = f"{config.metric_prefix}sentinel"
+    out = []
+    for (network, monitor), count in sorted(counts.items()):
+        tags = [f"network:{network}", f"monitor:{monitor}"]
+        if config.api_version == "v2":
+            out.append(
+                {
+                    "metric": metric,
+                    "type": 1,  # COUNT
+                    "points": [{"timestamp": now, "value": count}],
+                    "tags": tags,
+                }
+            )
+        else:
+            out.append({"metric": metric, "type": "count", "points": [[now, count]], "tags": tags})
+    return {"series": out}
+
+
+class DatadogChannel(Channel):
+    """Counts the matches of a block; a block without matches sends nothing (no zeros)."""
+
+    kind = "datadog"
+    batched = True
+
+    def __init__(
+        self, config: DatadogConfig, api_key: str | None, api_url: str, client: httpx.AsyncClient
+    ) -> None:
+        super().__init__(config.alias, config.max_attempts, config.timeout)
+        self.config, self._key, self._api, self._client = config, api_key, api_url, client
+
+    async def attempt(
+        self, events: list[dict[str, Any]], request_id: str, messages: Messages
+    ) -> int:
+        key = need(self._key, self.config.api_key_secret, f"datadog {self.alias}")
+        now = max(int(e.get("timestamp") or 0) for e in events) or None
+        import time
+
+        body = series(self.config, events, now or int(time.time()))
+        response = await post_json(
+            self._client,
+            f"{self._api.rstrip('/')}/api/{self.config.api_version}/series",
+            body,
+            timeout=self.timeout,
+            headers={"DD-API-KEY": key},
+        )
+        return response.status_code

@@ -1,0 +1,243 @@
+"""The notify agent's work: rate limits (threshold, timeout), delivery per channel, once.
+
+Match batches arrive keyed by monitor id, so the per-monitor alert state and the delivered
+keys live in Faust tables on the same partitions. A delivery key is ``match_id:channel_id``:
+a key in the ``delivered`` table is never sent again, whatever is redelivered. After a
+successful send the key is written and the producer flushed before the agent moves on, so
+a worker killed after sending finds the key when it restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from vigil.config.loader import LoadedChannel
+from vigil.connectors.notify.channels import build_channel
+from vigil.connectors.notify.delivery import Channel, Messages, Outcome
+from vigil.connectors.notify.events import match_event
+from vigil.connectors.notify.render import Template, with_links
+from vigil.processors.alerting import Gate, decide
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+from vigil.streams.dlq import DeadLetters, dead_letter
+from vigil.streams.live_config import LiveConfig
+
+log = logging.getLogger(__name__)
+CHAT = ("slack", "discord", "telegram")
+RETRACTED = "**RETRACTED: a reorg orphaned the block of this match**\n\n"
+
+
+def retraction_event(match: dict[str, Any]) -> dict[str, Any]:
+    """The follow-up for a match whose block a reorg orphaned: same event, marked retracted."""
+    return {**match_event(match), "type": "RETRACTION", "retracted": True}
+
+
+def delivery_record(
+    match: dict[str, Any],
+    key: str,
+    channel: LoadedChannel,
+    request_id: str,
+    outcome: Outcome,
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        "matchId": match["id"],
+        "monitorId": match["monitor"]["id"],
+        "channel": channel.id,
+        "channelType": channel.config.type,
+        "requestId": request_id,
+        "status": "SENT" if outcome.ok else "FAILED",
+        "attempts": outcome.attempts,
+        "httpStatus": outcome.status,
+        "error": outcome.error,
+        "at": int(time.time() * 1000),
+        "latencyMs": outcome.latency_ms,
+    }
+
+
+class Notifier:
+    """Decides which matches of a batch notify, and sends them to the monitor's channels."""
+
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        live: LiveConfig,
+        codec: Codec,
+        tables: dict[str, Any],
+        dead: DeadLetters,
+    ) -> None:
+        self.app, self.settings, self.live, self.codec, self.dead = app, settings, live, codec, dead
+        self.deliveries = app.topic(settings.topic("notify.deliveries"))
+        self.suppressed = app.topic(settings.topic("monitor.suppressed"))
+        self.batches_name = settings.topic("monitor.match-batches")
+        self.delivered = tables["delivered"]  # delivery key → request id that sent it
+        self.alerts = tables["alert-state"]  # monitor id → decide()'s state
+        self.http = httpx.AsyncClient()
+        self._senders: dict[tuple[str, str], Channel] = {}
+
+    def sender(self, channel: LoadedChannel) -> Channel:
+        """The sender of ``channel`` as applied now (rebuilt when its config changes)."""
+        version = self.live.snapshot.versions.get(("channel", channel.id), "")
+        key = (channel.id, version)
+        if key not in self._senders:
+            self._senders[key] = build_channel(channel.config, self.settings, self.http)
+        return self._senders[key]
+
+    async def on_batch(self, batch: dict[str, Any], where: dict[str, Any]) -> None:
+        if not batch["matches"]:
+            return
+        snapshot = self.live.snapshot
+        if batch["retracted"] or batch["redelivery"]:
+            notify = list(batch["matches"])  # already decided when first sent
+        else:
+            notify = await self._gate(batch)
+        if not notify:
+            return
+        if batch["channel"]:
+            targets = [c for c in snapshot.by_id.values() if c.id == batch["channel"]]
+            if not targets:
+                log.error("batch %s: channel %r is not applied", batch["id"], batch["channel"])
+        else:
+            targets = []
+            for alias in notify[0]["monitor"]["channels"]:
+                if alias not in snapshot.channels:
+                    log.error("batch %s: no applied channel has alias %r", batch["id"], alias)
+                targets.extend(snapshot.channels.get(alias, []))
+        for channel in targets:
+            await self._deliver(batch, notify, channel, where)
+
+    async def _gate(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        """The matches that pass the monitor's threshold and timeout; records the others."""
+        applied = self.live.monitors.get(batch["monitorId"])
+        config = applied[0].monitor.config if applied else None
+        gate = Gate(
+            config.threshold.amount if config and config.threshold else 0,
+            config.threshold.window_seconds if config and config.threshold else 0,
+            config.timeout_seconds if config else 0,
+        )
+        if gate.open:
+            return list(batch["matches"])
+        state = self.alerts.get(batch["monitorId"])
+        passed = []
+        for match in batch["matches"]:
+            state, decision = decide(state, gate, match["id"], int(match["timestamp"]))
+            if decision.notify:
+                passed.append(match)
+            elif decision.detail != "repeat":
+                await self._suppress(match, decision.reason or "", decision.detail, decision.count)
+        self.alerts[batch["monitorId"]] = state
+        return passed
+
+    async def _suppress(self, match: dict[str, Any], reason: str, detail: str, count: int) -> None:
+        record = {
+            "id": match["id"],
+            "monitorId": match["monitor"]["id"],
+            "network": match["monitor"]["network"],
+            "blockNumber": match["blockNumber"],
+            "blockHash": match["blockHash"],
+            "hash": match["hash"],
+            "reason": reason,
+            "detail": detail,
+            "count": count,
+            "timestamp": int(match["timestamp"]),
+            "at": int(time.time() * 1000),
+        }
+        await self.suppressed.send(
+            key=record["monitorId"].encode(),
+            value=self.codec.encode(self.suppressed.get_topic_name(), "Suppressed", record),
+        )
+
+    def _messages(self, monitor_id: str, channel: LoadedChannel, retracted: bool) -> Messages:
+        applied = self.live.monitors.get(monitor_id)
+        message = applied[0].monitor.config.message if applied else None
+        chosen = Messages.choose(message, channel.config.template, channel.config.type in CHAT)
+        if retracted:
+            return Messages(chosen.subject, Template.parse(RETRACTED + chosen.body.source))
+        return chosen
+
+    def _event(self, match: dict[str, Any], retracted: bool, linked: bool) -> dict[str, Any]:
+        event = retraction_event(match) if retracted else match_event(match)
+        if not linked:
+            return event
+        applied = self.live.monitors.get(match["monitor"]["id"])
+        return with_links(event, applied[0].explorer_url if applied else None)
+
+    async def _deliver(
+        self,
+        batch: dict[str, Any],
+        matches: list[dict[str, Any]],
+        channel: LoadedChannel,
+        where: dict[str, Any],
+    ) -> None:
+        sender = self.sender(channel)
+        retracted = bool(batch["retracted"])
+        if retracted and channel.config.type == "datadog":
+            return  # a count cannot be taken back
+        suffix = ":retracted" if retracted else ""
+        pending = []
+        for match in matches:
+            told = self.delivered.get(f"{match['id']}:{channel.id}") is not None
+            key = f"{match['id']}:{channel.id}{suffix}"
+            # a retraction goes only where the match went, and only once
+            if self.delivered.get(key) is None and (told or not retracted):
+                pending.append((match, key))
+        if not pending:
+            return
+        messages = self._messages(batch["monitorId"], channel, retracted)
+        linked = channel.config.type != "webhook"  # the webhook gets the event schema as it is
+        if sender.batched:
+            request_id = f"{batch['id']}:{channel.id}{suffix}"
+            events = [self._event(m, retracted, linked) for m, _ in pending]
+            outcome = await sender.send(events, request_id, messages)
+            await self._record(batch, channel, pending, request_id, outcome, where)
+        else:
+            for match, key in pending:
+                event = self._event(match, retracted, linked)
+                outcome = await sender.send([event], key, messages)
+                await self._record(batch, channel, [(match, key)], key, outcome, where)
+        await self.app.producer.flush()  # the delivered keys are durable before we go on
+
+    async def _record(
+        self,
+        batch: dict[str, Any],
+        channel: LoadedChannel,
+        sent: list[tuple[dict[str, Any], str]],
+        request_id: str,
+        outcome: Outcome,
+        where: dict[str, Any],
+    ) -> None:
+        for match, key in sent:
+            if outcome.ok:
+                self.delivered[key] = request_id
+            record = delivery_record(match, key, channel, request_id, outcome)
+            await self.deliveries.send(
+                key=key.encode(),
+                value=self.codec.encode(self.deliveries.get_topic_name(), "Delivery", record),
+            )
+        if outcome.ok:
+            return
+        again = {
+            **batch,
+            "matches": [match for match, _ in sent],
+            "channel": channel.id,
+            "redelivery": True,
+        }
+        payload = self.codec.encode(self.batches_name, "MatchBatch", again)
+        await self.dead.send(
+            dead_letter(
+                id=request_id,
+                source="notify",
+                topic=self.batches_name,
+                partition=where["partition"],
+                offset=where["offset"],
+                key=batch["monitorId"].encode(),
+                error=f"{channel.config.type} {channel.config.alias}: {outcome.error}",
+                schema="MatchBatch",
+                payload=payload,
+            )
+        )
