@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.table import Table
 
-from vigil.cli_common import console, err, stack_bootstrap, stack_codec, state
+from vigil.cli_common import console, err, history_query, stack_bootstrap, stack_codec, state
 from vigil.cli_common import settings as _settings
 from vigil.cli_monitors import monitors_app
+from vigil.cli_notify import channels_app, deliveries_app
 from vigil.errors import VigilError
 
 app = typer.Typer(
@@ -98,6 +98,8 @@ def backfill(
 
 
 app.add_typer(monitors_app, name="monitors")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(channels_app, name="channels")
 
 
 @app.command()
@@ -177,21 +179,8 @@ def sql(
     """Run read-only SQL over the history (through the running API when vigil is up)."""
     if fmt not in ("table", "json", "csv"):
         raise VigilError(f"--format: expected table, json or csv, got {fmt!r}")
-    settings = _settings()
-    try:
-        response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
-    except httpx.HTTPError:
-        response = None
-    if response is not None:
-        if response.status_code != 200:
-            raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
-        body = response.json()
-        _print_result(body["columns"], body["rows"], fmt)
-        return
-    from vigil.connectors.history.query import connect, run_readonly
-
-    result = run_readonly(connect(settings.clickhouse, settings.clickhouse_database), query)
-    _print_result(result.columns, [list(r) for r in result.rows], fmt)
+    columns, rows = history_query(_settings(), query)
+    _print_result(columns, rows, fmt)
 
 
 @app.command()

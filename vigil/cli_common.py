@@ -45,3 +45,22 @@ def stack_codec(settings: Settings) -> Any:
     from vigil.schemas.registry import HttpRegistry
 
     return preregistered_codec(settings, HttpRegistry(settings.registry_url))
+
+
+def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
+    """Read-only SQL through the running API (chDB opens in one process), else directly."""
+    import httpx
+
+    try:
+        response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
+    except httpx.HTTPError:
+        response = None
+    if response is not None:
+        if response.status_code != 200:
+            raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
+        body = response.json()
+        return body["columns"], body["rows"]
+    from vigil.connectors.history.query import connect, run_readonly
+
+    result = run_readonly(connect(settings.clickhouse, settings.clickhouse_database), query)
+    return result.columns, [list(r) for r in result.rows]

@@ -33,6 +33,8 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
         ("monitor.matches", "Match", golden("Match")),
         ("notify.deliveries", "Delivery", golden("Delivery")),
         ("config.monitors", "ConfigChange", golden("ConfigChange")),
+        ("monitor.suppressed", "Suppressed", golden("Suppressed")),
+        ("dlq", "DeadLetter", golden("DeadLetter")),
     ):
         sink.send(
             settings.topic(suffix),
@@ -45,7 +47,16 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
 
 
 def counts(client: Any) -> dict[str, int]:
-    tables = ("blocks", "transactions", "logs", "matches", "deliveries", "config_changes")
+    tables = (
+        "blocks",
+        "transactions",
+        "logs",
+        "matches",
+        "deliveries",
+        "config_changes",
+        "suppressed",
+        "dead_letters",
+    )
     return {t: run_readonly(client, f"SELECT count() FROM {t} FINAL").rows[0][0] for t in tables}
 
 
@@ -66,10 +77,12 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         "matches": 1,
         "deliveries": 1,
         "config_changes": 1,
+        "suppressed": 1,
+        "dead_letters": 1,
     }
     wait_for(lambda: sink.step(200) >= 0 and counts(client) == expected, 60, "history rows")
     produce_block_18m(settings, codec, kafka)  # a replay of the same records
-    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 389, 60, "replay")
+    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 391, 60, "replay")
     assert counts(client) == expected
     failed = run_readonly(client, "SELECT count() FROM transactions FINAL WHERE status = 0").rows[
         0

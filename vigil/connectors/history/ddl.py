@@ -64,6 +64,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (kind, id, at, version)""",
         ],
     ),
+    (
+        3,
+        "suppressed matches and dead letters",
+        [
+            """CREATE TABLE IF NOT EXISTS suppressed (
+            id String, monitor_id String, network LowCardinality(String), block_number UInt64,
+            block_hash String, transaction_hash String, reason LowCardinality(String),
+            detail String, count UInt32, timestamp DateTime('UTC'), at DateTime64(3, 'UTC'),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (monitor_id, id)""",
+            """CREATE TABLE IF NOT EXISTS dead_letters (
+            id String, source LowCardinality(String), topic String, partition UInt32,
+            offset UInt64, error String, payload_schema Nullable(String),
+            at DateTime64(3, 'UTC'), inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (id, at)""",
+        ],
+    ),
 ]
 
 

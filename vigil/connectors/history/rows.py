@@ -85,6 +85,29 @@ DELIVERY_COLUMNS = [
     "latency_ms",
 ]
 
+SUPPRESSED_COLUMNS = [
+    "id",
+    "monitor_id",
+    "network",
+    "block_number",
+    "block_hash",
+    "transaction_hash",
+    "reason",
+    "detail",
+    "count",
+    "timestamp",
+    "at",
+]
+DEAD_LETTER_COLUMNS = [
+    "id",
+    "source",
+    "topic",
+    "partition",
+    "offset",
+    "error",
+    "payload_schema",
+    "at",
+]
 CONFIG_COLUMNS = ["kind", "id", "action", "version", "source", "file", "spec", "at"]
 
 
@@ -210,4 +233,38 @@ def config_row(change: dict[str, Any]) -> list[Any]:
         change["file"],
         change["spec"],
         moment,
+    ]
+
+
+def _moment(at: Any) -> datetime:
+    return at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
+
+
+def suppressed_row(record: dict[str, Any]) -> list[Any]:
+    return [
+        record["id"],
+        record["monitorId"],
+        record["network"],
+        record["blockNumber"],
+        record["blockHash"],
+        record["hash"],
+        record["reason"],
+        record["detail"],
+        record["count"],
+        _time(record["timestamp"]),
+        _moment(record["at"]),
+    ]
+
+
+def dead_letter_row(record: dict[str, Any]) -> list[Any]:
+    """The dead letter without its payload (kept on the topic, where `retry` reads it)."""
+    return [
+        record["id"],
+        record["source"],
+        record["topic"],
+        record["partition"],
+        record["offset"],
+        record["error"],
+        record["payloadSchema"],
+        _moment(record["at"]),
     ]

@@ -37,6 +37,8 @@ class Batch:
             "matches": (rows.MATCH_COLUMNS, []),
             "deliveries": (rows.DELIVERY_COLUMNS, []),
             "config_changes": (rows.CONFIG_COLUMNS, []),
+            "suppressed": (rows.SUPPRESSED_COLUMNS, []),
+            "dead_letters": (rows.DEAD_LETTER_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -53,6 +55,10 @@ class Batch:
             self.rows["deliveries"][1].append(rows.delivery_row(value))
         elif kind == "ConfigChange":
             self.rows["config_changes"][1].append(rows.config_row(value))
+        elif kind == "Suppressed":
+            self.rows["suppressed"][1].append(rows.suppressed_row(value))
+        elif kind == "DeadLetter":
+            self.rows["dead_letters"][1].append(rows.dead_letter_row(value))
         else:
             self.retractions.append(value)
 
@@ -72,6 +78,8 @@ class HistorySink:
             settings.topic("notify.deliveries"): "Delivery",
             settings.topic("config.monitors"): "ConfigChange",
             settings.topic("config.channels"): "ConfigChange",
+            settings.topic("monitor.suppressed"): "Suppressed",
+            settings.topic("dlq"): "DeadLetter",
         }
         self.consumer = KafkaConsumer(
             *self.kinds,

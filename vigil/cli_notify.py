@@ -1,0 +1,189 @@
+"""`vigil deliveries` (failed ones, resend by hand) and `vigil channels test`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from vigil.cli_common import console, history_query, settings, stack_bootstrap, stack_codec
+from vigil.errors import VigilError
+
+deliveries_app = typer.Typer(
+    help="Notification deliveries: list them (--failed), resend a failed one.",
+    invoke_without_command=True,
+)
+channels_app = typer.Typer(help="Notification channels: send a test message.", no_args_is_help=True)
+
+
+@deliveries_app.callback()
+def deliveries(
+    ctx: typer.Context,
+    failed: bool = typer.Option(False, "--failed", help="only deliveries that failed"),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """The latest deliveries from the history (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if fmt not in ("table", "json"):
+        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    where = "WHERE status = 'FAILED'" if failed else ""
+    columns, rows = history_query(
+        settings(),
+        "SELECT id, request_id, channel, channel_type, status, attempts, http_status, error, at "
+        f"FROM deliveries FINAL {where} ORDER BY at DESC LIMIT {limit}",
+    )
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+        return
+    table = Table(*columns, title="failed deliveries" if failed else "deliveries")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def _dead_letters(bootstrap: str, topic: str, codec: Any) -> list[dict[str, Any]]:
+    from vigil.streams.kafka import read_compacted
+
+    # read_compacted keeps the latest record per key: the dead letters' keys are their ids
+    return [
+        codec.decode(value, "DeadLetter") for value in read_compacted(bootstrap, topic).values()
+    ]
+
+
+def _find(letters: list[dict[str, Any]], wanted: str, codec: Any) -> dict[str, Any] | None:
+    """The dead letter of request ``wanted``, or the one that carries delivery ``wanted``."""
+    for letter in letters:
+        if letter["id"] == wanted and letter["payload"] is not None:
+            return letter
+    for letter in letters:
+        if letter["payloadSchema"] != "MatchBatch" or letter["payload"] is None:
+            continue
+        batch = codec.decode(letter["payload"], "MatchBatch")
+        if any(f"{m['id']}:{batch['channel']}" == wanted for m in batch["matches"]):
+            return letter
+    return None
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    wanted: str = typer.Argument(..., help="a failed delivery's id or request id"),
+) -> None:
+    """Send a failed delivery again (its dead letter goes back to the worker, once)."""
+    built = settings()
+    bootstrap = stack_bootstrap(built, "resend through")
+    codec = stack_codec(built)
+    letters = _dead_letters(bootstrap, built.topic("dlq"), codec)
+    letter = _find(letters, wanted, codec)
+    if letter is None:
+        raise VigilError(
+            f"no dead letter for {wanted!r}; `vigil deliveries --failed` lists the failed ones"
+        )
+    if letter["payloadSchema"] != "MatchBatch":
+        raise VigilError(
+            f"{wanted!r} is a {letter['payloadSchema'] or 'raw'} record from {letter['topic']}, "
+            "not a delivery; it cannot be resent by hand"
+        )
+    from vigil.streams.kafka import producer
+
+    sink = producer(bootstrap, client_id="vigil-retry")
+    try:
+        sink.send(letter["topic"], key=letter["key"], value=letter["payload"]).get(timeout=30)
+    finally:
+        sink.close()
+    batch = codec.decode(letter["payload"], "MatchBatch")
+    console.print(
+        f"resent {len(batch['matches'])} match(es) to channel {batch['channel']}; "
+        "`vigil deliveries` shows the outcome"
+    )
+
+
+def sample_event(now: int) -> dict[str, Any]:
+    """A made-up match event in the event schema, for `vigil channels test`."""
+    zero = "0x" + "0" * 64
+    monitor = {
+        "id": "vigil-test",
+        "name": "vigil test notification",
+        "network": "test",
+        "chainId": 0,
+        "addresses": [],
+        "confirmBlocks": 0,
+        "abi": [],
+        "severity": "low",
+    }
+    return {
+        "id": f"vigil-test:{now}",
+        "type": "TEST",
+        "hash": zero,
+        "blockHash": zero,
+        "blockNumber": "0x0",
+        "timestamp": now,
+        "matchReasons": [
+            {
+                "type": "transaction",
+                "address": None,
+                "signature": None,
+                "condition": "a test sent by `vigil channels test`",
+                "args": [],
+                "params": {},
+            }
+        ],
+        "matchedAddresses": [],
+        "matchedChecksumAddresses": [],
+        "monitor": monitor,
+        "sentinel": monitor,
+        "transaction": {"transactionHash": zero, "hash": zero, "logs": []},
+        "value": "0x0",
+        "metadata": None,
+    }
+
+
+@channels_app.command("test")
+def channels_test(
+    alias: str = typer.Argument(..., help="a channel alias of the project"),
+    project: Path = typer.Option(None, "--project", help="project dir (default VIGIL_PROJECT_DIR)"),
+) -> None:
+    """Send a test notification to every channel with ALIAS (secrets from VIGIL_SECRETS)."""
+    import httpx
+
+    from vigil.config.loader import load_project
+    from vigil.connectors.notify.channels import build_channel
+    from vigil.connectors.notify.delivery import Messages
+
+    built = settings()
+    loaded = load_project(project or built.project_dir)
+    if alias not in loaded.channels:
+        raise VigilError(
+            f"no channel alias {alias!r}; channels/ defines: "
+            f"{', '.join(sorted(loaded.channels)) or 'none'}"
+        )
+    now = int(time.time())
+
+    async def run() -> list[tuple[str, Any]]:
+        async with httpx.AsyncClient() as client:
+            results = []
+            for channel in loaded.channels[alias]:
+                sender = build_channel(channel.config, built, client)
+                chat = channel.config.type in ("slack", "discord", "telegram")
+                messages = Messages.choose(None, channel.config.template, chat)
+                request = f"vigil-test:{now}:{channel.id}"
+                results.append(
+                    (channel.id, await sender.send([sample_event(now)], request, messages))
+                )
+            return results
+
+    failed = 0
+    for channel_id, outcome in asyncio.run(run()):
+        if outcome.ok:
+            console.print(f"{channel_id}: sent ({outcome.attempts} attempt(s))")
+        else:
+            failed += 1
+            console.print(f"[red]{channel_id}: failed[/] after {outcome.attempts}: {outcome.error}")
+    if failed:
+        raise typer.Exit(1)
