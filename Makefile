@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/matching.py
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/notify.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

@@ -129,3 +129,19 @@ def read_topic(settings: Any, codec: Any, kafka: str, suffix: str, schema: str) 
         return [codec.decode(record.value, schema) for record in consumer]
     finally:
         consumer.close()
+
+
+def run_vigil(settings: Any, *args: str, timeout: float = 120) -> Any:
+    """`vigil ARGS...` in a child process with ``settings`` as its environment."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args],
+        env={**os.environ, **settings.child_env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

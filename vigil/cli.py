@@ -111,6 +111,8 @@ def validate(
 
     settings = _settings()
     loaded = load_project(project or settings.project_dir)
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
         f"{sum(len(g) for g in loaded.channels.values())} channels"
@@ -128,6 +130,8 @@ def apply(
 
     settings = _settings()
     loaded = load_project(project or settings.project_dir)  # nothing is published if invalid
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     bootstrap = stack_bootstrap(settings, "apply to")
     codec = stack_codec(settings)
     planned = apply_project(settings, bootstrap, codec, loaded, dry_run=dry_run)

@@ -3,10 +3,8 @@ restart, retries, the dead-letter topic and a resend by hand, and no second send
 kill between sending and committing."""
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import run_vigil
 from vigil.runtime import process
 from vigil.runtime.broker import free_port
 from vigil.runtime.supervisor import Stack
@@ -51,15 +50,7 @@ class Setup:
         ]
 
     def vigil(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **self.stack.settings.child_env()}
-        return subprocess.run(
-            [sys.executable, "-m", "vigil", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_vigil(self.stack.settings, *args)  # type: ignore[no-any-return]
 
 
 def start(

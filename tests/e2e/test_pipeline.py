@@ -14,6 +14,7 @@ import httpx
 import pytest
 from kafka import KafkaConsumer
 
+from tests.helpers import run_vigil
 from vigil.connectors.notify.webhook import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
@@ -331,15 +332,7 @@ def test_make_up_demo_runs_on_the_embedded_stack(tmp_path: Path) -> None:
 
 
 def _vigil(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **stack.settings.child_env()}
-    return subprocess.run(
-        [sys.executable, "-m", "vigil", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_vigil(stack.settings, *args)  # type: ignore[no-any-return]
 
 
 def _worker_logged(stack: Stack, text: str) -> bool:

@@ -160,3 +160,37 @@ def test_roles_refuse_to_start_without_a_broker() -> None:
     done = run_cli("ingest", env={"PATH": "", "VIGIL_PROJECT_DIR": str(REPO_ROOT / "examples")})
     assert done.returncode == 2
     assert "VIGIL_KAFKA_BOOTSTRAP is not set" in done.stderr
+
+
+def test_every_channel_type_example_validates() -> None:
+    import yaml
+
+    from vigil.config.channels import CHANNEL, CHANNEL_TYPES
+
+    folder = REPO_ROOT / "examples" / "channel-types"
+    seen = set()
+    for path in sorted(folder.glob("*.yaml")):
+        channel = CHANNEL.validate_python(yaml.safe_load(path.read_text()))
+        seen.add(channel.type)
+        assert channel.secret_fields(), f"{path.name} names no secret"
+    assert seen == set(CHANNEL_TYPES)
+
+
+def test_severity_defaults_route_monitors_without_channels(tmp_path: Path) -> None:
+    routes = NETWORK + "defaults:\n  high: [ops]\n"
+    loaded = load_project(project(tmp_path, monitor("severity: high\n"), vigil_yaml=routes))
+    assert loaded.monitors[0].config.channels == ["ops"]
+    for name in ("m", "x"):
+        (tmp_path / name).mkdir()
+    medium = load_project(project(tmp_path / "m", monitor(), vigil_yaml=routes))
+    assert medium.monitors[0].config.channels == []
+    bad = NETWORK + "defaults: {low: [nope]}\n"
+    with pytest.raises(ConfigError, match=r"vigil.yaml: project: defaults.low: unknown channel"):
+        load_project(project(tmp_path / "x", monitor(), vigil_yaml=bad))
+
+
+def test_template_problems_are_warnings_naming_file_and_field(tmp_path: Path) -> None:
+    extra = "message:\n  body: '{{ blok.number }}'\n"
+    loaded = load_project(project(tmp_path, monitor(extra)))
+    [warning] = loaded.warnings
+    assert "monitor.yaml: monitor 'm': template.body: {{ blok.number }} is not in" in warning

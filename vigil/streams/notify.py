@@ -9,6 +9,7 @@ a worker killed after sending finds the key when it restarts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from vigil.streams.dlq import DeadLetters, dead_letter
 from vigil.streams.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
+FLUSH_TIMEOUT_S = 5.0
 CHAT = ("slack", "discord", "telegram")
 RETRACTED = "**RETRACTED: a reorg orphaned the block of this match**\n\n"
 
@@ -200,7 +202,14 @@ class Notifier:
                 event = self._event(match, retracted, linked)
                 outcome = await sender.send([event], key, messages)
                 await self._record(batch, channel, [(match, key)], key, outcome, where)
-        await self.app.producer.flush()  # the delivered keys are durable before we go on
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Make the delivered keys durable before going on (bounded: never stall the agent)."""
+        try:
+            await asyncio.wait_for(self.app.producer.flush(), FLUSH_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("producer flush took over %.0f s; going on", FLUSH_TIMEOUT_S)
 
     async def _record(
         self,

@@ -202,8 +202,6 @@ def match_row(match: dict[str, Any]) -> list[Any]:
 
 
 def delivery_row(delivery: dict[str, Any]) -> list[Any]:
-    at = delivery["at"]
-    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
     return [
         delivery["id"],
         delivery["matchId"],
@@ -215,15 +213,13 @@ def delivery_row(delivery: dict[str, Any]) -> list[Any]:
         delivery["attempts"],
         delivery["httpStatus"],
         delivery["error"],
-        moment,
+        _moment(delivery["at"]),
         delivery["latencyMs"],
     ]
 
 
 def config_row(change: dict[str, Any]) -> list[Any]:
     """One applied change of a monitor or channel; its history is the audit trail."""
-    at = change["at"]
-    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
     return [
         change["kind"],
         change["id"],
@@ -232,7 +228,7 @@ def config_row(change: dict[str, Any]) -> list[Any]:
         change["source"],
         change["file"],
         change["spec"],
-        moment,
+        _moment(change["at"]),
     ]
 
 

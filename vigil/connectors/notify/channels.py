@@ -38,8 +38,8 @@ def build_channel(config: ChannelConfig, settings: Settings, client: httpx.Async
     if isinstance(config, SlackConfig | DiscordConfig):
         url = config.url or _secret(settings, config.url_secret)
         if isinstance(config, SlackConfig):
-            return SlackChannel(config, url, client)
-        return DiscordChannel(config, url, client)
+            return SlackChannel(config, url, "", client)
+        return DiscordChannel(config, url, "", client)
     if isinstance(config, TelegramConfig):
         token = _secret(settings, config.bot_token_secret)
         return TelegramChannel(config, token, settings.telegram_api_url, client)

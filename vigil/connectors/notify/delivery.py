@@ -175,6 +175,21 @@ class Channel:
         return Outcome(False, attempt, error.status, str(error), _ms(started))
 
 
+class ApiChannel(Channel):
+    """A channel that calls one HTTP API with one credential (a URL, token or key)."""
+
+    def __init__(
+        self, config: Any, credential: str | None, api_url: str, client: httpx.AsyncClient
+    ) -> None:
+        super().__init__(config.alias, config.max_attempts, config.timeout)
+        self.config, self._credential, self._api, self._client = (
+            config,
+            credential,
+            api_url.rstrip("/"),
+            client,
+        )
+
+
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 

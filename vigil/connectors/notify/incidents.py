@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from vigil.config.channels import OpsgenieConfig, PagerDutyConfig
-from vigil.connectors.notify.delivery import Channel, Messages, need, post_json
+from vigil.connectors.notify.delivery import ApiChannel, Messages, need, post_json
 from vigil.connectors.notify.render import PLACEHOLDER, as_text, render, resolve
 from vigil.errors import DeliveryError
 
@@ -80,24 +78,17 @@ def pagerduty_body(
     }
 
 
-class PagerDutyChannel(Channel):
+class PagerDutyChannel(ApiChannel):
     kind = "pagerduty"
-
-    def __init__(
-        self, config: PagerDutyConfig, key: str | None, api_url: str, client: httpx.AsyncClient
-    ) -> None:
-        super().__init__(config.alias, config.max_attempts, config.timeout)
-        self.config, self._key, self._api, self._client = config, key, api_url, client
+    config: PagerDutyConfig
 
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
-        key = need(self._key, self.config.routing_key_secret, f"pagerduty {self.alias}")
+        key = need(self._credential, self.config.routing_key_secret, f"pagerduty {self.alias}")
         [event] = events
         path, body = pagerduty_body(self.config, key, event, messages)
-        response = await post_json(
-            self._client, self._api.rstrip("/") + path, body, timeout=self.timeout
-        )
+        response = await post_json(self._client, self._api + path, body, timeout=self.timeout)
         return response.status_code
 
 
@@ -130,23 +121,18 @@ def opsgenie_body(
     return body
 
 
-class OpsgenieChannel(Channel):
+class OpsgenieChannel(ApiChannel):
     kind = "opsgenie"
-
-    def __init__(
-        self, config: OpsgenieConfig, key: str | None, api_url: str, client: httpx.AsyncClient
-    ) -> None:
-        super().__init__(config.alias, config.max_attempts, config.timeout)
-        self.config, self._key, self._api, self._client = config, key, api_url, client
+    config: OpsgenieConfig
 
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
-        key = need(self._key, self.config.api_key_secret, f"opsgenie {self.alias}")
+        key = need(self._credential, self.config.api_key_secret, f"opsgenie {self.alias}")
         [event] = events
         response = await post_json(
             self._client,
-            f"{self._api.rstrip('/')}/v2/alerts",
+            f"{self._api}/v2/alerts",
             opsgenie_body(self.config, event, messages),
             timeout=self.timeout,
             headers={"Authorization": f"GenieKey {key}"},

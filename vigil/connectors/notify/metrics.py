@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from vigil.config.channels import DatadogConfig
-from vigil.connectors.notify.delivery import Channel, Messages, need, post_json
+from vigil.connectors.notify.delivery import ApiChannel, Messages, need, post_json
 
 
 def series(config: DatadogConfig, events: list[dict[str, Any]], now: int) -> dict[str, Any]:
@@ -32,29 +31,22 @@ def series(config: DatadogConfig, events: list[dict[str, Any]], now: int) -> dic
     return {"series": out}
 
 
-class DatadogChannel(Channel):
+class DatadogChannel(ApiChannel):
     """Counts the matches of a block; a block without matches sends nothing (no zeros)."""
 
     kind = "datadog"
     batched = True
-
-    def __init__(
-        self, config: DatadogConfig, api_key: str | None, api_url: str, client: httpx.AsyncClient
-    ) -> None:
-        super().__init__(config.alias, config.max_attempts, config.timeout)
-        self.config, self._key, self._api, self._client = config, api_key, api_url, client
+    config: DatadogConfig
 
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
-        key = need(self._key, self.config.api_key_secret, f"datadog {self.alias}")
-        now = max(int(e.get("timestamp") or 0) for e in events) or None
-        import time
-
-        body = series(self.config, events, now or int(time.time()))
+        key = need(self._credential, self.config.api_key_secret, f"datadog {self.alias}")
+        now = max(int(e.get("timestamp") or 0) for e in events) or int(time.time())
+        body = series(self.config, events, now)
         response = await post_json(
             self._client,
-            f"{self._api.rstrip('/')}/api/{self.config.api_version}/series",
+            f"{self._api}/api/{self.config.api_version}/series",
             body,
             timeout=self.timeout,
             headers={"DD-API-KEY": key},
