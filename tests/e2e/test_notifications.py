@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers import run_vigil
+from vigil.config.channels import CHANNEL_TYPES
 from vigil.runtime import process
 from vigil.runtime.broker import free_port
 from vigil.runtime.supervisor import Stack
@@ -60,6 +61,7 @@ def start(
     prefix: str,
     monitors: dict[str, str],
     hooks: dict[str, dict[str, Any]],
+    channels: dict[str, str] | None = None,
     **settings: Any,
 ) -> tuple[Stack, Token, dict[str, WebhookReceiver]]:
     token = Token(anvil.url)
@@ -86,6 +88,8 @@ def start(
         (root / "channels" / f"{name}.yaml").write_text(
             f"alias: {name}\ntype: webhook\nurl: {receivers[name].url}\nmax_attempts: {attempts}\n"
         )
+    for name, text in (channels or {}).items():
+        (root / "channels" / f"{name}.yaml").write_text(text)
     stack = Stack(
         load_settings(
             data_dir=tmp_path / "data",
@@ -128,8 +132,8 @@ def test_threshold_and_timeout_hold_across_a_worker_restart(gated: Setup) -> Non
     )
     assert gated.posts("a") == []
     process.stop(stack.children.pop("worker"), "worker")  # restart between the 4th and 5th
+    fifth = gated.mine(70)  # waits in Kafka for the worker to come back
     stack.start_role("worker")
-    fifth = gated.mine(70)
     wait_for(lambda: stack.check() or gated.posts("a") == [fifth], 90, "the 5th notifies")
     wait_for(lambda: gated.posts("b") == [blocks[0], fifth], 30, "calm again after 60 s")
     sixth = gated.mine(80)
@@ -227,3 +231,85 @@ def test_retries_dead_letters_resend_and_a_kill_after_sending(failing: Setup) ->
     failing.mine()
     wait_for(lambda: len(failing.posts("flaky")) == 3, 60, "the next block")
     assert failing.posts("down").count(block) == 1
+
+
+def test_one_transaction_reaches_every_channel_type(
+    tmp_path: Path, kafka: str, anvil: Anvil, prefix: str
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    mails: list[Any] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(envelope)
+            return "250 OK"
+
+    smtp_port = free_port()
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    chat = {name: WebhookReceiver().start() for name in ("slack", "discord")}
+    api = WebhookReceiver(reply=b'{"ok": true, "result": {}}').start()
+    base = f"http://127.0.0.1:{api.port}"
+    channels = {
+        "slack": f"alias: all\ntype: slack\nurl: {chat['slack'].url}\n",
+        "discord": f"alias: all\ntype: discord\nurl: {chat['discord'].url}\n",
+        "telegram": "alias: all\ntype: telegram\nbot_token_secret: tg\nchat_id: 42\n",
+        "datadog": "alias: all\ntype: datadog\napi_key_secret: dd\n",
+        "pagerduty": "alias: all\ntype: pagerduty\nrouting_key_secret: pd\n",
+        "opsgenie": "alias: all\ntype: opsgenie\napi_key_secret: og\n",
+        "email": (
+            f"alias: all\ntype: email\nhost: 127.0.0.1\nport: {smtp_port}\nsecurity: none\n"
+            "sender: vigil@example.com\nrecipients: ops@example.com\n"
+        ),
+    }
+    secrets = {"tg": "1:tok", "dd": "ddkey", "pd": "P" * 32, "og": "ogkey", "hook": "s"}
+    stack, token, hooks = start(
+        tmp_path,
+        kafka,
+        anvil,
+        prefix,
+        {"everywhere": "channels: [all, hook]\n"},
+        {"hook": {}},
+        channels,
+        secrets=secrets,
+        telegram_api_url=base,
+        datadog_api_url=base,
+        pagerduty_api_url=base,
+        opsgenie_api_url=base,
+    )
+    try:
+        setup = Setup(stack, token, anvil, hooks)
+        block = setup.mine()
+        paths = {"/bot1:tok/sendMessage", "/api/v2/series", "/v2/enqueue", "/v2/alerts"}
+        wait_for(
+            lambda: (
+                stack.check()
+                or (
+                    {p.path for p in api.received} == paths
+                    and all(r.received for r in chat.values())
+                    and mails
+                    and setup.posts("hook") == [block]
+                )
+            ),
+            90,
+            "every channel type",
+        )
+        assert len(api.received) == 4 and len(mails) == 1  # once each
+        assert "everywhere" in chat["slack"].received[0].json()["text"]
+        assert "everywhere" in chat["discord"].received[0].json()["content"]
+        sent = wait_for(
+            lambda: (
+                setup.sql("SELECT channel_type, status FROM deliveries FINAL ORDER BY channel_type")
+                == [[kind, "SENT"] for kind in sorted(CHANNEL_TYPES)]
+                or None
+            ),
+            60,
+            "a SENT delivery per channel in ClickHouse",
+        )
+        assert sent
+    finally:
+        stack.stop()
+        smtp.stop()
+        for receiver in [*chat.values(), api, *hooks.values()]:
+            receiver.stop()

@@ -98,6 +98,15 @@ class Notifier:
             notify = list(batch["matches"])  # already decided when first sent
         else:
             notify = await self._gate(batch)
+        log.info(
+            "batch %s (%s[%s]@%s): %d match(es), %d to notify",
+            batch["id"],
+            self.batches_name,
+            where["partition"],
+            where["offset"],
+            len(batch["matches"]),
+            len(notify),
+        )
         if not notify:
             return
         if batch["channel"]:
