@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     datadog_api_url: str | None = Field(default=None, description="absent: https://api.<site>")
     pagerduty_api_url: str = Field(default="https://events.pagerduty.com")
     opsgenie_api_url: str | None = Field(default=None, description="absent: by instance US/EU")
+    forta_scan_nodes: str = Field(
+        default="", description="comma-separated addresses of Local Mode scan nodes to trust"
+    )
+    forta_webhook_token: SecretStr | None = Field(
+        default=None, description="a shared bearer token for Local Mode, instead of scan nodes"
+    )
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
@@ -70,6 +76,19 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value.strip()
+
+    @field_validator("forta_scan_nodes")
+    @classmethod
+    def _scan_nodes(cls, value: str) -> str:
+        for address in filter(None, (a.strip() for a in value.split(","))):
+            if len(address) != 42 or not address.startswith("0x"):
+                raise ValueError(f"expected 0x-prefixed 40-hex-digit addresses, got {address!r}")
+        return value
+
+    @property
+    def scan_nodes(self) -> frozenset[str]:
+        """The Local Mode scan node addresses, lower case."""
+        return frozenset(a.strip().lower() for a in self.forta_scan_nodes.split(",") if a.strip())
 
     @property
     def clickhouse(self) -> str:
@@ -101,6 +120,7 @@ class Settings(BaseSettings):
             "VIGIL_TELEGRAM_API_URL": self.telegram_api_url,
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
+            "VIGIL_FORTA_SCAN_NODES": self.forta_scan_nodes,
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),
         }
         for name, value in (
@@ -109,6 +129,10 @@ class Settings(BaseSettings):
             ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url),
             ("VIGIL_DATADOG_API_URL", self.datadog_api_url),
             ("VIGIL_OPSGENIE_API_URL", self.opsgenie_api_url),
+            (
+                "VIGIL_FORTA_WEBHOOK_TOKEN",
+                self.forta_webhook_token.get_secret_value() if self.forta_webhook_token else None,
+            ),
         ):
             if value:
                 env[name] = value
@@ -132,7 +156,8 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             # a secret's value never reaches a message, not even when it is wrong
-            shown = "" if field == "secrets" else f" (got {err.get('input')!r})"
+            secret = field in ("secrets", "forta_webhook_token")
+            shown = "" if secret else f" (got {err.get('input')!r})"
             problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
     except PydanticSettingsError as exc:  # a complex value that is not JSON

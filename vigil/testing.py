@@ -328,3 +328,23 @@ class JsonRpcServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def scan_node_jwt(private_key: bytes, claims: dict[str, Any], *, alg: str = "ES256K") -> str:
+    """A bearer JWT signed the way a Forta scan node signs one (secp256k1, r || s)."""
+    import base64
+    import hashlib
+
+    from eth_keys.datatypes import PrivateKey
+    from eth_utils.crypto import keccak
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = part(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = part(json.dumps(claims).encode())
+    signing_input = f"{header}.{payload}".encode()
+    digest = hashlib.sha256(signing_input).digest() if alg == "ES256K" else keccak(signing_input)
+    signature = PrivateKey(private_key).sign_msg_hash(digest)
+    raw = signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big")
+    return f"{header}.{payload}.{part(raw)}"

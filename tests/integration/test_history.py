@@ -35,6 +35,8 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
         ("config.monitors", "ConfigChange", golden("ConfigChange")),
         ("monitor.suppressed", "Suppressed", golden("Suppressed")),
         ("dlq", "DeadLetter", golden("DeadLetter")),
+        ("forta.alerts", "FortaAlert", golden("FortaAlert")),
+        ("forta.metrics", "FortaBotMetric", golden("FortaBotMetric")),
     ):
         sink.send(
             settings.topic(suffix),
@@ -56,6 +58,8 @@ def counts(client: Any) -> dict[str, int]:
         "config_changes",
         "suppressed",
         "dead_letters",
+        "forta_alerts",
+        "forta_bot_metrics",
     )
     return {t: run_readonly(client, f"SELECT count() FROM {t} FINAL").rows[0][0] for t in tables}
 
@@ -79,10 +83,12 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         "config_changes": 1,
         "suppressed": 1,
         "dead_letters": 1,
+        "forta_alerts": 1,
+        "forta_bot_metrics": 1,
     }
     wait_for(lambda: sink.step(200) >= 0 and counts(client) == expected, 60, "history rows")
     produce_block_18m(settings, codec, kafka)  # a replay of the same records
-    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 391, 60, "replay")
+    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 393, 60, "replay")
     assert counts(client) == expected
     failed = run_readonly(client, "SELECT count() FROM transactions FINAL WHERE status = 0").rows[
         0

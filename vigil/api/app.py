@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -14,6 +14,7 @@ from vigil import __version__
 from vigil.connectors.history.query import run_readonly
 from vigil.errors import HistoryError, SchemaError
 from vigil.schemas.registry import SchemaStore
+from vigil.streams.forta.ingress import MAX_BODY_BYTES, LocalModeIngress
 
 REGISTRY_MEDIA = "application/vnd.schemaregistry.v1+json"
 
@@ -38,9 +39,24 @@ def create_app(
     clickhouse: Any | None,
     lock: threading.Lock | None = None,
     status: dict[str, Any] | None = None,
+    forta: LocalModeIngress | None = None,
 ) -> FastAPI:
     """The API over a schema store (None: external registry) and a ClickHouse client."""
     app = FastAPI(title="vigil", version=__version__)
+
+    if forta is not None:
+
+        @app.post("/forta/v1/alerts")
+        async def forta_alerts(request: Request) -> JSONResponse:
+            """Forta Local Mode: point a scan node's localMode.webhookUrl here."""
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                return JSONResponse({"reason": "body too large"}, status_code=413)
+            body = await request.body()
+            answer = await run_in_threadpool(
+                forta.accept, request.headers.get("authorization"), body
+            )
+            return JSONResponse(answer.body, status_code=answer.status)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -78,8 +78,16 @@ def serve(settings: Settings) -> None:
     sink = HistorySink(settings, bootstrap, client, codec, lock)
     thread = threading.Thread(target=sink.run, name="history-sink", daemon=True)
     thread.start()
+    from vigil.streams.forta.ingress import LocalModeIngress, kafka_publisher
+
+    token = settings.forta_webhook_token
+    forta = LocalModeIngress(
+        settings.scan_nodes,
+        token.get_secret_value() if token else None,
+        kafka_publisher(settings, bootstrap, codec),
+    )
     host, port = settings.api_bind.rsplit(":", 1)
-    app = create_app(store, client, lock, status={"history": sink.inserted})
+    app = create_app(store, client, lock, status={"history": sink.inserted}, forta=forta)
     uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_level="warning")).run()
     sink.stopping.set()
     thread.join(15)

@@ -63,6 +63,21 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         compacted=True,
     ),
     TopicSpec(
+        "forta.alerts",
+        "FortaAlert",
+        key="alert_hash",
+        doc="Forta alerts from the API poller and the Local Mode webhook (repeats possible)",
+        partitions=3,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "forta.metrics",
+        "FortaBotMetric",
+        key="bot_id",
+        doc="bot metric summaries reported by scan nodes in Local Mode",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
         "monitor.matches",
         "Match",
         key="monitor_id",

@@ -81,6 +81,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (id, at)""",
         ],
     ),
+    (
+        4,
+        "forta alerts and bot metrics",
+        [
+            """CREATE TABLE IF NOT EXISTS forta_alerts (
+            hash String, alert_id String, name String, description String, protocol String,
+            finding_type LowCardinality(String), severity LowCardinality(String),
+            metadata Map(String, String), addresses Array(String), created_at String,
+            scan_node_count UInt32, transaction_hash String, bot_id String,
+            block_number UInt64, block_hash String, chain_id UInt64,
+            origin LowCardinality(String), scan_node Nullable(String),
+            received_at DateTime64(3, 'UTC'), inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (hash)""",
+            """CREATE TABLE IF NOT EXISTS forta_bot_metrics (
+            bot_id String, timestamp String, name String, count Float64, max Float64,
+            average Float64, sum Float64, p95 Float64, scan_node Nullable(String),
+            received_at DateTime64(3, 'UTC'), inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (bot_id, name, timestamp)""",
+        ],
+    ),
 ]
 
 

@@ -108,6 +108,39 @@ DEAD_LETTER_COLUMNS = [
     "payload_schema",
     "at",
 ]
+FORTA_COLUMNS = [
+    "hash",
+    "alert_id",
+    "name",
+    "description",
+    "protocol",
+    "finding_type",
+    "severity",
+    "metadata",
+    "addresses",
+    "created_at",
+    "scan_node_count",
+    "transaction_hash",
+    "bot_id",
+    "block_number",
+    "block_hash",
+    "chain_id",
+    "origin",
+    "scan_node",
+    "received_at",
+]
+METRIC_COLUMNS = [
+    "bot_id",
+    "timestamp",
+    "name",
+    "count",
+    "max",
+    "average",
+    "sum",
+    "p95",
+    "scan_node",
+    "received_at",
+]
 CONFIG_COLUMNS = ["kind", "id", "action", "version", "source", "file", "spec", "at"]
 
 
@@ -263,4 +296,44 @@ def dead_letter_row(record: dict[str, Any]) -> list[Any]:
         record["error"],
         record["payloadSchema"],
         _moment(record["at"]),
+    ]
+
+
+def forta_row(alert: dict[str, Any]) -> list[Any]:
+    source = alert["source"]
+    return [
+        alert["hash"],
+        alert["alertId"],
+        alert["name"],
+        alert["description"],
+        alert["protocol"],
+        alert["findingType"],
+        alert["severity"],
+        dict(alert["metadata"]),
+        list(alert["addresses"]),
+        alert["createdAt"],
+        alert["scanNodeCount"],
+        source["transactionHash"],
+        source["bot"]["id"],
+        source["block"]["number"],
+        source["block"]["hash"],
+        alert["chainId"],
+        alert["origin"],
+        alert["scanNode"],
+        _moment(alert["receivedAt"]),
+    ]
+
+
+def metric_row(metric: dict[str, Any]) -> list[Any]:
+    return [
+        metric["botId"],
+        metric["timestamp"],
+        metric["name"],
+        metric["count"],
+        metric["max"],
+        metric["average"],
+        metric["sum"],
+        metric["p95"],
+        metric["scanNode"],
+        _moment(metric["receivedAt"]),
     ]

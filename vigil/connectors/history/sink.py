@@ -39,6 +39,8 @@ class Batch:
             "config_changes": (rows.CONFIG_COLUMNS, []),
             "suppressed": (rows.SUPPRESSED_COLUMNS, []),
             "dead_letters": (rows.DEAD_LETTER_COLUMNS, []),
+            "forta_alerts": (rows.FORTA_COLUMNS, []),
+            "forta_bot_metrics": (rows.METRIC_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -59,6 +61,10 @@ class Batch:
             self.rows["suppressed"][1].append(rows.suppressed_row(value))
         elif kind == "DeadLetter":
             self.rows["dead_letters"][1].append(rows.dead_letter_row(value))
+        elif kind == "FortaAlert":
+            self.rows["forta_alerts"][1].append(rows.forta_row(value))
+        elif kind == "FortaBotMetric":
+            self.rows["forta_bot_metrics"][1].append(rows.metric_row(value))
         else:
             self.retractions.append(value)
 
@@ -80,6 +86,8 @@ class HistorySink:
             settings.topic("config.channels"): "ConfigChange",
             settings.topic("monitor.suppressed"): "Suppressed",
             settings.topic("dlq"): "DeadLetter",
+            settings.topic("forta.alerts"): "FortaAlert",
+            settings.topic("forta.metrics"): "FortaBotMetric",
         }
         self.consumer = KafkaConsumer(
             *self.kinds,

@@ -1,0 +1,1 @@
+"""Forta alerts: records, Local Mode webhook authentication and ingress, the API poller."""
