@@ -135,6 +135,34 @@ class MonitorConfig(_Model):
         return addresses
 
 
+class FortaApiConfig(_Model):
+    """One source of alerts from the Forta GraphQL API (vigil.yaml ``forta_api``)."""
+
+    name: str = Field(pattern=_ALIAS)
+    url: str = "https://api.forta.network/graphql"
+    api_key_secret: str | None = Field(default=None, description="secret holding the API key")
+    bot_ids: list[str] = Field(default_factory=list)
+    addresses: list[Address] = Field(default_factory=list)
+    chain_id: int | None = Field(default=None, gt=0)
+    poll_interval: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=5000)
+    lookback_seconds: int = Field(default=3600, ge=0, description="first poll only")
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _rpc_url(url)
+
+    @field_validator("bot_ids")
+    @classmethod
+    def _bots(cls, bots: list[str]) -> list[str]:
+        for bot in bots:
+            if not re.match(r"^0x[0-9a-fA-F]{64}$", bot):
+                raise ValueError(f"expected 0x-prefixed 64-hex-digit bot ids, got {bot!r}")
+        return [b.lower() for b in bots]
+
+
 class SeverityRoutes(_Model):
     """Channel aliases for monitors that name none, by their severity."""
 
@@ -148,3 +176,4 @@ class ProjectConfig(_Model):
 
     networks: dict[str, NetworkConfig] = Field(default_factory=dict)
     defaults: SeverityRoutes = Field(default_factory=SeverityRoutes)
+    forta_api: list[FortaApiConfig] = Field(default_factory=list)

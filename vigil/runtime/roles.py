@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 from vigil.config.loader import Project, load_project
 from vigil.errors import ConfigError, SettingsError
@@ -125,10 +126,15 @@ def ingest(settings: Settings) -> None:
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
     sink = producer(bootstrap, client_id="vigil-ingester")
-    ingesters = [
+    from vigil.streams.forta.poller import FortaPoller
+
+    ingesters: list[Ingester | FortaPoller] = [
         Ingester(settings, name, network, sink, codec, bootstrap)
         for name, network in project.config.networks.items()
     ]
+    ingesters.extend(
+        FortaPoller(settings, source, sink, codec, bootstrap) for source in project.config.forta_api
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for ingester in ingesters:
@@ -138,7 +144,7 @@ def ingest(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     failures: list[BaseException] = []
 
-    def run(ingester: Ingester) -> None:
+    def run(ingester: Ingester | FortaPoller) -> None:
         try:
             ingester.run()
         except BaseException as exc:  # reported by the main thread, which exits non-zero
@@ -146,7 +152,7 @@ def ingest(settings: Settings) -> None:
             stop(0, None)
 
     threads = [
-        threading.Thread(target=run, args=(i,), name=f"ingest-{i.network}") for i in ingesters
+        threading.Thread(target=run, args=(i,), name=f"ingest-{_label(i)}") for i in ingesters
     ]
     for thread in threads:
         thread.start()
@@ -156,3 +162,8 @@ def ingest(settings: Settings) -> None:
     sink.close()
     if failures:
         raise failures[0]
+
+
+def _label(ingester: Any) -> str:
+    """A thread name: the network of a chain ingester, the source of a Forta poller."""
+    return str(getattr(ingester, "network", None) or getattr(ingester, "name", "?"))
