@@ -31,17 +31,25 @@ def monitors_test(
     ),
     network: str = typer.Option(None, "--network", help="fetch from this project network"),
     block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
+    alerts: Path = typer.Option(
+        None,
+        "--alerts",
+        help="Forta monitors: JSON alerts (a list, a Local Mode batch, an API page)",
+    ),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
-    """Run one monitor over blocks, without Kafka, with the worker's matching code."""
+    """Run one monitor over blocks (or alerts), without Kafka, with the worker's matching code."""
     from vigil.config.loader import load_monitor_file, load_project
     from vigil.processors.replay import load_blocks, run_monitor
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    monitor = load_monitor_file(monitor_file)
+    if monitor.is_forta or alerts is not None:
+        _test_forta(monitor, alerts, fmt)
+        return
     if (blocks is None) == (network is None):
         raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
-    monitor = load_monitor_file(monitor_file)
     if blocks is not None:
         pairs = load_blocks(blocks, receipts)
         events = run_monitor(monitor, pairs)
@@ -79,6 +87,53 @@ def monitors_test(
             or "touches a monitored address"
         )
         table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
+    console.print(table)
+
+
+def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
+    from vigil.config.models import FortaMonitorConfig
+    from vigil.connectors.notify.events import match_event
+    from vigil.processors.forta import FortaMatcher, FortaMonitor
+    from vigil.streams.forta.records import AlertError, alert_record
+
+    if not isinstance(monitor.config, FortaMonitorConfig):
+        raise VigilError(f"{monitor.file}: --alerts is for Forta monitors (type: forta)")
+    if alerts is None:
+        raise VigilError(f"{monitor.file}: a Forta monitor is tested with --alerts FILE")
+    try:
+        data = json.loads(alerts.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VigilError(f"--alerts {alerts}: cannot read JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"].get("alerts", {}).get("alerts")  # a GraphQL API response
+    elif isinstance(data, dict):
+        data = data.get("alerts")  # a Local Mode batch
+    if not isinstance(data, list):
+        raise VigilError(f"--alerts {alerts}: expected a list of alerts, a batch or an API page")
+    try:
+        records = [
+            alert_record(a, origin="file", received_at=0, where=f"{alerts}: alerts[{i}]")
+            for i, a in enumerate(data)
+        ]
+    except AlertError as exc:
+        raise VigilError(str(exc)) from None
+    matcher = FortaMatcher(
+        [FortaMonitor(monitor.id, monitor.config.model_copy(update={"paused": False}), 0)]
+    )
+    events = [match_event(m) for record in records for m in matcher.match(record)]
+    if fmt == "json":
+        print(json.dumps(events))
+        return
+    table = Table(
+        "alert",
+        "alert id",
+        "severity",
+        "reasons",
+        title=f"{monitor.config.name}: {len(events)} match(es)",
+    )
+    for event in events:
+        reasons = "; ".join(f"{r['type']} {r['value']}" for r in event["matchReasons"]) or "source"
+        table.add_row(event["hash"], event["alert"]["alertId"], event["alert"]["severity"], reasons)
     console.print(table)
 
 

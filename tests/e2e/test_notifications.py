@@ -62,6 +62,7 @@ def start(
     monitors: dict[str, str],
     hooks: dict[str, dict[str, Any]],
     channels: dict[str, str] | None = None,
+    monitor_files: dict[str, str] | None = None,
     **settings: Any,
 ) -> tuple[Stack, Token, dict[str, WebhookReceiver]]:
     token = Token(anvil.url)
@@ -90,6 +91,8 @@ def start(
         )
     for name, text in (channels or {}).items():
         (root / "channels" / f"{name}.yaml").write_text(text)
+    for name, text in (monitor_files or {}).items():
+        (root / "monitors" / f"{name}.yaml").write_text(text)
     stack = Stack(
         load_settings(
             data_dir=tmp_path / "data",

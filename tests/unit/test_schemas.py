@@ -1,5 +1,6 @@
 import json
 import struct
+from typing import Any
 
 import fastavro
 import pytest
@@ -102,20 +103,43 @@ def test_persistence_failure_leaves_nothing_registered() -> None:
     assert store.subjects() == []
 
 
-def test_match_batch_reads_records_written_before_redelivery_fields() -> None:
+def _previous(name: str) -> dict[str, Any]:
+    """A frozen earlier schema with the named types it used written out (earlier ones too)."""
+    schema = json.loads((GOLDEN / "previous" / f"vigil.{name}.v1.avsc").read_text())
+    earlier = {"vigil.Match": "Match", "vigil.MonitorRef": "MonitorRef"}
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, str) and node.startswith("vigil."):
+            short = node.removeprefix("vigil.")
+            return _previous(short) if node in earlier else loader.expanded(short)
+        if isinstance(node, dict):
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return node
+
+    return {k: expand(v) if k in ("fields", "type", "items") else v for k, v in schema.items()}
+
+
+def _v1_match(match: dict[str, Any]) -> dict[str, Any]:
+    old = {k: v for k, v in match.items() if k != "alert"}
+    old["monitor"] = {k: v for k, v in match["monitor"].items() if k not in ("type", "agents")}
+    old["matchReasons"] = [
+        {k: v for k, v in r.items() if k != "value"} for r in match["matchReasons"]
+    ]
+    return old
+
+
+def test_batches_and_matches_written_by_earlier_schemas_read_with_defaults() -> None:
     import io
 
-    previous = json.loads((GOLDEN / "previous" / "vigil.MatchBatch.v1.avsc").read_text())
-    for field in previous["fields"]:  # the frozen text names vigil.Match: write it out
-        if field["name"] == "matches":
-            field["type"]["items"] = loader.expanded("Match")
-    old = fastavro.parse_schema(previous, _write_hint=False)
+    old = fastavro.parse_schema(_previous("MatchBatch"), _write_hint=False)
     sample = json.loads((GOLDEN / "MatchBatch.json").read_text())
     written = io.BytesIO()
-    fastavro.schemaless_writer(
-        written, old, {k: v for k, v in sample.items() if k not in ("channel", "redelivery")}
-    )
+    v1 = {k: v for k, v in sample.items() if k not in ("channel", "redelivery")}
+    v1["matches"] = [_v1_match(m) for m in sample["matches"]]
+    fastavro.schemaless_writer(written, old, v1)
     written.seek(0)
     read = fastavro.schemaless_reader(written, old, loader.parsed("MatchBatch"))
     assert read["channel"] is None and read["redelivery"] is False
-    assert read["matches"] == sample["matches"]
+    assert read["matches"] == sample["matches"]  # new fields read as their defaults

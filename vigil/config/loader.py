@@ -11,8 +11,10 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from vigil.config.channels import CHANNEL, CHANNEL_TYPES, ChannelConfig
-from vigil.config.models import MonitorConfig, ProjectConfig
+from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
 from vigil.errors import ConfigError
+
+AnyMonitor = MonitorConfig | FortaMonitorConfig
 
 M = TypeVar("M", bound=BaseModel)
 MAX_CONFIRM_BLOCKS = 250  # below the worker's 256-block memory of recent match batches
@@ -23,9 +25,13 @@ class LoadedMonitor:
     """A monitor with its id, resolved ABI and the file it came from."""
 
     id: str
-    config: MonitorConfig
+    config: AnyMonitor
     abi: list[dict[str, Any]]
     file: Path
+
+    @property
+    def is_forta(self) -> bool:
+        return isinstance(self.config, FortaMonitorConfig)
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,13 @@ def load_monitor_file(path: Path) -> LoadedMonitor:
     data = _read_yaml(path)
     name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
     obj = f"monitor {name!r}"
+    monitor_id = path.stem.lower().replace(".", "-")
+    if isinstance(data, dict) and data.get("type") == "forta":
+        forta = _validate(FortaMonitorConfig, data, path, obj)
+        return LoadedMonitor(forta.id or monitor_id, forta, [], path)
     config = _validate(MonitorConfig, data, path, obj)
     abi = _load_abi(config.abi, path.parent, path, obj)
-    monitor = LoadedMonitor(config.id or path.stem.lower().replace(".", "-"), config, abi, path)
+    monitor = LoadedMonitor(config.id or monitor_id, config, abi, path)
     from vigil.processors.matching import compile_monitor  # checks signatures and conditions
 
     compile_monitor(monitor, chain_id=0)
@@ -136,15 +146,15 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
 
 
-def _check_confirmations(monitor: LoadedMonitor, network: int | str, path: Path) -> None:
+def _check_confirmations(monitor: MonitorConfig, network: int | str, path: Path) -> None:
     """A monitor may wait longer than its network emits, if the two levels compare."""
-    wanted = monitor.config.confirm_blocks
+    wanted = monitor.confirm_blocks
     if isinstance(wanted, str) and wanted != network:
         raise ConfigError(
-            f"{wanted!r} needs network {monitor.config.network!r} to emit at {wanted!r} "
+            f"{wanted!r} needs network {monitor.network!r} to emit at {wanted!r} "
             f"(its confirmations are {network!r}); set that, or give a number of blocks",
             file=str(path),
-            obj=f"monitor {monitor.config.name!r}",
+            obj=f"monitor {monitor.name!r}",
             field="confirm_blocks",
         )
     if isinstance(wanted, int) and wanted > MAX_CONFIRM_BLOCKS:
@@ -152,7 +162,7 @@ def _check_confirmations(monitor: LoadedMonitor, network: int | str, path: Path)
             f"at most {MAX_CONFIRM_BLOCKS} blocks (the worker holds notifications that long); "
             f"got {wanted}",
             file=str(path),
-            obj=f"monitor {monitor.config.name!r}",
+            obj=f"monitor {monitor.name!r}",
             field="confirm_blocks",
         )
 
@@ -199,7 +209,7 @@ def load_project(root: Path) -> Project:
                 field="id",
             )
         seen[monitor.id] = path
-        if monitor.config.network not in config.networks:
+        if monitor.config.network is not None and monitor.config.network not in config.networks:
             raise ConfigError(
                 f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
                 f"{', '.join(sorted(config.networks)) or 'none'}",
@@ -216,7 +226,9 @@ def load_project(root: Path) -> Project:
                     obj=obj,
                     field="channels",
                 )
-        _check_confirmations(monitor, config.networks[monitor.config.network].confirmations, path)
+        if isinstance(monitor.config, MonitorConfig):
+            level = config.networks[monitor.config.network].confirmations
+            _check_confirmations(monitor.config, level, path)
         monitors.append(monitor)
     return Project(root, config, monitors, channels, warnings)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from vigil.config.channels import MessageTemplate
 
@@ -20,6 +27,14 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+
+
+def _restore_hex(addresses: Any) -> Any:
+    """YAML reads an unquoted 0x... as an integer; an address is 160 bits, so padding back
+    to 40 hex digits restores it exactly."""
+    if isinstance(addresses, list):
+        return [f"0x{a:040x}" if isinstance(a, int) and 0 <= a < 2**160 else a for a in addresses]
+    return addresses
 
 
 class _Model(BaseModel):
@@ -126,13 +141,62 @@ class MonitorConfig(_Model):
     @field_validator("addresses", mode="before")
     @classmethod
     def _unquoted_hex(cls, addresses: Any) -> Any:
-        # YAML reads an unquoted 0x... as an integer; an address is 160 bits, so padding
-        # back to 40 hex digits restores it exactly
-        if isinstance(addresses, list):
-            return [
-                f"0x{a:040x}" if isinstance(a, int) and 0 <= a < 2**160 else a for a in addresses
-            ]
-        return addresses
+        return _restore_hex(addresses)
+
+
+_BOT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+def _bot_id(value: str) -> str:
+    if not _BOT_ID.match(value):
+        raise ValueError(f"expected a 0x-prefixed 64-hex-digit bot id, got {value!r}")
+    return value.lower()
+
+
+BotId = Annotated[str, AfterValidator(_bot_id)]
+FortaSeverity = Literal["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+
+
+class FortaMonitorConfig(_Model):
+    """A Forta monitor (monitors/*.yaml with ``type: forta``): alerts from bots or addresses."""
+
+    name: str = Field(min_length=1)
+    id: str | None = Field(default=None, pattern=_ALIAS)
+    type: Literal["forta"]
+    network: str | None = Field(default=None, description="a vigil.yaml network, if any")
+    bot_ids: list[BotId] = Field(default_factory=list)
+    addresses: list[Address] = Field(default_factory=list)
+    scan_node: Address | None = Field(default=None, description="Local Mode: the scan node")
+    alert_ids: list[str] = Field(default_factory=list)
+    min_severity: FortaSeverity | None = None
+    min_scanner_count: int = Field(default=1, ge=1)
+    severity: Literal["high", "medium", "low"] = "medium"
+    risk_category: (
+        Literal["governance", "access-control", "suspicious", "financial", "technical"] | None
+    ) = None
+    channels: list[str] = Field(default_factory=list)
+    threshold: Threshold | None = None
+    timeout_seconds: int = Field(default=0, ge=0)
+    message: MessageTemplate | None = None
+    paused: bool = False
+
+    @field_validator("addresses", mode="before")
+    @classmethod
+    def _unquoted_hex(cls, addresses: Any) -> Any:
+        return _restore_hex(addresses)
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _a_source(self) -> FortaMonitorConfig:
+        if not (self.bot_ids or self.addresses or self.scan_node):
+            raise ValueError("give bot_ids and/or addresses (or scan_node for Local Mode)")
+        if self.scan_node and self.bot_ids:
+            raise ValueError("a Local Mode monitor (scan_node) filters by scan node, not bot_ids")
+        return self
 
 
 class FortaApiConfig(_Model):

@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 
 from vigil.config.channels import CHANNEL
 from vigil.config.loader import LoadedChannel, LoadedMonitor, Project
-from vigil.config.models import MonitorConfig
+from vigil.config.models import FortaMonitorConfig, MonitorConfig
 from vigil.errors import BrokerError, ConfigError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
@@ -69,13 +69,14 @@ class Change:
 
 def monitor_spec(monitor: LoadedMonitor, project: Project) -> dict[str, Any]:
     """The self-contained form of a monitor: no file or project needed to run it."""
-    network = project.config.networks[monitor.config.network]
+    network = project.config.networks.get(monitor.config.network or "")
+    chain_id = network.chain_id if network else 0
     return {
         "config": monitor.config.model_dump(mode="json", exclude={"abi"}),
         "abi": monitor.abi,
-        "chainId": network.chain_id,
-        "networkConfirmations": network.confirmations,
-        "explorerUrl": network.explorer_url or default_explorer(network.chain_id),
+        "chainId": chain_id,
+        "networkConfirmations": network.confirmations if network else 0,
+        "explorerUrl": (network.explorer_url if network else None) or default_explorer(chain_id),
         "filePaused": monitor.config.paused,  # what the file said; `paused` may be overridden
     }
 
@@ -116,7 +117,8 @@ def monitor_from_record(record: dict[str, Any]) -> AppliedMonitor:
     spec = json.loads(record["spec"])
     origin = record.get("file") or f"<config topic: monitor {record['id']}>"
     try:
-        config = MonitorConfig.model_validate(spec["config"])
+        model = FortaMonitorConfig if spec["config"].get("type") == "forta" else MonitorConfig
+        config: MonitorConfig | FortaMonitorConfig = model.model_validate(spec["config"])
         monitor = LoadedMonitor(record["id"], config, list(spec["abi"]), Path(origin))
         return AppliedMonitor(
             monitor, int(spec["chainId"]), spec["networkConfirmations"], spec.get("explorerUrl")

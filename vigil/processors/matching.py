@@ -12,7 +12,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 
 from vigil.config.loader import LoadedMonitor
-from vigil.config.models import Selection
+from vigil.config.models import MonitorConfig, Selection
 from vigil.errors import ConfigError
 from vigil.processors import abi
 from vigil.processors.conditions import Condition, ConditionTypeError, compile_condition
@@ -170,6 +170,7 @@ def _reason(kind: str, address: str, rule: _Rule, decoded: abi.Decoded) -> dict[
 
 
 def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule]]:
+    assert isinstance(monitor.config, MonitorConfig)
     conditions = monitor.config.conditions
     selections: Sequence[Selection] = conditions.events if kind == "event" else conditions.functions
     rules: dict[str, list[_Rule]] = {}
@@ -201,6 +202,13 @@ def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule]]:
 def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
     """Resolve signatures and compile conditions; errors name file, monitor and field."""
     config = monitor.config
+    if not isinstance(config, MonitorConfig):
+        raise ConfigError(
+            "is a Forta monitor; it matches alerts, not transactions",
+            file=str(monitor.file),
+            obj=f"monitor {config.name!r}",
+            field="type",
+        )
     transaction = None
     if config.conditions.transaction:
         transaction = compile_condition(

@@ -63,7 +63,7 @@ def run_monitor(
     events: list[dict[str, Any]] = []
     for block, receipts in pairs:
         record = block_record(
-            monitor.config.network, chain_id, block, receipts, require_receipts=require_receipts
+            compiled.ref["network"], chain_id, block, receipts, require_receipts=require_receipts
         )
         events.extend(match_event(match) for match in matcher.match_block(record))
     return events

@@ -12,6 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from vigil.config.loader import LoadedChannel
+from vigil.config.models import FortaMonitorConfig
 from vigil.config.state import (
     SCHEMA,
     TOPICS,
@@ -20,6 +21,7 @@ from vigil.config.state import (
     monitor_from_record,
 )
 from vigil.errors import BrokerError, SerializationError, VigilError
+from vigil.processors.forta import FortaMatcher, FortaMonitor
 from vigil.processors.matching import CompiledMonitor, Matcher, compile_monitor
 from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
 from vigil.schemas.codec import Codec
@@ -33,6 +35,7 @@ class Snapshot:
     """What the agents read for one record; replaced whole, never mutated."""
 
     matcher: Matcher
+    forta: FortaMatcher = field(default_factory=lambda: FortaMatcher([]))
     extra_depth: dict[str, int] = field(default_factory=dict)
     channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)  # by alias
     versions: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -41,7 +44,10 @@ class Snapshot:
 
 def _extra_depth(applied: AppliedMonitor) -> int:
     """Blocks a monitor waits beyond its network's emission level before it is notified."""
-    wanted, level = applied.monitor.config.confirm_blocks, applied.network_confirmations
+    if applied.monitor.is_forta:
+        return 0
+    wanted = getattr(applied.monitor.config, "confirm_blocks", 0)
+    level = applied.network_confirmations
     if isinstance(wanted, int) and isinstance(level, int) and wanted > level:
         return wanted - level
     return 0
@@ -53,7 +59,8 @@ class LiveConfig:
     def __init__(self, settings: Settings, bootstrap: str, codec: Codec) -> None:
         self.codec = codec
         self.topics = {settings.topic(suffix): kind for kind, suffix in TOPICS.items()}
-        self.monitors: dict[str, tuple[AppliedMonitor, CompiledMonitor]] = {}
+        # contract monitors carry their compiled form; Forta monitors carry None
+        self.monitors: dict[str, tuple[AppliedMonitor, CompiledMonitor | None]] = {}
         self.channels: dict[str, LoadedChannel] = {}
         self.versions: dict[tuple[str, str], str] = {}
         self.snapshot = Snapshot(Matcher([]))
@@ -92,7 +99,7 @@ class LiveConfig:
         log.info(
             "config: %d monitors (%d paused), %d channels",
             len(self.monitors),
-            sum(1 for _, c in self.monitors.values() if c.paused),
+            sum(1 for a, _ in self.monitors.values() if a.monitor.config.paused),
             len(self.channels),
         )
         return self.snapshot
@@ -134,9 +141,13 @@ class LiveConfig:
             return True
         if kind == "monitor":
             applied = monitor_from_record(change)
-            compiled = compile_monitor(applied.monitor, applied.chain_id)  # may raise ConfigError
+            compiled = (
+                None
+                if applied.monitor.is_forta
+                else compile_monitor(applied.monitor, applied.chain_id)  # may raise ConfigError
+            )
             self.monitors[change["id"]] = (applied, compiled)
-            state = "paused" if compiled.paused else "active"
+            state = "paused" if applied.monitor.config.paused else "active"
         else:
             self.channels[change["id"]] = channel_from_record(change)
             state = "set"
@@ -155,8 +166,14 @@ class LiveConfig:
         channels: dict[str, list[LoadedChannel]] = {}
         for channel in self.channels.values():
             channels.setdefault(channel.config.alias, []).append(channel)
+        forta = [
+            FortaMonitor(monitor_id, applied.monitor.config, applied.chain_id)
+            for monitor_id, (applied, compiled) in self.monitors.items()
+            if compiled is None and isinstance(applied.monitor.config, FortaMonitorConfig)
+        ]
         self.snapshot = Snapshot(
-            Matcher(compiled for _, compiled in self.monitors.values()),
+            Matcher(compiled for _, compiled in self.monitors.values() if compiled is not None),
+            FortaMatcher(forta),
             {mid: d for mid, (a, _) in self.monitors.items() if (d := _extra_depth(a))},
             channels,
             dict(self.versions),

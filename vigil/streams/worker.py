@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from vigil.errors import SerializationError
+from vigil.processors.forta import alert_batch
 from vigil.processors.matching import batches
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
@@ -119,6 +120,26 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
         for batch in recent.get(f"{network}:{orphan}") or []:
             await send_batch({**batch, "retracted": True})
         recent.pop(f"{network}:{orphan}", None)
+
+    forta_alerts = app.topic(settings.topic("forta.alerts"))
+    # alert hash → when it was received: a repeat (API and Local Mode, or a re-poll) is dropped
+    seen_alerts = _json_table(app, "forta-seen")
+
+    async def on_alert(alert: dict[str, Any]) -> None:
+        if seen_alerts.get(alert["hash"]) is not None:
+            return
+        for match in live.snapshot.forta.match(alert):
+            await matches_topic.send(
+                key=match["monitor"]["id"].encode(),
+                value=codec.encode(matches_topic.get_topic_name(), "Match", match),
+            )
+            await send_batch(alert_batch(match))
+        seen_alerts[alert["hash"]] = alert["receivedAt"]  # after: a crash repeats, never loses
+
+    @app.agent(forta_alerts)
+    async def match_alerts(stream: Any) -> None:
+        async for event in stream.events():
+            await _guarded(codec, dead, event, "FortaAlert", on_alert)
 
     @app.agent(blocks)
     async def match_blocks(stream: Any) -> None:

@@ -57,8 +57,43 @@ def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def forta_event(match: dict[str, Any]) -> dict[str, Any]:
+    """The event of a Forta match: the alert (current and legacy names), reasons, monitor."""
+    from vigil.streams.forta.records import alert_view
+
+    monitor = match["monitor"]
+    monitor_view = {
+        "id": monitor["id"],
+        "name": monitor["name"],
+        "addresses": monitor["addresses"],
+        "agents": monitor.get("agents", []),
+        "network": monitor["network"],
+        "chainId": monitor["chainId"],
+        "severity": monitor["severity"],
+    }
+    return {
+        "id": match["id"],
+        "type": "FORTA",
+        "hash": match["hash"],
+        "blockHash": match["blockHash"],
+        "blockNumber": hex(match["blockNumber"]),
+        "timestamp": match["timestamp"],
+        "alert": alert_view(match["alert"]),
+        "matchReasons": [
+            {"type": r["type"], "value": r.get("value")} for r in match["matchReasons"]
+        ],
+        "matchedAddresses": match["matchedAddresses"],
+        "matchedChecksumAddresses": match["matchedChecksumAddresses"],
+        "monitor": monitor_view,
+        "sentinel": monitor_view,
+        "metadata": json.loads(match["metadata"]) if match.get("metadata") else None,
+    }
+
+
 def match_event(match: dict[str, Any]) -> dict[str, Any]:
     """One element of ``{"events": [...]}``: the event schema of the source documents."""
+    if match.get("alert") is not None:
+        return forta_event(match)
     monitor = match["monitor"]
     monitor_view = {
         "id": monitor["id"],

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,7 +23,7 @@ from vigil.config.models import FortaApiConfig
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
-from vigil.streams.forta.records import AlertError, alert_record
+from vigil.streams.forta.records import AlertError, alert_record, created_ms
 from vigil.streams.kafka import read_compacted
 
 log = logging.getLogger(__name__)
@@ -48,20 +46,6 @@ OVERLAP_MS = 5 * 60 * 1000  # alerts reach the API late: ask again for the last 
 
 class FortaApiError(VigilError):
     """The Forta API answered an error, or something that is not an alerts page."""
-
-
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
-
-
-def created_ms(text: str) -> int:
-    """Milliseconds of an RFC 3339 timestamp with any fraction (Forta gives nanoseconds)."""
-    match = _RFC3339.match(text or "")
-    if match is None:
-        return 0
-    base, fraction, zone = match.groups()
-    zone = "+00:00" if zone in (None, "Z") else zone
-    moment = datetime.fromisoformat(f"{base}{zone}")
-    return int(moment.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
 
 
 class FortaPoller:

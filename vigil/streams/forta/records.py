@@ -3,7 +3,9 @@ the alert object tasks and templates receive, with the legacy field names too (S
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from vigil.errors import VigilError
@@ -142,3 +144,17 @@ def alert_view(record: Mapping[str, Any]) -> dict[str, Any]:
         }
     )
     return view
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def created_ms(text: str) -> int:
+    """Milliseconds of an RFC 3339 timestamp with any fraction (Forta gives nanoseconds)."""
+    match = _RFC3339.match(text or "")
+    if match is None:
+        return 0
+    base, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    moment = datetime.fromisoformat(f"{base}{zone}")
+    return int(moment.timestamp()) * 1000 + int((fraction or "0")[:3].ljust(3, "0"))
