@@ -29,7 +29,11 @@ def monitor(extra: str = "", network: str = "mainnet") -> str:
 
 def test_examples_project_loads() -> None:
     loaded = load_project(REPO_ROOT / "examples")
-    assert sorted(m.id for m in loaded.monitors) == ["forta-phishing", "ownership", "token-transfers"]
+    assert sorted(m.id for m in loaded.monitors) == [
+        "forta-phishing",
+        "ownership",
+        "token-transfers",
+    ]
     assert list(loaded.channels) == ["ops-webhook"]
     assert loaded.config.networks["anvil"].chain_id == 31337
 
