@@ -200,7 +200,7 @@ def demo(
 def main() -> None:
     """Entry point: errors print as one line unless --debug."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a command's typer.Exit code here
     except VigilError as exc:
         if state["debug"]:
             raise
@@ -217,3 +217,4 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

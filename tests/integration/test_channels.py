@@ -274,3 +274,48 @@ def test_email_over_smtp_with_html_and_text_parts() -> None:
         assert "wrong" not in (denied.error or "")
     finally:
         controller.stop()
+
+
+def test_vigil_channels_test_sends_to_every_channel_of_the_alias(
+    tmp_path: Any, receiver: WebhookReceiver
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    other = WebhookReceiver(statuses=[404]).start()
+    try:
+        (tmp_path / "channels").mkdir()
+        (tmp_path / "vigil.yaml").write_text("networks: {}\n")
+        (tmp_path / "channels" / "a.yaml").write_text(
+            f"alias: ops\ntype: webhook\nurl: {receiver.url}\nsecret: k\n"
+        )
+        (tmp_path / "channels" / "b.yaml").write_text(
+            f"alias: ops\ntype: slack\nurl: {other.url}\n"
+        )
+        env = {**os.environ, "VIGIL_PROJECT_DIR": str(tmp_path), "VIGIL_SECRETS": '{"k": "v"}'}
+        done = subprocess.run(
+            [sys.executable, "-m", "vigil", "channels", "test", "ops"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1  # one of the two failed, and says why
+        assert "a: sent (1 attempt(s))" in done.stdout
+        assert "b: failed" in done.stdout and "HTTP 404" in done.stdout
+        [post] = receiver.received
+        [event] = post.json()["events"]
+        assert event["monitor"]["name"] == "vigil test notification"
+        unknown = subprocess.run(
+            [sys.executable, "-m", "vigil", "channels", "test", "nope"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert unknown.returncode == 2 and "no channel alias 'nope'" in unknown.stderr
+    finally:
+        other.stop()
