@@ -115,21 +115,15 @@ class Threshold(_Model):
     window_seconds: int = Field(ge=1)
 
 
-class MonitorConfig(_Model):
-    """A contract monitor (monitors/*.yaml)."""
+class _MonitorBase(_Model):
+    """What every monitor has: identity, routing, rate limits, message, pause."""
 
     name: str = Field(min_length=1)
     id: str | None = Field(default=None, pattern=_ALIAS)
-    type: Literal["contract"] = "contract"
-    network: str
-    addresses: list[Address] = Field(min_length=1)
-    abi: str | list[dict[str, Any]] | None = None
-    confirm_blocks: int | Literal["safe", "finalized"] = 0
     severity: Literal["high", "medium", "low"] = "medium"
     risk_category: (
         Literal["governance", "access-control", "suspicious", "financial", "technical"] | None
     ) = None
-    conditions: Conditions = Field(default_factory=Conditions)
     channels: list[str] = Field(
         default_factory=list, description="aliases; absent: the project's defaults for severity"
     )
@@ -138,10 +132,21 @@ class MonitorConfig(_Model):
     message: MessageTemplate | None = None
     paused: bool = False
 
-    @field_validator("addresses", mode="before")
+    @field_validator("addresses", mode="before", check_fields=False)
     @classmethod
     def _unquoted_hex(cls, addresses: Any) -> Any:
         return _restore_hex(addresses)
+
+
+class MonitorConfig(_MonitorBase):
+    """A contract monitor (monitors/*.yaml)."""
+
+    type: Literal["contract"] = "contract"
+    network: str
+    addresses: list[Address] = Field(min_length=1)
+    abi: str | list[dict[str, Any]] | None = None
+    confirm_blocks: int | Literal["safe", "finalized"] = 0
+    conditions: Conditions = Field(default_factory=Conditions)
 
 
 _BOT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -157,11 +162,9 @@ BotId = Annotated[str, AfterValidator(_bot_id)]
 FortaSeverity = Literal["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
-class FortaMonitorConfig(_Model):
+class FortaMonitorConfig(_MonitorBase):
     """A Forta monitor (monitors/*.yaml with ``type: forta``): alerts from bots or addresses."""
 
-    name: str = Field(min_length=1)
-    id: str | None = Field(default=None, pattern=_ALIAS)
     type: Literal["forta"]
     network: str | None = Field(default=None, description="a vigil.yaml network, if any")
     bot_ids: list[BotId] = Field(default_factory=list)
@@ -170,20 +173,6 @@ class FortaMonitorConfig(_Model):
     alert_ids: list[str] = Field(default_factory=list)
     min_severity: FortaSeverity | None = None
     min_scanner_count: int = Field(default=1, ge=1)
-    severity: Literal["high", "medium", "low"] = "medium"
-    risk_category: (
-        Literal["governance", "access-control", "suspicious", "financial", "technical"] | None
-    ) = None
-    channels: list[str] = Field(default_factory=list)
-    threshold: Threshold | None = None
-    timeout_seconds: int = Field(default=0, ge=0)
-    message: MessageTemplate | None = None
-    paused: bool = False
-
-    @field_validator("addresses", mode="before")
-    @classmethod
-    def _unquoted_hex(cls, addresses: Any) -> Any:
-        return _restore_hex(addresses)
 
     @field_validator("min_severity", mode="before")
     @classmethod
