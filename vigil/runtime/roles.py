@@ -99,10 +99,12 @@ def worker(settings: Settings) -> None:
     from faust.worker import Worker
 
     from vigil.streams.app import make_app
+    from vigil.streams.kafka import ensure_topics
     from vigil.streams.live_config import LiveConfig
     from vigil.streams.worker import register_agents
 
     bootstrap = require_bootstrap(settings)
+    ensure_topics(settings, bootstrap)  # a worker may start before `vigil serve` made them
     codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
     live = LiveConfig(settings, bootstrap, codec)
     live.load()  # the applied monitors and channels, before the first block is matched
