@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
 from vigil.settings import Settings
 
 # Faust hard-codes fetch_max_wait_ms=1500 (p50 343 ms produce→agent measured here);
 # 10 ms gives p50 6 ms, p99 17 ms on the same machine (SPEC §5).
+log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 10
 SESSION_TIMEOUT_S = 10.0
 
@@ -24,8 +29,45 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 
 
 class _Consumer(Consumer):
+    """Faust's consumer; seeks back to the committed offsets when asked to (see _FlowControl)."""
+
+    reseek = False
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[Any]:
+        if self.reseek and self.flow_active and not self.should_stop:
+            self.reseek = False
+            await self.perform_seek()
+        async for item in super().getmany(timeout):
+            yield item
+
+
+class _FlowControl(FlowControlEvent):
+    """Faust's flow control, which re-reads what it throws away.
+
+    Faust empties every agent's input queue whenever flow resumes (and on a revoke). The
+    events in those queues were fetched already, and Faust's read offsets have moved past
+    them. At the end of a table recovery, Faust seeks to the committed offsets *before* it
+    resumes, so events fetched in between were lost. Measured here: a worker restarted while
+    match batches arrived skipped 55 to 145 consecutive batches of one partition.
+    When a clear drops events, the consumer seeks back to the committed offsets before its
+    next fetch. vigil's processing is idempotent (keyed effects, repeat-aware tables), so
+    reading again is safe.
+    """
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+
+    def clear(self) -> None:
+        dropped = sum(queue.qsize() for queue in self._queues)
+        super().clear()
+        consumer = getattr(self._app, "_consumer", None)
+        if dropped and isinstance(consumer, _Consumer):
+            log.info("flow control dropped %d queued events; re-reading them", dropped)
+            consumer.reseek = True
 
 
 class _Transport(Transport):
@@ -33,10 +75,14 @@ class _Transport(Transport):
 
 
 class VigilApp(faust.App):
-    """faust.App with vigil's transport."""
+    """faust.App with vigil's transport and flow control."""
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(self, loop=self.loop)
 
 
 def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilApp:
