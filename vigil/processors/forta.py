@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.config.models import FortaMonitorConfig
+from vigil.processors.matching import checksum
 from vigil.streams.forta.records import SEVERITY_RANK, created_ms
 
 
@@ -108,8 +109,6 @@ class FortaMatcher:
 
 
 def _checksum(address: str) -> str:
-    from vigil.processors.matching import checksum
-
     return checksum(address) if len(address) == 42 else address
 
 

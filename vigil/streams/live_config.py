@@ -12,7 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from vigil.config.loader import LoadedChannel
-from vigil.config.models import FortaMonitorConfig
+from vigil.config.models import FortaMonitorConfig, MonitorConfig
 from vigil.config.state import (
     SCHEMA,
     TOPICS,
@@ -40,14 +40,15 @@ class Snapshot:
     channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)  # by alias
     versions: dict[tuple[str, str], str] = field(default_factory=dict)
     by_id: dict[str, LoadedChannel] = field(default_factory=dict)
+    monitors: dict[str, AppliedMonitor] = field(default_factory=dict)
 
 
 def _extra_depth(applied: AppliedMonitor) -> int:
     """Blocks a monitor waits beyond its network's emission level before it is notified."""
-    if applied.monitor.is_forta:
-        return 0
-    wanted = getattr(applied.monitor.config, "confirm_blocks", 0)
-    level = applied.network_confirmations
+    config = applied.monitor.config
+    if not isinstance(config, MonitorConfig):
+        return 0  # Forta monitors have no blocks to wait for
+    wanted, level = config.confirm_blocks, applied.network_confirmations
     if isinstance(wanted, int) and isinstance(level, int) and wanted > level:
         return wanted - level
     return 0
@@ -178,4 +179,5 @@ class LiveConfig:
             channels,
             dict(self.versions),
             dict(self.channels),
+            {monitor_id: applied for monitor_id, (applied, _) in self.monitors.items()},
         )

@@ -20,7 +20,7 @@ from vigil.config.loader import LoadedChannel
 from vigil.connectors.notify.channels import build_channel
 from vigil.connectors.notify.delivery import Channel, Messages, Outcome
 from vigil.connectors.notify.events import match_event
-from vigil.connectors.notify.render import Template, with_links
+from vigil.connectors.notify.render import parsed, with_links
 from vigil.processors.alerting import Gate, decide
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
@@ -110,7 +110,8 @@ class Notifier:
         if not notify:
             return
         if batch["channel"]:
-            targets = [c for c in snapshot.by_id.values() if c.id == batch["channel"]]
+            only = snapshot.by_id.get(batch["channel"])
+            targets = [only] if only else []
             if not targets:
                 log.error("batch %s: channel %r is not applied", batch["id"], batch["channel"])
         else:
@@ -124,8 +125,8 @@ class Notifier:
 
     async def _gate(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
         """The matches that pass the monitor's threshold and timeout; records the others."""
-        applied = self.live.monitors.get(batch["monitorId"])
-        config = applied[0].monitor.config if applied else None
+        applied = self.live.snapshot.monitors.get(batch["monitorId"])
+        config = applied.monitor.config if applied else None
         gate = Gate(
             config.threshold.amount if config and config.threshold else 0,
             config.threshold.window_seconds if config and config.threshold else 0,
@@ -164,19 +165,19 @@ class Notifier:
         )
 
     def _messages(self, monitor_id: str, channel: LoadedChannel, retracted: bool) -> Messages:
-        applied = self.live.monitors.get(monitor_id)
-        message = applied[0].monitor.config.message if applied else None
+        applied = self.live.snapshot.monitors.get(monitor_id)
+        message = applied.monitor.config.message if applied else None
         chosen = Messages.choose(message, channel.config.template, channel.config.type in CHAT)
         if retracted:
-            return Messages(chosen.subject, Template.parse(RETRACTED + chosen.body.source))
+            return Messages(chosen.subject, parsed(RETRACTED + chosen.body.source))
         return chosen
 
     def _event(self, match: dict[str, Any], retracted: bool, linked: bool) -> dict[str, Any]:
         event = retraction_event(match) if retracted else match_event(match)
         if not linked:
             return event
-        applied = self.live.monitors.get(match["monitor"]["id"])
-        return with_links(event, applied[0].explorer_url if applied else None)
+        applied = self.live.snapshot.monitors.get(match["monitor"]["id"])
+        return with_links(event, applied.explorer_url if applied else None)
 
     async def _deliver(
         self,
@@ -185,10 +186,10 @@ class Notifier:
         channel: LoadedChannel,
         where: dict[str, Any],
     ) -> None:
-        sender = self.sender(channel)
         retracted = bool(batch["retracted"])
         if retracted and channel.config.type == "datadog":
             return  # a count cannot be taken back
+        sender = self.sender(channel)
         suffix = ":retracted" if retracted else ""
         pending = []
         for match in matches:

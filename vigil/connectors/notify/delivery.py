@@ -22,6 +22,7 @@ from vigil.connectors.notify.render import (
     DEFAULT_CHAT_BODY,
     DEFAULT_SUBJECT,
     Template,
+    parsed,
 )
 from vigil.errors import DeliveryError
 
@@ -101,16 +102,7 @@ class Messages:
         subject = (monitor and monitor.subject) or (channel and channel.subject) or DEFAULT_SUBJECT
         default = DEFAULT_CHAT_BODY if chat else DEFAULT_BODY
         body = (monitor and monitor.body) or (channel and channel.body) or default
-        return cls(_parsed(subject), _parsed(body))
-
-
-_CACHE: dict[str, Template] = {}
-
-
-def _parsed(source: str) -> Template:
-    if source not in _CACHE:
-        _CACHE[source] = Template.parse(source)
-    return _CACHE[source]
+        return cls(parsed(subject), parsed(body))
 
 
 class Channel:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vigil.streams.forta.records import alert_view
+
 
 def _hex(value: int | None) -> str | None:
     return None if value is None else hex(value)
@@ -59,8 +61,6 @@ def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
 
 def forta_event(match: dict[str, Any]) -> dict[str, Any]:
     """The event of a Forta match: the alert (current and legacy names), reasons, monitor."""
-    from vigil.streams.forta.records import alert_view
-
     monitor = match["monitor"]
     monitor_view = {
         "id": monitor["id"],

@@ -8,9 +8,11 @@ for the platform as text. Truncation cuts content, not markup, so what is sent a
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -186,6 +188,12 @@ class Template:
         return problems
 
 
+@lru_cache(maxsize=1024)
+def parsed(source: str) -> Template:
+    """``Template.parse`` once per distinct source (templates repeat for every match)."""
+    return Template.parse(source)
+
+
 MISSING = object()
 
 
@@ -208,8 +216,6 @@ def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        import json
-
         return json.dumps(value, separators=(", ", ": "))
     return str(value)
 

@@ -140,7 +140,7 @@ def alert_view(record: Mapping[str, Any]) -> dict[str, Any]:
             "type": record["findingType"],
             "tx_hash": source["transactionHash"],
             "chain_Id": record["chainId"],
-            "agent": {"id": source["bot"]["id"], **dict(source["bot"])},
+            "agent": dict(source["bot"]),
         }
     )
     return view
