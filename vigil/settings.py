@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     forta_webhook_token: SecretStr | None = Field(
         default=None, description="a shared bearer token for Local Mode, instead of scan nodes"
     )
+    forta_clock_skew: float = Field(
+        default=30.0, ge=0, le=300, description="seconds of clock skew allowed on scan-node JWTs"
+    )
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
@@ -121,6 +124,7 @@ class Settings(BaseSettings):
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
             "VIGIL_FORTA_SCAN_NODES": self.forta_scan_nodes,
+            "VIGIL_FORTA_CLOCK_SKEW": str(self.forta_clock_skew),
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),
         }
         for name, value in (

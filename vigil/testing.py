@@ -330,10 +330,10 @@ class JsonRpcServer:
             self._server = None
 
 
-def scan_node_jwt(private_key: bytes, claims: dict[str, Any], *, alg: str = "ES256K") -> str:
-    """A bearer JWT signed the way a Forta scan node signs one (secp256k1, r || s)."""
+def sign_eth_jwt(private_key: bytes, claims: dict[str, Any]) -> str:
+    """A JWT signed as forta-core-go signs one: alg ETH, Keccak-256 of ``header.payload``
+    with no prefix, a 65-byte ``r || s || v`` signature with v 0/1 (``crypto.Sign``)."""
     import base64
-    import hashlib
 
     from eth_keys.datatypes import PrivateKey
     from eth_utils.crypto import keccak
@@ -341,10 +341,26 @@ def scan_node_jwt(private_key: bytes, claims: dict[str, Any], *, alg: str = "ES2
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    header = part(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    header = part(json.dumps({"alg": "ETH", "typ": "JWT"}).encode())
     payload = part(json.dumps(claims).encode())
-    signing_input = f"{header}.{payload}".encode()
-    digest = hashlib.sha256(signing_input).digest() if alg == "ES256K" else keccak(signing_input)
-    signature = PrivateKey(private_key).sign_msg_hash(digest)
-    raw = signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big")
-    return f"{header}.{payload}.{part(raw)}"
+    signature = PrivateKey(private_key).sign_msg_hash(keccak(f"{header}.{payload}".encode()))
+    return f"{header}.{payload}.{part(signature.to_bytes())}"
+
+
+def scan_node_jwt(private_key: bytes, *, now: float | None = None, **overrides: Any) -> str:
+    """The bearer JWT a Forta scan node's publisher sends at ``now``, claims overridable
+    (``exp=None`` gives a null exp; ``**{"bot-id": ...}`` a bot-minted token)."""
+    import uuid
+
+    from eth_keys.datatypes import PrivateKey
+
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "jti": str(uuid.uuid4()),
+        "sub": PrivateKey(private_key).public_key.to_checksum_address(),
+        "iat": issued,
+        "nbf": issued - 30,
+        "exp": issued + 30,
+        "localMode": "true",
+    }
+    return sign_eth_jwt(private_key, {**claims, **overrides})

@@ -42,12 +42,14 @@ def test_a_local_mode_alert_is_matched_notified_once_and_recorded(
             ]["alerts"]
         }
         url = f"{stack.settings.api_url}/forta/v1/alerts"
-        bearer = {"Authorization": "Bearer " + scan_node_jwt(NODE_KEY, {"sub": node})}
+        bearer = {"Authorization": "Bearer " + scan_node_jwt(NODE_KEY)}
         answer = httpx.post(url, json=batch, headers=bearer, timeout=30)
         assert (answer.status_code, answer.json()["accepted"]) == (200, 5)
-        again = httpx.post(url, json=batch, headers=bearer, timeout=30)  # the node retries
-        assert again.status_code == 200
-        forged = {"Authorization": "Bearer " + scan_node_jwt(b"\x22" * 32, {"sub": node})}
+        replayed = httpx.post(url, json=batch, headers=bearer, timeout=30)
+        assert replayed.status_code == 401  # the same jti twice: a replayed request
+        fresh = {"Authorization": "Bearer " + scan_node_jwt(NODE_KEY)}  # the node retries
+        assert httpx.post(url, json=batch, headers=fresh, timeout=30).status_code == 200
+        forged = {"Authorization": "Bearer " + scan_node_jwt(b"\x22" * 32, sub=node)}
         assert httpx.post(url, json=batch, headers=forged, timeout=30).status_code == 401
 
         wait_for(lambda: stack.check() or hooks["hook"].received, 60, "the webhook POST")

@@ -37,21 +37,29 @@ def test_signed_batches_reach_the_alert_topic_and_bad_ones_record_nothing(
     }
     with ApiServer(create_app(None, None, forta=ingress)) as api:
         url = f"{api.url}/forta/v1/alerts"
-        token = scan_node_jwt(KEY, {"sub": node, "exp": 4_000_000_000})
-        bad = scan_node_jwt(b"\x12" * 32, {"sub": node})
+        bad = scan_node_jwt(b"\x12" * 32, sub=node)
+        bot = scan_node_jwt(KEY, **{"bot-id": "0x" + "ab" * 32})
+        minted = httpx.post(url, json=body, headers={"Authorization": f"Bearer {bot}"})
+        assert (minted.status_code, minted.json()["reason"]) == (
+            401,
+            "the token was minted for a bot (bot-id claim), not by the scan node",
+        )
         assert (
             httpx.post(url, json=body, headers={"Authorization": f"Bearer {bad}"}).status_code
             == 401
         )
         broken = {"alerts": [*alerts["alerts"], {"hash": 5}]}
+        token = scan_node_jwt(KEY)
         answer = httpx.post(url, json=broken, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 400
         assert answer.json()["reason"] == "alerts[5].hash: expected a string, got int"
         big = httpx.post(
-            url, content=b"x" * (11 * 1024 * 1024), headers={"Authorization": f"Bearer {token}"}
+            url,
+            content=b"x" * (11 * 1024 * 1024),
+            headers={"Authorization": f"Bearer {scan_node_jwt(KEY)}"},
         )
         assert big.status_code == 413
-        ok = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+        ok = httpx.post(url, json=body, headers={"Authorization": f"Bearer {scan_node_jwt(KEY)}"})
         assert (ok.status_code, ok.json()) == (200, {"accepted": 5, "metrics": 1})
     recorded = read_topic(settings, codec, kafka, "forta.alerts", "FortaAlert")
     assert sorted(r["hash"] for r in recorded) == sorted(a["hash"] for a in alerts["alerts"])

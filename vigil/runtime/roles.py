@@ -86,6 +86,7 @@ def serve(settings: Settings) -> None:
         settings.scan_nodes,
         token.get_secret_value() if token else None,
         kafka_publisher(settings, bootstrap, codec),
+        clock_skew=settings.forta_clock_skew,
     )
     host, port = settings.api_bind.rsplit(":", 1)
     app = create_app(store, client, lock, status={"history": sink.inserted}, forta=forta)

@@ -15,7 +15,7 @@ from typing import Any
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
-from vigil.streams.forta.auth import AuthError, authenticate
+from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
 from vigil.streams.forta.records import AlertError, alert_record
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -76,10 +76,12 @@ class LocalModeIngress:
         publish: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None],
         *,
         max_alerts: int = MAX_ALERTS,
+        clock_skew: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.scan_nodes, self.shared_token, self.publish = scan_nodes, shared_token, publish
-        self.max_alerts, self.clock = max_alerts, clock
+        self.max_alerts, self.clock_skew, self.clock = max_alerts, clock_skew, clock
+        self.used_tokens = UsedTokens()
 
     @property
     def configured(self) -> bool:
@@ -103,6 +105,8 @@ class LocalModeIngress:
                 scan_nodes=self.scan_nodes,
                 shared_token=self.shared_token,
                 now=now,
+                skew=self.clock_skew,
+                used=self.used_tokens,
             )
         except AuthError as exc:
             return Answer(401, {"reason": str(exc)})
