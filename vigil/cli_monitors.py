@@ -91,6 +91,7 @@ def monitors_test(
 
 
 def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
+    from vigil.config.loader import load_project
     from vigil.config.models import FortaMonitorConfig
     from vigil.connectors.notify.events import match_event
     from vigil.processors.forta import FortaMatcher, FortaMonitor
@@ -117,8 +118,18 @@ def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
         ]
     except AlertError as exc:
         raise VigilError(str(exc)) from None
+    chain_id = 0
+    if monitor.config.network is not None:  # its chain id, to leave other chains' alerts out
+        networks = load_project(settings().project_dir).config.networks
+        if monitor.config.network not in networks:
+            raise VigilError(
+                f"{monitor.file}: network: {monitor.config.network!r} is not a network of "
+                f"{settings().project_dir / 'vigil.yaml'}; it defines: "
+                f"{', '.join(sorted(networks)) or 'none'}"
+            )
+        chain_id = networks[monitor.config.network].chain_id
     matcher = FortaMatcher(
-        [FortaMonitor(monitor.id, monitor.config.model_copy(update={"paused": False}), 0)]
+        [FortaMonitor(monitor.id, monitor.config.model_copy(update={"paused": False}), chain_id)]
     )
     events = [match_event(m) for record in records for m in matcher.match(record)]
     if fmt == "json":

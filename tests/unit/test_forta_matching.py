@@ -53,6 +53,14 @@ def test_alert_ids_or_minimum_severity() -> None:
     assert sorted(either) == ["FORTA-1"] * 4 + ["FORTA_5"]
 
 
+def test_a_named_network_takes_only_its_own_chains_alerts() -> None:
+    polygon = [{**a, "chainId": 137} for a in alerts()]
+    assert {a["chainId"] for a in alerts()} == {1}
+    assert matched({"bot_ids": [BOT_A], "network": "mainnet"}) == ["FORTA_5"]
+    assert matched({"bot_ids": [BOT_A], "network": "mainnet"}, polygon) == []
+    assert matched({"bot_ids": [BOT_A]}, polygon) == ["FORTA_5"]  # no network: every chain
+
+
 def test_severity_ordering_and_scanner_count() -> None:
     bots = {"bot_ids": [BOT_A]}
     ordered = ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]

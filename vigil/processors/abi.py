@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -66,15 +66,71 @@ def _is_dynamic(kind: str) -> bool:
     return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
 
 
+class Struct(tuple[Any, ...]):
+    """A decoded tuple whose members read by name (``order.amount``) as well as by index."""
+
+    _members: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], members: dict[str, int]) -> Struct:
+        struct = super().__new__(cls, values)
+        struct._members = members
+        return struct
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._members[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+Shape = Callable[[Any], Any]
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def shape_of(param: dict[str, Any]) -> Shape | None:
+    """How a decoded value of ``param`` becomes the value a condition compares against: the
+    one ``to_json`` shows users (bytes as 0x-hex), with tuples readable by member name.
+    None where eth-abi's value already is that."""
+    kind = str(param["type"])
+    if kind.endswith("]"):
+        inner = shape_of({**param, "type": kind[: kind.rindex("[")]})
+        return None if inner is None else (lambda values: [inner(v) for v in values])
+    if kind == "tuple":
+        components = param.get("components", [])
+        shapes = [shape_of(c) for c in components]
+        members = {str(c["name"]): i for i, c in enumerate(components) if c.get("name")}
+        return lambda values: Struct(
+            [v if f is None else f(v) for f, v in zip(shapes, values, strict=True)], members
+        )
+    if kind.startswith("bytes"):
+        return _hex
+    return None
+
+
 @dataclass(frozen=True)
 class Decoded:
     """Decoded arguments: all by index, and the named ones by name."""
 
     args: tuple[Any, ...]
     names: tuple[str, ...]
+    shapes: tuple[Shape | None, ...] = field(default=(), compare=False, repr=False)
 
     def params(self) -> dict[str, Any]:
         return {n: v for n, v in zip(self.names, self.args, strict=True) if n}
+
+    def condition_env(self) -> dict[str, Any]:
+        """The values a condition reads, by ``$n`` and by name: what ``to_json`` displays,
+        so ``role == 0x9f2d…`` matches the role users see in ``matchReasons.params``."""
+        values = [
+            v if shape is None else shape(v)
+            for v, shape in zip(self.args, self.shapes or (None,) * len(self.args), strict=True)
+        ]
+        env = {f"${i}": v for i, v in enumerate(values)}
+        env.update((n, v) for n, v in zip(self.names, values, strict=True) if n)
+        return env
 
 
 class EventDecoder:
@@ -85,6 +141,11 @@ class EventDecoder:
         self.names = tuple(str(p.get("name") or "") for p in inputs)
         self._indexed = [(i, canonical_type(p)) for i, p in enumerate(inputs) if p.get("indexed")]
         self._plain = [(i, canonical_type(p)) for i, p in enumerate(inputs) if not p.get("indexed")]
+        # an indexed dynamic value is its keccak hash, already a 0x-hex topic string
+        self._shapes = tuple(
+            None if p.get("indexed") and _is_dynamic(canonical_type(p)) else shape_of(p)
+            for p in inputs
+        )
 
     def decode(self, topics: Sequence[str], data: str) -> Decoded | None:
         """None when the log does not fit the event (e.g. an ERC721 Transfer for ERC20)."""
@@ -102,7 +163,7 @@ class EventDecoder:
             return None
         for (index, _), value in zip(self._plain, plain, strict=True):
             values[index] = value
-        return Decoded(tuple(values), self.names)
+        return Decoded(tuple(values), self.names, self._shapes)
 
 
 class FunctionDecoder:
@@ -112,10 +173,12 @@ class FunctionDecoder:
         inputs = item.get("inputs", [])
         self.names = tuple(str(p.get("name") or "") for p in inputs)
         self._types = [canonical_type(p) for p in inputs]
+        self._shapes = tuple(shape_of(p) for p in inputs)
 
     def decode(self, calldata: str) -> Decoded | None:
         try:
-            return Decoded(tuple(abi_decode(self._types, bytes.fromhex(calldata[10:]))), self.names)
+            values = abi_decode(self._types, bytes.fromhex(calldata[10:]))
+            return Decoded(tuple(values), self.names, self._shapes)
         except (DecodingError, ValueError, OverflowError):
             return None
 

@@ -46,6 +46,8 @@ class FortaMonitor:
         )
         if not from_source:
             return None
+        if config.network is not None and alert["chainId"] not in (0, self.chain_id):
+            return None  # a named network takes its own chain's alerts; no network, every chain
         if alert["scanNodeCount"] < config.min_scanner_count:
             return None
         if not config.alert_ids and config.min_severity is None:

@@ -15,7 +15,12 @@ from vigil.config.loader import LoadedMonitor
 from vigil.config.models import MonitorConfig, Selection
 from vigil.errors import ConfigError
 from vigil.processors import abi
-from vigil.processors.conditions import Condition, ConditionTypeError, compile_condition
+from vigil.processors.conditions import (
+    Condition,
+    ConditionTypeError,
+    Labelled,
+    compile_condition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +63,14 @@ def transaction_env(tx: dict[str, Any]) -> dict[str, Any]:
         "gasLimit": tx["gas"],
         "gasUsed": receipt.get("gasUsed"),
         "nonce": tx["nonce"],
-        "status": None if status is None else ("success" if status == 1 else "failed"),
+        "status": None
+        if status is None
+        else (Labelled("success", 1) if status == 1 else Labelled("failed", 0)),
         "hash": tx["hash"],
         "input": tx["input"],
         "transactionIndex": tx["transactionIndex"],
     }
     return {alias: canonical[name] for alias, name in TX_FIELDS.items()}
-
-
-def _argument_env(decoded: abi.Decoded) -> dict[str, Any]:
-    env = {f"${i}": v for i, v in enumerate(decoded.args)}
-    env.update(decoded.params())
-    return env
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ class CompiledMonitor:
                 decoded = rule.decoder.decode(topics, entry["data"])  # type: ignore[call-arg]
                 if decoded is None:
                     continue
-                if self._holds(rule.condition, _argument_env(decoded), tx["hash"]):
+                if rule.condition is None or self._holds(
+                    rule.condition, decoded.condition_env(), tx["hash"]
+                ):
                     found.append(_reason("event", entry["address"], rule, decoded))
         return found
 
@@ -151,8 +154,9 @@ class CompiledMonitor:
         found = []
         for rule in self.functions.get(tx["input"][:10].lower(), ()):
             decoded = rule.decoder.decode(tx["input"])  # type: ignore[call-arg]
-            if decoded is not None and self._holds(
-                rule.condition, _argument_env(decoded), tx["hash"]
+            if decoded is not None and (
+                rule.condition is None
+                or self._holds(rule.condition, decoded.condition_env(), tx["hash"])
             ):
                 found.append(_reason("function", tx["to"], rule, decoded))
         return found

@@ -1,5 +1,10 @@
 """The condition language: grammar, parser, syntax tree and printer, compiled evaluation."""
 
-from vigil.processors.conditions.evaluate import Condition, ConditionTypeError, compile_condition
+from vigil.processors.conditions.evaluate import (
+    Condition,
+    ConditionTypeError,
+    Labelled,
+    compile_condition,
+)
 
-__all__ = ["Condition", "ConditionTypeError", "compile_condition"]
+__all__ = ["Condition", "ConditionTypeError", "Labelled", "compile_condition"]

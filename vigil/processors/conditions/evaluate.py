@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,9 +30,22 @@ def _parser() -> Lark:
     return Lark(text, parser="lalr", maybe_placeholders=False)
 
 
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.DOTALL)
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
 def _unescape(token: str) -> str:
+    """A string literal's value: backslash escapes replaced, any other character kept as is
+    (decoding the whole body as ``unicode_escape`` would mangle non-ASCII text)."""
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) > 1:  # \uXXXX or \xXX
+            return chr(int(code[1:], 16))
+        return _ESCAPED.get(code, code)
+
     body = token[1:-1]
-    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+    return _ESCAPE.sub(replace, body) if "\\" in body else body
 
 
 def _is_hex(value: Any) -> bool:
@@ -54,11 +68,26 @@ def _numeric(value: Any) -> int | Decimal:
     raise ConditionTypeError(f"expected a number, got {type(value).__name__} {value!r}")
 
 
+class Labelled(str):
+    """A named value that also compares as its number: a status "success" is also 1, so it
+    equals what users see in the transaction (``"status": "0x1"``)."""
+
+    number: int
+
+    def __new__(cls, label: str, number: int) -> Labelled:
+        value = super().__new__(cls, label)
+        value.number = number
+        return value
+
+
 def _equal(left: Any, right: Any) -> bool:
+    for named, other in ((left, right), (right, left)):
+        if isinstance(named, Labelled) and not (isinstance(other, str) and not _is_hex(other)):
+            return _equal(named.number, other)
     if isinstance(left, str) and isinstance(right, str):
-        if _is_hex(left) and _is_hex(right):
-            return left.lower() == right.lower()  # addresses and hashes, checksummed or not
-        return left == right
+        # case-insensitive, as the source documents say: checksummed or lower-case
+        # addresses and hashes, and "FAILED" against "failed"
+        return left.lower() == right.lower()
     if isinstance(left, bool) or isinstance(right, bool):
         return left is right if isinstance(left, bool) and isinstance(right, bool) else False
     if isinstance(left, int | Decimal) or isinstance(right, int | Decimal):
