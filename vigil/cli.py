@@ -66,18 +66,27 @@ def ingest() -> None:
 @app.command()
 def backfill(
     network: str = typer.Option(..., "--network", help="a network of the project"),
-    first: int = typer.Option(..., "--from", min=0, help="first block"),
-    last: int = typer.Option(..., "--to", min=0, help="last block (inclusive)"),
+    first: int = typer.Option(None, "--from", min=0, help="first block"),
+    last: int = typer.Option(None, "--to", min=0, help="last block (inclusive)"),
+    reorg: int = typer.Option(
+        None,
+        "--reorg",
+        min=1,
+        help="repair a reorg deeper than the window: retract what vigil emitted from this "
+        "block on that the node no longer has, and resume ingestion there",
+    ),
 ) -> None:
     """Re-ingest a block range into the running stack (effects stay once: they are keyed)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from vigil.config.loader import load_project
     from vigil.streams.evm.ingester import Ingester
     from vigil.streams.kafka import producer
 
     settings = _settings()
-    if last < first:
+    if reorg is not None and (first is not None or last is not None):
+        raise VigilError("give either --reorg FROM or --from A --to B, not both")
+    if reorg is None and (first is None or last is None):
+        raise VigilError("give --from A --to B (a range to re-emit) or --reorg FROM (a repair)")
+    if reorg is None and last < first:
         raise VigilError(f"--to {last} is before --from {first}")
     project = load_project(settings.project_dir)
     if network not in project.config.networks:
@@ -89,11 +98,39 @@ def backfill(
     codec = stack_codec(settings)
     sink = producer(bootstrap, client_id="vigil-backfill")
     ingester = Ingester(settings, network, project.config.networks[network], sink, codec, bootstrap)
+    try:
+        if reorg is not None:
+            count = ingester.repair(reorg, _emitted_blocks(settings, network, reorg))
+            console.print(
+                f"repaired {network}: {count} block(s) retracted; ingestion resumes at {reorg}"
+            )
+            return
+        _re_emit(ingester, network, first, last)
+    finally:
+        sink.close()
+
+
+def _emitted_blocks(settings: Any, network: str, first: int) -> list[tuple[int, str]]:
+    """The live blocks of ``network`` from ``first`` on that history recorded."""
+    query = (
+        "SELECT number, hash FROM blocks FINAL WHERE network = "
+        f"'{network.replace(chr(39), '')}' AND number >= {int(first)} AND retracted = 0"
+    )
+    try:
+        _, rows = history_query(settings, query)
+    except VigilError as exc:
+        err.print(f"[yellow]warning:[/] history not read ({exc}); using the checkpoint's window")
+        return []
+    return [(int(number), str(block_hash)) for number, block_hash in rows]
+
+
+def _re_emit(ingester: Any, network: str, first: int, last: int) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err) as bar:
         task = bar.add_task(f"backfill {network}", total=last - first + 1)
         count = ingester.backfill(first, last, lambda n: bar.advance(task, n))
-    sink.close()
     console.print(f"re-emitted {count} blocks of {network} ({first}..{last})")
 
 

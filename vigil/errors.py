@@ -13,6 +13,7 @@ The tree::
     ├── RpcError                a JSON-RPC endpoint failed or answered nonsense
     │   ├── RpcUnavailable      transport error, timeout, 429, 5xx, unreadable reply: retry
     │   └── RpcReplyError       the node answered a JSON-RPC error object: do not retry
+    ├── ReorgTooDeep            a reorg reaches below the remembered window: repair by hand
     ├── HistoryError            ClickHouse refused a statement
     └── DeliveryError           a notification could not be delivered
 
@@ -84,6 +85,11 @@ class RpcReplyError(RpcError):
     def __init__(self, message: str, *, method: str, code: int | None) -> None:
         super().__init__(message)
         self.method, self.code = method, code
+
+
+class ReorgTooDeep(VigilError):
+    """The node's chain differs from every block in the ingester's window; vigil will not
+    guess the fork, so the network stops until ``vigil backfill --reorg`` repairs it."""
 
 
 class HistoryError(VigilError):

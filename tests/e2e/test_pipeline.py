@@ -2,18 +2,15 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from kafka import KafkaConsumer
 
+from tests.e2e.stack import LARGE, SECRET, Running, write_project
 from tests.helpers import run_vigil
 from vigil.connectors.notify.webhook import (
     REQUEST_HEADER,
@@ -23,91 +20,10 @@ from vigil.connectors.notify.webhook import (
 )
 from vigil.runtime.broker import free_port, port_in_use
 from vigil.runtime.supervisor import Stack
-from vigil.settings import REPO_ROOT, load_settings
 from vigil.streams.kafka import producer
-from vigil.testing import ACCOUNTS, Anvil, Token, WebhookReceiver, wait_for
+from vigil.testing import Anvil, Token, WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
-SECRET = "e2e-secret"
-LARGE = 2_000 * 10**18
-
-
-class Running:
-    def __init__(self, stack: Stack, token: Token, receiver: WebhookReceiver, anvil: Anvil) -> None:
-        self.stack, self.token, self.receiver, self.anvil = stack, token, receiver, anvil
-
-    def sql(self, query: str) -> list[list[Any]]:
-        response = httpx.post(
-            f"{self.stack.settings.api_url}/sql", json={"query": query}, timeout=30
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["rows"]  # type: ignore[no-any-return]
-
-    def mine_transfers(self, *amounts: int) -> int:
-        """Send the transfers into one block; returns its number."""
-        self.anvil.rpc("evm_setAutomine", False)
-        hashes = [self.token.send_transfer(ACCOUNTS[1], amount) for amount in amounts]
-        self.anvil.rpc("evm_mine")
-        self.anvil.rpc("evm_setAutomine", True)
-        receipts = [self.token.w3.eth.wait_for_transaction_receipt(h) for h in hashes]
-        assert len({r["blockNumber"] for r in receipts}) == 1
-        return int(receipts[0]["blockNumber"])
-
-
-def write_project(
-    root: Path,
-    anvil: Anvil,
-    token: Token,
-    receiver: WebhookReceiver,
-    start: int,
-    confirm_blocks: int = 0,
-) -> None:
-    (root / "monitors").mkdir(parents=True)
-    (root / "channels").mkdir()
-    shutil.copytree(REPO_ROOT / "examples" / "abis", root / "abis")
-    (root / "vigil.yaml").write_text(
-        f"networks:\n  anvil:\n    chain_id: 31337\n    rpc_urls: ['{anvil.url}']\n"
-        f"    poll_interval: 0.2\n    start_block: {start}\n"
-    )
-    (root / "monitors" / "large.yaml").write_text(
-        f"name: large transfers\nnetwork: anvil\naddresses: ['{token.address}']\n"
-        "abi: ../abis/ERC20.json\nconditions:\n  events:\n"
-        "    - signature: Transfer(address,address,uint256)\n"
-        "      expression: value >= 1000 * 10^18\nchannels: [hook]\n"
-        f"confirm_blocks: {confirm_blocks}\n"
-    )
-    (root / "channels" / "hook.yaml").write_text(
-        f"alias: hook\ntype: webhook\nurl: {receiver.url}\nsecret: hook\n"
-    )
-
-
-@pytest.fixture
-def running(
-    request: pytest.FixtureRequest, tmp_path: Path, kafka: str, anvil: Anvil, prefix: str
-) -> Iterator[Running]:
-    token = Token(anvil.url)
-    start = int(anvil.rpc("eth_blockNumber"), 16) + 1
-    receiver = WebhookReceiver().start()
-    confirm_blocks = getattr(request, "param", 0)  # the monitor's confirm_blocks
-    write_project(tmp_path / "project", anvil, token, receiver, start, confirm_blocks)
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        project_dir=tmp_path / "project",
-        kafka_bootstrap=kafka,
-        topic_prefix=prefix,
-        group_prefix=prefix,
-        api_bind=f"127.0.0.1:{free_port()}",
-        secrets={"hook": SECRET},
-    )
-    stack = Stack(settings, say=print)
-    stack.start()
-    children = list(stack.children.values())
-    try:
-        yield Running(stack, token, receiver, anvil)
-    finally:
-        stack.stop()
-        receiver.stop()
-    assert all(child.poll() is not None for child in children), "a child outlived the stack"
 
 
 def test_transfers_reach_the_webhook_once_per_block_and_clickhouse(running: Running) -> None:

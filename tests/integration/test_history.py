@@ -104,3 +104,55 @@ def test_sql_is_read_only(clickhouse: Any) -> None:
         run_readonly(client, "INSERT INTO deliveries (id) VALUES ('x')")
     with pytest.raises(HistoryError, match=r"UNKNOWN_TABLE|Unknown table"):
         run_readonly(client, "SELECT * FROM nope")
+
+
+def test_rows_of_an_orphaned_block_are_retracted_whatever_order_they_arrive_in(
+    settings: Settings, kafka: str, clickhouse: Any
+) -> None:
+    """A lagging worker's match, or a block behind its retraction, lands marked; so does one
+    that comes after the sink restarted."""
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    migrate(clickhouse)
+    block = recorded_block_18m()
+    match = golden("Match")
+    orphan = {**match, "blockHash": block["hash"], "id": "m:orphan"}
+    live = {**match, "blockHash": "0x" + "77" * 32, "id": "m:live"}
+    retraction = {
+        "network": block["network"],
+        "number": block["number"],
+        "hash": block["hash"],
+        "canonicalHash": None,
+        "forkNumber": block["number"] - 1,
+        "forkHash": block["parentHash"],
+        "at": 1_700_000_000_000,
+    }
+    out = producer(kafka)
+
+    def send(suffix: str, schema: str, record: dict[str, Any]) -> None:
+        topic = settings.topic(suffix)
+        out.send(topic, key=b"k", value=codec.encode(topic, schema, record))
+        out.flush()
+
+    def retracted(sink: HistorySink, query: str, expected: list[list[Any]]) -> bool:
+        sink.step(200)
+        return run_readonly(clickhouse, query).rows == expected
+
+    sink = HistorySink(settings, kafka, clickhouse, codec, threading.Lock())
+    send("chain.reorgs", "Retraction", retraction)
+    wait_for(lambda: retracted(sink, "SELECT count() FROM reorgs FINAL", [[1]]), 60, "reorg row")
+    send("chain.blocks", "Block", block)
+    send("monitor.matches", "Match", orphan)
+    send("monitor.matches", "Match", live)
+    query = "SELECT id, retracted FROM matches FINAL ORDER BY id"
+    expected = [["m:live", 0], ["m:orphan", 1]]
+    wait_for(lambda: retracted(sink, query, expected), 60, "the late match marked")
+    assert run_readonly(clickhouse, "SELECT retracted FROM blocks FINAL").rows == [[1]]
+    sink.consumer.close()
+
+    restarted = HistorySink(settings, kafka, clickhouse, codec, threading.Lock())
+    send("monitor.matches", "Match", {**orphan, "id": "m:orphan-2"})
+    expected = [["m:live", 0], ["m:orphan", 1], ["m:orphan-2", 1]]
+    wait_for(lambda: retracted(restarted, query, expected), 60, "marked after a restart")
+    restarted.consumer.close()
+    out.close()

@@ -143,3 +143,15 @@ def test_batches_and_matches_written_by_earlier_schemas_read_with_defaults() -> 
     read = fastavro.schemaless_reader(written, old, loader.parsed("MatchBatch"))
     assert read["channel"] is None and read["redelivery"] is False
     assert read["matches"] == sample["matches"]  # new fields read as their defaults
+
+
+def test_a_checkpoint_written_before_the_window_reads_with_an_empty_one() -> None:
+    import io
+
+    old = fastavro.parse_schema(_previous("Checkpoint"), _write_hint=False)
+    sample = json.loads((GOLDEN / "Checkpoint.json").read_text())
+    written = io.BytesIO()
+    fastavro.schemaless_writer(written, old, {k: v for k, v in sample.items() if k != "window"})
+    written.seek(0)
+    read = fastavro.schemaless_reader(written, old, loader.parsed("Checkpoint"))
+    assert read["window"] == [] and read["hash"] == sample["hash"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -60,6 +61,22 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
     recent_index = _json_table(app, "recent-match-blocks")
     # network → [[release at block number, block hash, monitor id], ...] held for depth
     held = _json_table(app, "held-match-batches")
+    # network → [[number, hash], ...] of retracted blocks: their batches are never sent, even
+    # when the block arrives after its retraction (a lagging or rejoining worker)
+    orphans = _json_table(app, "orphaned-blocks")
+    # blocks and retractions are separate streams of one partition: one at a time, so a
+    # retraction falls either before a block (orphaned: nothing sent) or after it (its
+    # batches are in `recent` and were sent first: retracted behind them)
+    in_order = asyncio.Lock()
+
+    def orphaned(network: str, block_hash: str) -> bool:
+        return any(entry[1] == block_hash for entry in orphans.get(network) or [])
+
+    def forget_orphans(network: str, number: int) -> None:
+        known = list(orphans.get(network) or [])
+        kept = [entry for entry in known if entry[0] > number - RECENT_BLOCKS]
+        if kept != known:
+            orphans[network] = kept
 
     async def send_batch(batch: dict[str, Any]) -> None:
         await batches_topic.send(
@@ -92,16 +109,29 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
         held[network] = [entry for entry in waiting if entry[0] > number]
 
     async def on_block(block: dict[str, Any]) -> None:
+        async with in_order:
+            await handle_block(block)
+
+    async def handle_block(block: dict[str, Any]) -> None:
         snapshot = live.snapshot
         found = snapshot.matcher.match_block(block)
-        for match in found:
+        for match in found:  # history marks those of an orphaned block retracted
             await matches_topic.send(
                 key=match["monitor"]["id"].encode(),
                 value=codec.encode(matches_topic.get_topic_name(), "Match", match),
             )
-        grouped = batches(found)
+        network, grouped = block["network"], batches(found)
+        forget_orphans(network, block["number"])
+        if orphaned(network, block["hash"]):
+            log.info(
+                "block %s of %s came after its retraction: %d match batch(es) not sent",
+                block["number"],
+                network,
+                len(grouped),
+            )
+            return
         remember(block, grouped)
-        network, waiting = block["network"], []
+        waiting = []
         for batch in grouped:
             depth = snapshot.extra_depth.get(batch["monitorId"], 0)
             if depth:
@@ -113,7 +143,13 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
         await release(network, block["number"])
 
     async def on_retraction(retraction: dict[str, Any]) -> None:
+        async with in_order:
+            await handle_retraction(retraction)
+
+    async def handle_retraction(retraction: dict[str, Any]) -> None:
         network, orphan = retraction["network"], retraction["hash"]
+        if not orphaned(network, orphan):
+            orphans[network] = [*(orphans.get(network) or []), [retraction["number"], orphan]]
         waiting = list(held.get(network) or [])
         if any(entry[1] == orphan for entry in waiting):  # never sent: nothing to take back
             held[network] = [entry for entry in waiting if entry[1] != orphan]

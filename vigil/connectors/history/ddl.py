@@ -101,6 +101,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (bot_id, name, timestamp)""",
         ],
     ),
+    (
+        5,
+        "reorgs: every retracted block, so rows of it that arrive later are marked too",
+        [
+            """CREATE TABLE IF NOT EXISTS reorgs (
+            network LowCardinality(String), number UInt64, hash String,
+            canonical_hash Nullable(String), fork_number UInt64, fork_hash String,
+            at DateTime64(3, 'UTC'), inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (network, hash)""",
+        ],
+    ),
 ]
 
 

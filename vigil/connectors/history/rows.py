@@ -142,6 +142,15 @@ METRIC_COLUMNS = [
     "received_at",
 ]
 CONFIG_COLUMNS = ["kind", "id", "action", "version", "source", "file", "spec", "at"]
+REORG_COLUMNS = [
+    "network",
+    "number",
+    "hash",
+    "canonical_hash",
+    "fork_number",
+    "fork_hash",
+    "at",
+]
 
 
 def _opt(value: str | None) -> int | None:
@@ -336,4 +345,16 @@ def metric_row(metric: dict[str, Any]) -> list[Any]:
         metric["p95"],
         metric["scanNode"],
         _moment(metric["receivedAt"]),
+    ]
+
+
+def reorg_row(retraction: dict[str, Any]) -> list[Any]:
+    return [
+        retraction["network"],
+        retraction["number"],
+        retraction["hash"],
+        retraction["canonicalHash"],
+        retraction["forkNumber"],
+        retraction["forkHash"],
+        _moment(retraction["at"]),
     ]

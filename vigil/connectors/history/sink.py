@@ -1,4 +1,10 @@
-"""The history sink: consumes the chain, match and delivery topics into ClickHouse, batched."""
+"""The history sink: consumes the chain, match and delivery topics into ClickHouse, batched.
+
+History is right whatever order the topics arrive in. A Retraction marks the rows of its
+block already stored (an update), and its block's hash is kept, in memory and in the
+``reorgs`` table, so rows of that block stored later (a lagging worker's match, a block
+record behind its retraction) are inserted already marked.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ class Batch:
             "dead_letters": (rows.DEAD_LETTER_COLUMNS, []),
             "forta_alerts": (rows.FORTA_COLUMNS, []),
             "forta_bot_metrics": (rows.METRIC_COLUMNS, []),
+            "reorgs": (rows.REORG_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -66,6 +73,7 @@ class Batch:
         elif kind == "FortaBotMetric":
             self.rows["forta_bot_metrics"][1].append(rows.metric_row(value))
         else:
+            self.rows["reorgs"][1].append(rows.reorg_row(value))
             self.retractions.append(value)
 
 
@@ -104,6 +112,31 @@ class HistorySink:
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}
         self.failures = 0
+        self.orphaned: set[tuple[str, str]] | None = None  # (network, block hash), loaded once
+
+    def _orphaned(self) -> set[tuple[str, str]]:
+        """Every block retracted so far, from the ``reorgs`` table at first use."""
+        if self.orphaned is None:
+            with self.lock:
+                try:
+                    found = self.client.query("SELECT network, hash FROM reorgs").result_rows
+                except Exception as exc:  # clickhouse-connect and chdb raise several types
+                    raise HistoryError(f"reading reorgs failed: {exc}") from exc
+            self.orphaned = {(str(n), str(h)) for n, h in found}
+        return self.orphaned
+
+    def _marked(
+        self, table: str, columns: list[str], data: list[list[Any]]
+    ) -> tuple[list[str], list[list[Any]]]:
+        """Rows of a retractable table with ``retracted`` set for blocks already orphaned."""
+        column = dict(RETRACTABLE).get(table)
+        if column is None:
+            return columns, data
+        orphaned = self._orphaned()
+        network, block = columns.index("network"), columns.index(column)
+        return [*columns, "retracted"], [
+            [*row, int((row[network], row[block]) in orphaned)] for row in data
+        ]
 
     def _batch(self, polled: dict[Any, list[Any]]) -> Batch:
         batch = Batch()
@@ -150,10 +183,13 @@ class HistorySink:
         if not polled:
             return 0
         batch = self._batch(polled)
+        if batch.retractions:  # before the inserts: rows of an orphaned block go in marked
+            self._orphaned().update((r["network"], r["hash"]) for r in batch.retractions)
         count = 0
-        for table, (columns, data) in batch.rows.items():
-            if not data:
+        for table, (plain_columns, plain_data) in batch.rows.items():
+            if not plain_data:
                 continue
+            columns, data = self._marked(table, plain_columns, plain_data)
             with self.lock:
                 try:
                     self.client.insert(table, data, column_names=columns)
@@ -161,7 +197,7 @@ class HistorySink:
                     raise HistoryError(f"insert into {table} failed: {exc}") from exc
             self.inserted[table] = self.inserted.get(table, 0) + len(data)
             count += len(data)
-        if batch.retractions:  # after the inserts: a block and its retraction may share a poll
+        if batch.retractions:  # rows stored by earlier polls
             self._retract(batch.retractions)
         self.consumer.commit()
         return count

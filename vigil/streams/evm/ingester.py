@@ -6,13 +6,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
 
 from vigil.config.models import NetworkConfig
-from vigil.errors import RpcError, RpcReplyError
+from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.evm.records import block_record
@@ -22,6 +24,17 @@ from vigil.streams.kafka import read_compacted
 log = logging.getLogger(__name__)
 STATUS_EVERY = 60.0  # seconds between progress lines in the ingester's log
 BLOCK_RECEIPTS_UNSUPPORTED = (-32601, -32600, -32602)  # method not found / invalid request
+REPAIR_POLL = 5.0  # seconds between looks at the checkpoint while a network waits for repair
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A checkpoint: the last block fully emitted, and the window of blocks emitted up to it."""
+
+    number: int
+    hash: str
+    at: datetime
+    window: tuple[tuple[int, str], ...]
 
 
 def fetch_blocks(
@@ -93,16 +106,21 @@ class Ingester:
         self.head = 0
         self.lag = 0
         self.next_block = 0
+        self.halted = False  # a reorg deeper than the window stopped this network
         # errors back off from the poll interval up to this (a slow chain waits longer)
         self.max_backoff = min(30.0, max(5.0, 10 * config.poll_interval))
 
-    def checkpoint(self) -> tuple[int, str] | None:
-        """The last block (number, hash) fully emitted for this network."""
+    def checkpoint(self) -> Saved | None:
+        """The last block fully emitted for this network, with the window before it."""
         raw = read_compacted(self.bootstrap, self.checkpoint_topic).get(self.network.encode())
         if raw is None:
             return None
         record = self.codec.decode(raw, "Checkpoint", where=self.checkpoint_topic)
-        return int(record["number"]), str(record["hash"])
+        tip = (int(record["number"]), str(record["hash"]))
+        window = tuple((int(b["number"]), str(b["hash"])) for b in record["window"])
+        if not window or window[-1] != tip:  # written before the window was kept
+            window = (*window, tip)
+        return Saved(tip[0], tip[1], record["at"], window)
 
     def _check_chain(self) -> None:
         chain_id = int(self.rpc.call("eth_chainId"), 16)
@@ -123,11 +141,14 @@ class Ingester:
         return self.head - level
 
     def _save_checkpoint(self, number: int, block_hash: str) -> None:
+        """Save the tip and the window up to it, so a restart finds a fork the same way."""
+        window = [{"number": n, "hash": h} for n, h in self.window if n <= number]
         record = {
             "network": self.network,
             "number": number,
             "hash": block_hash,
             "at": int(time.time() * 1000),
+            "window": window,
         }
         self.producer.send(
             self.checkpoint_topic,
@@ -150,38 +171,21 @@ class Ingester:
         self.window.append((record["number"], record["hash"]))
         self.emitted += 1
 
-    def _retract(self, new_block: dict[str, Any]) -> int:
-        """Walk back to the fork point, emit a Retraction per orphaned block; returns the fork."""
-        orphaned: list[tuple[int, str]] = []
-        fork: tuple[int, str] | None = None
-        while self.window:
-            number, block_hash = self.window[-1]
-            canonical = self.rpc.call("eth_getBlockByNumber", hex(number), False)
-            canonical_hash = canonical["hash"].lower() if canonical else None
-            if canonical_hash == block_hash:
-                fork = (number, block_hash)
-                break
-            orphaned.append((number, block_hash))
-            self.window.pop()
-        if fork is None:
-            # deeper than the window: everything we still remember is retracted
-            oldest = orphaned[-1][0] if orphaned else new_block["number"]
-            log.error(
-                "network %s: reorg deeper than the %d-block window at block %d; "
-                "retracting all %d remembered blocks",
-                self.network,
-                self.config.reorg_window,
-                new_block["number"],
-                len(orphaned),
-            )
-            fork = (oldest - 1, new_block["parentHash"])
-        now = int(time.time() * 1000)
-        for number, block_hash in orphaned:
+    def _canonical_hash(self, number: int) -> str | None:
+        block = self.rpc.call("eth_getBlockByNumber", hex(number), False)
+        return block["hash"].lower() if block else None
+
+    def _send_retractions(
+        self, orphaned: Iterable[tuple[int, str, str | None]], fork: tuple[int, str]
+    ) -> int:
+        """A Retraction per orphaned (number, hash, canonical hash), back to ``fork``."""
+        now, count = int(time.time() * 1000), 0
+        for number, block_hash, canonical in orphaned:
             retraction = {
                 "network": self.network,
                 "number": number,
                 "hash": block_hash,
-                "canonicalHash": None,
+                "canonicalHash": canonical,
                 "forkNumber": fork[0],
                 "forkHash": fork[1],
                 "at": now,
@@ -191,7 +195,37 @@ class Ingester:
                 key=self.network.encode(),
                 value=self.codec.encode(self.reorg_topic, "Retraction", retraction),
             )
-        self.retracted += len(orphaned)
+            count += 1
+        self.retracted += count
+        return count
+
+    def _retract(self, new_block: dict[str, Any]) -> int:
+        """Walk the window back against the node to the fork, retract every emitted block
+        above it, move the checkpoint to the fork; returns the next block to emit.
+
+        The fork is never guessed: when the node disagrees with every remembered block,
+        nothing is emitted and ReorgTooDeep stops the network until it is repaired.
+        """
+        orphaned: list[tuple[int, str, str | None]] = []
+        for number, block_hash in reversed(self.window):
+            canonical = self._canonical_hash(number)
+            if canonical == block_hash:
+                break
+            orphaned.append((number, block_hash, canonical))
+        else:
+            oldest = self.window[0][0] if self.window else new_block["number"]
+            raise ReorgTooDeep(
+                f"network {self.network!r}: at block {new_block['number']} the node's chain "
+                f"differs from all {len(self.window)} remembered blocks ({oldest}.."
+                f"{self.window[-1][0] if self.window else oldest}); vigil emits nothing more "
+                f"for this network until it is repaired: run `vigil backfill --network "
+                f"{self.network} --reorg FROM` with FROM the first block that differs "
+                f"(at most {oldest}); see the README, 'Reorgs deeper than the window'"
+            )
+        for _ in orphaned:
+            self.window.pop()
+        fork = self.window[-1]
+        self._send_retractions(orphaned, fork)
         self._save_checkpoint(*fork)
         self.producer.flush()
         log.warning(
@@ -202,6 +236,63 @@ class Ingester:
             fork[0],
         )
         return fork[0] + 1
+
+    def repair(self, first: int, emitted: Iterable[tuple[int, str]] = ()) -> int:
+        """Repair a reorg deeper than the window: retract every block vigil emitted from
+        ``first`` on that the node no longer has, and move the checkpoint to ``first - 1``
+        with a window of the node's own blocks, so ingestion resumes at ``first``.
+
+        ``emitted`` adds (number, hash) pairs vigil emitted (from history) to those in the
+        checkpoint's window. Returns the number of blocks retracted.
+        """
+        self._check_chain()
+        saved = self.checkpoint()
+        if saved is None:
+            raise RpcError(f"network {self.network!r}: nothing was ingested yet; no repair needed")
+        if not 1 <= first <= saved.number + 1:
+            raise RpcError(
+                f"--reorg {first}: expected a block from 1 to {saved.number + 1} "
+                f"(the checkpoint is block {saved.number})"
+            )
+        known = dict(saved.window)
+        known.update(emitted)
+        low = max(0, first - self.config.reorg_window)
+        numbers = sorted({*range(low, first), *(n for n in known if n >= first)})
+        size = self.config.batch_size
+        blocks = [
+            block
+            for start in range(0, len(numbers), size)
+            for block in self.rpc.batch(
+                [("eth_getBlockByNumber", [hex(n), False]) for n in numbers[start : start + size]]
+            )
+        ]
+        hashes = {
+            n: (block["hash"].lower() if block else None)
+            for n, block in zip(numbers, blocks, strict=True)
+        }
+        fork = (first - 1, hashes[first - 1])
+        if fork[1] is None:
+            raise RpcError(f"--reorg {first}: the node has no block {first - 1}")
+        if known.get(fork[0], fork[1]) != fork[1]:
+            raise RpcError(
+                f"--reorg {first}: block {fork[0]} that vigil emitted is not the node's either; "
+                f"give a lower block"
+            )
+        orphaned = [
+            (n, h, hashes[n]) for n, h in sorted(known.items()) if n >= first and hashes[n] != h
+        ]
+        count = self._send_retractions(orphaned, (fork[0], str(fork[1])))
+        self.window.clear()
+        self.window.extend((n, str(hashes[n])) for n in range(low, first) if hashes[n])
+        self._save_checkpoint(fork[0], str(fork[1]))
+        self.producer.flush()
+        log.warning(
+            "network %s: repaired: %d block(s) retracted; ingestion resumes at block %d",
+            self.network,
+            count,
+            first,
+        )
+        return count
 
     def backfill(self, first: int, last: int, progress: Callable[[int], None] | None = None) -> int:
         """Emit blocks ``first``..``last`` again, in order; the checkpoint does not move.
@@ -263,14 +354,18 @@ class Ingester:
             self.lag = max(0, target - following + 1)
         return following
 
+    def _resume(self, saved: Saved) -> int:
+        self.window.clear()
+        self.window.extend(saved.window)
+        return saved.number + 1
+
     def run(self) -> None:
         """Poll until stopped; RPC errors are logged and retried, and no block is skipped."""
         try:
             self._check_chain()
             saved = self.checkpoint()
             if saved is not None:
-                self.window.append(saved)
-                following = saved[0] + 1
+                following = self._resume(saved)
             elif self.config.start_block == "latest":
                 following = max(0, self.confirmed_head())
             else:
@@ -285,6 +380,24 @@ class Ingester:
         finally:
             self.rpc.close()
 
+    def _await_repair(self) -> int:
+        """Wait until a repair writes a new checkpoint; returns the block to go on from."""
+        halted = self.checkpoint()
+        self.halted = True
+        while not self.stopping.wait(REPAIR_POLL):
+            try:
+                saved = self.checkpoint()
+            except Exception as exc:  # the broker may be briefly away; keep waiting
+                log.warning("network %s: reading the checkpoint: %s", self.network, exc)
+                continue
+            if saved is not None and saved != halted:
+                self.halted = False
+                log.info(
+                    "network %s: repaired; resuming at block %d", self.network, saved.number + 1
+                )
+                return self._resume(saved)
+        return self.next_block
+
     def report(self) -> str:
         """One line of progress and per-endpoint RPC metrics, logged every STATUS_EVERY s."""
         endpoints = "; ".join(
@@ -294,7 +407,8 @@ class Ingester:
         )
         return (
             f"network {self.network}: head {self.head}, next {self.next_block}, lag "
-            f"{self.lag}, emitted {self.emitted}, retracted {self.retracted}; rpc: {endpoints}"
+            f"{self.lag}, emitted {self.emitted}, retracted {self.retracted}"
+            f"{', HALTED: waiting for a reorg repair' if self.halted else ''}; rpc: {endpoints}"
         )
 
     def _poll(self, following: int) -> None:
@@ -313,6 +427,10 @@ class Ingester:
                 if self.next_block > before and self.lag:
                     log.info("network %s: catching up, %d blocks behind", self.network, self.lag)
                     continue  # no pause between catch-up slices
+            except ReorgTooDeep as exc:
+                log.error("%s", exc)
+                self.next_block = self._await_repair()
+                continue
             except RpcError as exc:
                 # resume exactly where the error struck: blocks before it were emitted
                 delay = min(self.max_backoff, delay * 2)

@@ -1,0 +1,63 @@
+"""The end-to-end tests' stack on anvil: a project with a webhook channel, and its handles."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vigil.runtime.supervisor import Stack
+from vigil.settings import REPO_ROOT
+from vigil.testing import ACCOUNTS, Anvil, Token, WebhookReceiver
+
+SECRET = "e2e-secret"
+LARGE = 2_000 * 10**18
+
+
+class Running:
+    def __init__(self, stack: Stack, token: Token, receiver: WebhookReceiver, anvil: Anvil) -> None:
+        self.stack, self.token, self.receiver, self.anvil = stack, token, receiver, anvil
+
+    def sql(self, query: str) -> list[list[Any]]:
+        response = httpx.post(
+            f"{self.stack.settings.api_url}/sql", json={"query": query}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]  # type: ignore[no-any-return]
+
+    def mine_transfers(self, *amounts: int) -> int:
+        """Send the transfers into one block; returns its number."""
+        self.anvil.rpc("evm_setAutomine", False)
+        hashes = [self.token.send_transfer(ACCOUNTS[1], amount) for amount in amounts]
+        self.anvil.rpc("evm_mine")
+        self.anvil.rpc("evm_setAutomine", True)
+        receipts = [self.token.w3.eth.wait_for_transaction_receipt(h) for h in hashes]
+        assert len({r["blockNumber"] for r in receipts}) == 1
+        return int(receipts[0]["blockNumber"])
+
+
+def write_project(
+    root: Path,
+    anvil: Anvil,
+    token: Token,
+    receiver: WebhookReceiver,
+    start: int,
+    confirm_blocks: int = 0,
+) -> None:
+    (root / "monitors").mkdir(parents=True)
+    (root / "channels").mkdir()
+    shutil.copytree(REPO_ROOT / "examples" / "abis", root / "abis")
+    (root / "vigil.yaml").write_text(
+        f"networks:\n  anvil:\n    chain_id: 31337\n    rpc_urls: ['{anvil.url}']\n"
+        f"    poll_interval: 0.2\n    start_block: {start}\n"
+    )
+    (root / "monitors" / "large.yaml").write_text(
+        f"name: large transfers\nnetwork: anvil\naddresses: ['{token.address}']\n"
+        "abi: ../abis/ERC20.json\nconditions:\n  events:\n"
+        "    - signature: Transfer(address,address,uint256)\n"
+        "      expression: value >= 1000 * 10^18\nchannels: [hook]\n"
+        f"confirm_blocks: {confirm_blocks}\n"
+    )
+    (root / "channels" / "hook.yaml").write_text(
+        f"alias: hook\ntype: webhook\nurl: {receiver.url}\nsecret: hook\n"
+    )
