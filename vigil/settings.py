@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     forta_clock_skew: float = Field(
         default=30.0, ge=0, le=300, description="seconds of clock skew allowed on scan-node JWTs"
     )
+    restart_limit: int = Field(
+        default=5, ge=1, description="vigil up: this many crashes of a child within"
+    )
+    restart_window: float = Field(
+        default=120.0, gt=0, description="... this many seconds is a crash loop: stop the stack"
+    )
+    rpc_start_wait: float = Field(
+        default=30.0, ge=0, description="vigil up: seconds to retry an unreachable node at start"
+    )
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
@@ -123,6 +132,7 @@ class Settings(BaseSettings):
             "VIGIL_TELEGRAM_API_URL": self.telegram_api_url,
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
+            "VIGIL_RPC_START_WAIT": str(self.rpc_start_wait),
             "VIGIL_FORTA_SCAN_NODES": self.forta_scan_nodes,
             "VIGIL_FORTA_CLOCK_SKEW": str(self.forta_clock_skew),
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),

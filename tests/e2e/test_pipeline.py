@@ -143,7 +143,7 @@ def test_a_deeper_monitor_is_notified_only_once_its_block_is_confirmed(running: 
     assert event["monitor"]["confirmBlocks"] == 2
 
 
-def test_unreachable_rpc_stops_vigil_up_before_anything_starts(
+def test_a_node_on_another_chain_stops_vigil_up_before_anything_starts(
     tmp_path: Path, kafka: str, anvil: Anvil, prefix: str
 ) -> None:
     token = Token(anvil.url)
@@ -153,8 +153,7 @@ def test_unreachable_rpc_stops_vigil_up_before_anything_starts(
     finally:
         receiver.stop()
     vigil_yaml = tmp_path / "project" / "vigil.yaml"
-    dead = f"http://127.0.0.1:{free_port()}"
-    vigil_yaml.write_text(vigil_yaml.read_text().replace(anvil.url, dead))
+    vigil_yaml.write_text(vigil_yaml.read_text().replace("chain_id: 31337", "chain_id: 1"))
     env = {
         **os.environ,
         "VIGIL_PROJECT_DIR": str(tmp_path / "project"),
@@ -171,7 +170,10 @@ def test_unreachable_rpc_stops_vigil_up_before_anything_starts(
         check=False,
     )
     assert done.returncode == 2
-    assert f"network 'anvil': {dead} eth_chainId: ConnectError" in done.stderr
+    assert (
+        f"network 'anvil': {anvil.url} is on chain 31337, but vigil.yaml says chain_id 1"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data" / "logs").exists()  # nothing was started
 

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from tests.helpers import RunningIngester, read_topic
@@ -53,13 +55,27 @@ def test_emits_every_block_once_in_order_across_a_restart(
 
 
 def test_wrong_chain_and_unreachable_rpc_are_named(
-    settings: Settings, anvil: Anvil, codec: Codec, kafka: str
+    settings: Settings, anvil: Anvil, codec: Codec, kafka: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = NetworkConfig(chain_id=1, rpc_urls=[anvil.url], start_block=0)
     ingester = Ingester(settings, "mainnet", wrong, producer(kafka), codec, kafka)
     with pytest.raises(RpcError, match=f"{anvil.url} eth_chainId: the node is on chain 31337"):
         ingester.run()
-    gone = NetworkConfig(chain_id=1, rpc_urls=["http://127.0.0.1:9"], start_block=0)
+    # a node that is down is waited for (named in the log), until the ingester is stopped
+    gone = NetworkConfig(
+        chain_id=1, rpc_urls=["http://127.0.0.1:9"], start_block=0, poll_interval=0.05
+    )
     ingester = Ingester(settings, "mainnet", gone, producer(kafka), codec, kafka)
-    with pytest.raises(RpcError, match=r"http://127.0.0.1:9 eth_chainId: ConnectError"):
-        ingester.run()
+    caplog.set_level(logging.ERROR, logger="vigil.streams.evm.ingester")
+    runner = RunningIngester(ingester)
+    with runner:
+        wait_for(
+            lambda: (
+                sum("127.0.0.1:9 eth_chainId: ConnectError" in r.message for r in caplog.records)
+                >= 2
+            ),
+            30,
+            "two retries named in the log",
+        )
+    assert not runner.thread.is_alive()  # stopped while it waited
+    assert ingester.emitted == 0

@@ -106,6 +106,23 @@ class EmbeddedKafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "broker.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """How the broker ended, once it has; None while it runs (or was never started)."""
+        return None if self._process is None else self._process.poll()
+
+    def forget(self) -> None:
+        """Drop a broker process that has ended (the supervisor starts a new one later)."""
+        self._process = None
+
     def _check_dependencies(self) -> str:
         java = shutil.which(self.java)
         if java is None:
@@ -214,7 +231,7 @@ class EmbeddedKafka:
                     f"formatting Kafka storage in {self.dir} failed: "
                     f"{(done.stderr or done.stdout).strip()[-800:]}"
                 )
-        log_file = self.dir / "broker.log"
+        log_file = self.log_file
         self._process = process.spawn(
             self._java_command(java, "kafka.Kafka", str(config)), log_file=log_file
         )

@@ -1,4 +1,9 @@
-"""Child processes that die with their parent and stop in order."""
+"""Child processes that die with their parent, each in a session of its own, stopped in order.
+
+A child runs in its own session (so its own process group): the terminal's Ctrl-C reaches
+`vigil up` alone, which then stops the children one by one in order. PR_SET_PDEATHSIG still
+ends a child whose parent was killed outright.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ def spawn(
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if os.name == "posix" else None,
+            start_new_session=True,
         )
     finally:
         if out is not None:
@@ -59,3 +65,13 @@ def stop(process: subprocess.Popen[bytes], name: str, *, grace: float = 20.0) ->
         log.warning("%s (pid %s) did not stop within %.0f s; killing it", name, process.pid, grace)
         process.kill()
         return process.wait(10)
+
+
+def describe_exit(code: int | None) -> str:
+    """``exit status 3`` or ``killed by SIGKILL``, for a Popen return code."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"

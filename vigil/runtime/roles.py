@@ -90,9 +90,17 @@ def serve(settings: Settings) -> None:
     )
     host, port = settings.api_bind.rsplit(":", 1)
     app = create_app(store, client, lock, status={"history": sink.inserted}, forta=forta)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_level="warning")).run()
-    sink.stopping.set()
-    thread.join(15)
+    # uvicorn restores the handlers it found and re-raises the signal it caught once it has
+    # shut down: with Python handlers here, that re-raise returns, and the sink closes its
+    # consumer and leaves its group (else the next sink waits out this member's session)
+    for caught in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(caught, lambda signum, frame: None)
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_level="warning")).run()
+    finally:
+        sink.stopping.set()
+        thread.join(15)
+        log.info("serve stopped; the history sink left its group")
 
 
 def worker(settings: Settings) -> None:

@@ -108,6 +108,9 @@ class HistorySink:
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
             isolation_level="read_committed",
             fetch_max_wait_ms=100,
+            # a killed sink's partitions move to its successor within seconds, not 45 s
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
         )
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}

@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from vigil.config.models import NetworkConfig
-from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError
+from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.evm.records import block_record
@@ -168,6 +168,10 @@ class Ingester:
             key=self.network.encode(),
             value=self.codec.encode(self.blocks_topic, "Block", record),
         )
+        if not self.window and record["number"] > 0:
+            # the first block's parent anchors the window: a reorg of the very first
+            # emitted block then finds its fork at the parent instead of "too deep"
+            self.window.append((record["number"] - 1, record["parentHash"]))
         self.window.append((record["number"], record["hash"]))
         self.emitted += 1
 
@@ -362,23 +366,42 @@ class Ingester:
     def run(self) -> None:
         """Poll until stopped; RPC errors are logged and retried, and no block is skipped."""
         try:
-            self._check_chain()
-            saved = self.checkpoint()
-            if saved is not None:
-                following = self._resume(saved)
-            elif self.config.start_block == "latest":
-                following = max(0, self.confirmed_head())
-            else:
-                following = self.config.start_block
+            following = self._start()
+            if following is not None:
+                self._poll(following)
+        finally:
+            self.rpc.close()
+
+    def _start(self) -> int | None:
+        """The first block to emit, once the node answers; None if stopped before that.
+
+        A node that is unreachable at start is waited for with backoff, like any RPC error;
+        one on another chain is an error.
+        """
+        delay = self.config.poll_interval
+        while not self.stopping.is_set():
+            try:
+                self._check_chain()
+                saved = self.checkpoint()
+                if saved is not None:
+                    following = self._resume(saved)
+                elif self.config.start_block == "latest":
+                    following = max(0, self.confirmed_head())
+                else:
+                    following = self.config.start_block
+            except RpcUnavailable as exc:
+                delay = min(self.max_backoff, delay * 2)
+                log.error("network %s: %s; retrying in %.1f s", self.network, exc, delay)
+                self.stopping.wait(delay)
+                continue
             log.info(
                 "network %s: ingesting from block %d (%s)",
                 self.network,
                 following,
                 "checkpoint" if saved is not None else "start_block",
             )
-            self._poll(following)
-        finally:
-            self.rpc.close()
+            return following
+        return None
 
     def _await_repair(self) -> int:
         """Wait until a repair writes a new checkpoint; returns the block to go on from."""
