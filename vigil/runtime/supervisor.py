@@ -154,11 +154,12 @@ class Stack:
         ended: list[tuple[str, int | None, Path]] = []
         if self.broker is not None and self.broker.returncode is not None:
             ended.append(("broker", self.broker.returncode, self.broker.log_file))
-        ended += [
-            (role, child.returncode, self.logs / f"{role}.log")
-            for role, child in self.children.items()
-            if role not in self.due and child.poll() is not None
-        ]
+        if "broker" not in self.due:  # else the broker's restart restarts the children too
+            ended += [
+                (role, child.returncode, self.logs / f"{role}.log")
+                for role, child in self.children.items()
+                if role not in self.due and child.poll() is not None
+            ]
         for role, code, log_file in ended:
             if not self._died(role, code, log_file, now):
                 return False
@@ -188,7 +189,6 @@ class Stack:
         return True
 
     def _restart(self, role: str) -> None:
-        self.restarts[role] = self.restarts.get(role, 0) + 1
         if role == "broker":
             assert self.broker is not None
             self.bootstrap = self.broker.start()
@@ -201,6 +201,7 @@ class Stack:
             self.start_role("ingest")
         else:
             self.start_role(role)
+        self.restarts[role] = self.restarts.get(role, 0) + 1  # counted once it is back
         self.say(f"restarted `vigil {role}` (restart {self.restarts[role]})")
         self._write_status()
 

@@ -40,6 +40,14 @@ class _Consumer(Consumer):
         if self.reseek and self.flow_active and not self.should_stop:
             self.reseek = False
             await self.perform_seek()
+            # aiokafka seeks only where an offset above 0 was committed: a partition its
+            # group never committed (a worker killed before its first commit) would stay
+            # past the dropped events; read it from the start, as auto_offset_reset says
+            fresh = [tp for tp in self.assignment() if not self._committed_offset.get(tp)]
+            if fresh:
+                await self._thread.seek_to_beginning(*fresh)
+                for tp in fresh:
+                    self._read_offset[tp] = None
         async for item in super().getmany(timeout):
             yield item
 

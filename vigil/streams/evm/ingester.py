@@ -258,10 +258,11 @@ class Ingester:
                 f"--reorg {first}: expected a block from 1 to {saved.number + 1} "
                 f"(the checkpoint is block {saved.number})"
             )
-        known = dict(saved.window)
-        known.update(emitted)
+        # every (number, hash) vigil emitted: history and the window may each know a
+        # block the other lacks, or two blocks at one height after an earlier reorg
+        known = {*saved.window, *emitted}
         low = max(0, first - self.config.reorg_window)
-        numbers = sorted({*range(low, first), *(n for n in known if n >= first)})
+        numbers = sorted({*range(low, first), *(n for n, _ in known if n >= first)})
         size = self.config.batch_size
         blocks = [
             block
@@ -277,14 +278,12 @@ class Ingester:
         fork = (first - 1, hashes[first - 1])
         if fork[1] is None:
             raise RpcError(f"--reorg {first}: the node has no block {first - 1}")
-        if known.get(fork[0], fork[1]) != fork[1]:
+        if any(n == fork[0] and h != fork[1] for n, h in known):
             raise RpcError(
                 f"--reorg {first}: block {fork[0]} that vigil emitted is not the node's either; "
                 f"give a lower block"
             )
-        orphaned = [
-            (n, h, hashes[n]) for n, h in sorted(known.items()) if n >= first and hashes[n] != h
-        ]
+        orphaned = [(n, h, hashes[n]) for n, h in sorted(known) if n >= first and hashes[n] != h]
         count = self._send_retractions(orphaned, (fork[0], str(fork[1])))
         self.window.clear()
         self.window.extend((n, str(hashes[n])) for n in range(low, first) if hashes[n])
