@@ -44,6 +44,7 @@ check: install
 	$(BIN)/ruff format --check vigil tests benchmarks
 	$(BIN)/ruff check vigil tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/matching.py

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+from aiokafka.structs import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
@@ -45,7 +46,9 @@ class _Consumer(Consumer):
             # past the dropped events; read it from the start, as auto_offset_reset says
             fresh = [tp for tp in self.assignment() if not self._committed_offset.get(tp)]
             if fresh:
-                await self._thread.seek_to_beginning(*fresh)
+                await self._thread.seek_to_beginning(
+                    *(TopicPartition(tp.topic, tp.partition) for tp in fresh)
+                )
                 for tp in fresh:
                     self._read_offset[tp] = None
         async for item in super().getmany(timeout):
