@@ -25,8 +25,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from vigil import __version__
+
+        console.print(f"vigil {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) -> None:
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     state["debug"] = debug
 
 
@@ -246,12 +259,23 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
-        import click
+        # typer 0.29 ships its own copy of click (pinned in pyproject.toml): its exceptions,
+        # not click's, are what a usage error raises
+        from typer._click.exceptions import ClickException, UsageError
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, ClickException) and not state["debug"]:
+            hint = ""
+            if isinstance(exc, UsageError) and exc.ctx is not None:
+                names, ctx = [], exc.ctx
+                while ctx.parent is not None:  # the root's name may be `python -m vigil`
+                    names.append(str(ctx.info_name))
+                    ctx = ctx.parent
+                hint = f" (see `{' '.join(['vigil', *reversed(names)])} --help`)"
+            err.print(
+                f"[red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
+            )
+            sys.exit(2)
+        if isinstance(exc, typer.Abort):
             sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,49 @@
+"""A user's mistake on the command line: one line naming it, exit status 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from vigil import __version__
+
+
+def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"},  # narrow: the line must not wrap
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["monitrs"],
+            "error: No such command 'monitrs'. Did you mean 'monitors'? (see `vigil --help`)",
+        ),
+        (["--bogus"], "error: No such option: --bogus (see `vigil --help`)"),
+        (["sql"], "error: Missing argument 'query'. (see `vigil sql --help`)"),
+        (
+            ["backfill", "--network", "anvil", "--reorg", "0"],
+            "error: Invalid value for '--reorg': Input should be greater than or equal to 1 "
+            "(see `vigil backfill --help`)",
+        ),
+        (
+            ["monitors", "test"],
+            "error: Missing argument 'monitor_file'. (see `vigil monitors test --help`)",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    done = vigil(*args)
+    assert (done.returncode, done.stderr.strip(), done.stdout) == (2, expected, "")
+
+
+def test_version() -> None:
+    done = vigil("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"vigil {__version__}")
