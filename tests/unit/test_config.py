@@ -198,3 +198,17 @@ def test_template_problems_are_warnings_naming_file_and_field(tmp_path: Path) ->
     loaded = load_project(project(tmp_path, monitor(extra)))
     [warning] = loaded.warnings
     assert "monitor.yaml: monitor 'm': template.body: {{ blok.number }} is not in" in warning
+
+
+def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None:
+    usdt = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
+    wrong = usdt[:-1] + "8"  # one mistyped digit: the case no longer checksums
+    for good in (usdt, usdt.lower(), "0x" + usdt[2:].upper()):
+        (tmp_path / "m.yaml").write_text(f"name: usdt\nnetwork: mainnet\naddresses: ['{good}']\n")
+        assert load_monitor_file(tmp_path / "m.yaml").config.addresses == [usdt.lower()]
+    (tmp_path / "m.yaml").write_text(f"name: usdt\nnetwork: mainnet\naddresses: ['{wrong}']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_monitor_file(tmp_path / "m.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'm.yaml'}: monitor 'usdt': addresses.0: {wrong}")
+    assert "its checksummed form is 0xdaC17F958d2Ee523a2206206994597c13D831EC8" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,8 +22,19 @@ _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 def _address(value: str) -> str:
+    """An address, lower case. Mixed case must be its EIP-55 checksum: a wrong case means
+    a mistyped digit somewhere, and vigil would silently watch another address."""
     if not _ADDRESS.match(value):
         raise ValueError(f"expected a 0x-prefixed 40-hex-digit address, got {value!r}")
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper():
+        checksummed = to_checksum_address(value)
+        if checksummed != value:
+            raise ValueError(
+                f"{value} is not an EIP-55 checksummed address (a digit or its case is wrong); "
+                f"its checksummed form is {checksummed}: check the address, then write that "
+                "or all lower case"
+            )
     return value.lower()
 
 
