@@ -20,7 +20,7 @@ def load_json(path: Path) -> Any:
 
 def recorded_block_18m() -> dict[str, Any]:
     """Block 18,000,000 as vigil's Block record (94 transactions with receipts)."""
-    from vigil.streams.evm.records import block_record
+    from vigil.schemas.evm import block_record
 
     return block_record(
         "mainnet",

@@ -158,9 +158,10 @@ def validate(
 ) -> None:
     """Check a project's files without applying anything."""
     from vigil.config.loader import load_project
+    from vigil.processors.checks import check_project
 
     settings = _settings()
-    loaded = load_project(project or settings.project_dir)
+    loaded = check_project(load_project(project or settings.project_dir))
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
@@ -176,10 +177,13 @@ def apply(
 ) -> None:
     """Validate a project and publish its changes to the running stack, all or nothing."""
     from vigil.config.loader import load_project
-    from vigil.config.state import apply_project
+    from vigil.processors.checks import check_project
+    from vigil.streams.config_topics import apply_project
 
     settings = _settings()
-    loaded = load_project(project or settings.project_dir)  # nothing is published if invalid
+    loaded = check_project(
+        load_project(project or settings.project_dir)
+    )  # nothing is published if invalid
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     bootstrap = stack_bootstrap(settings, "apply to")

@@ -40,11 +40,12 @@ def monitors_test(
 ) -> None:
     """Run one monitor over blocks (or alerts), without Kafka, with the worker's matching code."""
     from vigil.config.loader import load_monitor_file, load_project
+    from vigil.processors.checks import check_monitor
     from vigil.processors.replay import load_blocks, run_monitor
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    monitor = load_monitor_file(monitor_file)
+    monitor = check_monitor(load_monitor_file(monitor_file))
     if monitor.is_forta or alerts is not None:
         _test_forta(monitor, alerts, fmt)
         return
@@ -93,9 +94,9 @@ def monitors_test(
 def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
     from vigil.config.loader import load_project
     from vigil.config.models import FortaMonitorConfig
-    from vigil.connectors.notify.events import match_event
     from vigil.processors.forta import FortaMatcher, FortaMonitor
-    from vigil.streams.forta.records import AlertError, alert_record
+    from vigil.schemas.events import match_event
+    from vigil.schemas.forta import AlertError, alert_record
 
     if not isinstance(monitor.config, FortaMonitorConfig):
         raise VigilError(f"{monitor.file}: --alerts is for Forta monitors (type: forta)")
@@ -149,7 +150,7 @@ def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
 
 
 def _applied_monitors() -> tuple[Any, str, Any, dict[str, dict[str, Any]]]:
-    from vigil.config.state import read_current
+    from vigil.streams.config_topics import read_current
 
     built = settings()
     bootstrap = stack_bootstrap(built, "read the applied monitors from")
@@ -191,7 +192,8 @@ def monitors_list(fmt: str = typer.Option("table", "--format", help="table | jso
 
 
 def _set_paused(monitor_id: str, paused: bool) -> None:
-    from vigil.config.state import publish, with_paused
+    from vigil.config.state import with_paused
+    from vigil.streams.config_topics import publish
 
     built, bootstrap, codec, monitors = _applied_monitors()
     if monitor_id not in monitors:
@@ -262,8 +264,9 @@ def monitors_new(
     target.write_text(text)
     try:
         from vigil.config.loader import load_monitor_file
+        from vigil.processors.checks import check_monitor
 
-        load_monitor_file(target)
+        check_monitor(load_monitor_file(target))
     except VigilError:
         target.unlink()
         raise
@@ -277,7 +280,10 @@ def monitors_save_template(
     project: Path = typer.Option(None, "--project", help="project dir (default VIGIL_PROJECT_DIR)"),
 ) -> None:
     """Save a monitor as a template of the project (PROJECT/templates/NAME.yaml)."""
+    from vigil.config.loader import load_monitor_file
     from vigil.config.templates import save_template
+    from vigil.processors.checks import check_monitor
 
+    check_monitor(load_monitor_file(monitor_file))  # only a valid monitor becomes a template
     target = save_template(monitor_file, name, project or settings().project_dir)
     console.print(f"wrote {target}; use it with `vigil monitors new --template {name}`")

@@ -14,9 +14,9 @@ from tests.helpers import FIXTURES, load_json
 from vigil.config.channels import CHANNEL
 from vigil.connectors.notify.channels import build_channel
 from vigil.connectors.notify.delivery import Messages, Outcome
-from vigil.connectors.notify.events import match_event
 from vigil.connectors.notify.render import with_links
 from vigil.runtime.broker import free_port
+from vigil.schemas.events import match_event
 from vigil.settings import Settings, load_settings
 from vigil.testing import WebhookReceiver
 

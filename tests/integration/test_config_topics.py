@@ -9,18 +9,11 @@ from tests.helpers import USDT, recorded_block_18m
 from tests.unit.test_config import monitor, project
 from tests.unit.test_templates import TRANSFER_TOPIC
 from vigil.config.loader import load_project
-from vigil.config.state import (
-    TOPICS,
-    Change,
-    apply_project,
-    desired,
-    publish,
-    read_current,
-    with_paused,
-)
+from vigil.config.state import TOPICS, Change, desired, with_paused
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
+from vigil.streams.config_topics import apply_project, publish, read_current
 from vigil.streams.kafka import ensure_topics, producer
 from vigil.streams.live_config import LiveConfig
 from vigil.testing import wait_for

@@ -11,10 +11,10 @@ import pytest
 from tests.helpers import FIXTURES, load_json, read_topic
 from vigil.config.models import FortaApiConfig
 from vigil.schemas.codec import Codec
+from vigil.schemas.forta import created_ms
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings, load_settings
 from vigil.streams.forta.poller import FortaPoller
-from vigil.streams.forta.records import created_ms
 from vigil.streams.kafka import ensure_topics, producer
 
 pytestmark = pytest.mark.integration

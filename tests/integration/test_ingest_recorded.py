@@ -12,10 +12,10 @@ import pytest
 from tests.helpers import FIXTURES, MAINNET, USDT, RunningIngester, load_json, read_topic
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
+from vigil.schemas.evm import block_record
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.evm.records import block_record
 from vigil.streams.kafka import ensure_topics, producer
 from vigil.testing import JsonRpcServer, wait_for
 

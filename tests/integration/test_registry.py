@@ -13,9 +13,9 @@ from vigil.schemas import loader
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry
-from vigil.schemas.registry_log import kafka_backed_store
 from vigil.settings import Settings
 from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.registry_log import kafka_backed_store
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,13 @@ import pytest
 from tests.helpers import FIXTURES, USDC, ApiServer, load_json
 from vigil.api.app import create_app
 from vigil.config.loader import load_project
-from vigil.config.state import apply_project
 from vigil.runtime import process
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
-from vigil.schemas.registry_log import kafka_backed_store
 from vigil.settings import Settings, load_settings
+from vigil.streams.config_topics import apply_project
 from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.registry_log import kafka_backed_store
 from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from tests.helpers import recorded_block_18m, write_monitor
 from vigil.config.loader import load_monitor_file
-from vigil.connectors.notify.events import transaction_view
 from vigil.processors import abi
 from vigil.processors.conditions import compile_condition
 from vigil.processors.matching import TX_FIELDS, Matcher, compile_monitor, transaction_env
+from vigil.schemas.events import transaction_view
 
 MINTER_ROLE = "0x9f2df0fed2c77648de5860a4cc508cd0818c85b8b8a1ab4ceeef8d981c8956a6"
 PAUSER_ROLE = "0x65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a"

@@ -9,9 +9,9 @@ from eth_keys.datatypes import PrivateKey, Signature
 from eth_utils.crypto import keccak
 
 from tests.helpers import FIXTURES, load_json
+from vigil.schemas.forta import alert_record, alert_view
 from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
 from vigil.streams.forta.ingress import LocalModeIngress
-from vigil.streams.forta.records import alert_record, alert_view
 from vigil.testing import scan_node_jwt, sign_eth_jwt
 
 NODE_KEY = b"\x07" * 32

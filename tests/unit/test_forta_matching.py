@@ -11,10 +11,10 @@ import pytest
 from tests.helpers import FIXTURES, load_json
 from vigil.config.loader import load_monitor_file
 from vigil.config.models import FortaMonitorConfig
-from vigil.connectors.notify.events import match_event
 from vigil.errors import ConfigError
 from vigil.processors.forta import FortaMatcher, FortaMonitor
-from vigil.streams.forta.records import alert_record
+from vigil.schemas.events import match_event
+from vigil.schemas.forta import alert_record
 
 RESPONSE = FIXTURES / "forta" / "graphql-alerts-response.json"
 BOT_A = "0x55708e28820c86a69a09b6858ee6f2b061dc7bd282651ad43d25522cab6e811b"  # FORTA_5, CRITICAL

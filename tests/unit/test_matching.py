@@ -15,10 +15,11 @@ from tests.helpers import (
     recorded_block_18m,
     write_monitor,
 )
-from vigil.config.loader import load_monitor_file
+from vigil.config.loader import load_monitor_file, load_project
 from vigil.errors import ConfigError
+from vigil.processors.checks import check_monitor, check_project
 from vigil.processors.matching import Matcher, batches, compile_monitor
-from vigil.streams.evm.records import block_record
+from vigil.schemas.evm import block_record
 
 APPROVER = "0xce8d3c1a8edaa545072d5a4dfdc202f199d67090"  # emits 4 Approvals in block 18M
 
@@ -224,10 +225,24 @@ def test_bad_monitors_name_file_monitor_and_field(
     tmp_path: Path, conditions: str, field: str, message: str
 ) -> None:
     path = write_monitor(tmp_path, monitor_yaml([USDT], conditions))
+    monitor = load_monitor_file(path)  # the loader reads the file; the check compiles it
     with pytest.raises(ConfigError) as caught:
-        load_monitor_file(path)
+        check_monitor(monitor)
     text = str(caught.value)
     assert str(path) in text
     assert "monitor 'test'" in text
     assert field in text
     assert message in text
+
+
+def test_check_project_compiles_every_monitor_of_a_loaded_project(tmp_path: Path) -> None:
+    from tests.unit.test_config import monitor, project
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = load_project(project(tmp_path / "good", monitor()))
+    assert check_project(good) is good
+    bad_root = project(tmp_path / "bad", monitor("conditions:\n  transaction: gasPrice >\n"))
+    loaded = load_project(bad_root)  # files and cross-references are fine
+    with pytest.raises(ConfigError, match=r"conditions\.transaction: syntax error"):
+        check_project(loaded)

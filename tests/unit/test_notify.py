@@ -2,8 +2,8 @@ import json
 from typing import Any
 
 from tests.helpers import FIXTURES, load_json
-from vigil.connectors.notify.events import match_event
 from vigil.connectors.notify.webhook import sign, verify
+from vigil.schemas.events import match_event
 
 
 def golden_match() -> dict[str, Any]:

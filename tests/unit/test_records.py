@@ -1,5 +1,5 @@
 from tests.helpers import MAINNET, load_json, recorded_block_18m
-from vigil.streams.evm.records import block_record
+from vigil.schemas.evm import block_record
 
 
 def test_block_18m_matches_the_recorded_data() -> None:

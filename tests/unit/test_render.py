@@ -5,16 +5,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import FIXTURES, load_json
-from vigil.connectors.notify.render import (
-    DEFAULT_BODY,
-    LIMITS,
-    MISSING,
-    TRUNCATED,
-    Template,
-    render,
-    resolve,
-    with_links,
-)
+from vigil.config.message import DEFAULT_BODY, MISSING, Template, resolve
+from vigil.connectors.notify.render import LIMITS, TRUNCATED, render, with_links
 
 EVENT: dict[str, Any] = {
     "hash": "0xabc",

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from vigil.config.channels import CHANNEL, CHANNEL_TYPES, ChannelConfig
+from vigil.config.message import Template
 from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
 from vigil.errors import ConfigError
 
@@ -125,7 +126,10 @@ def _load_abi(
 
 
 def load_monitor_file(path: Path) -> LoadedMonitor:
-    """One monitor file; an ``abi`` path is relative to the file."""
+    """One monitor file; an ``abi`` path is relative to the file.
+
+    Conditions are compiled by ``processors.checks``, which callers run before acting.
+    """
     data = _read_yaml(path)
     name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
     obj = f"monitor {name!r}"
@@ -135,11 +139,7 @@ def load_monitor_file(path: Path) -> LoadedMonitor:
         return LoadedMonitor(forta.id or monitor_id, forta, [], path)
     config = _validate(MonitorConfig, data, path, obj)
     abi = _load_abi(config.abi, path.parent, path, obj)
-    monitor = LoadedMonitor(config.id or monitor_id, config, abi, path)
-    from vigil.processors.matching import compile_monitor  # checks signatures and conditions
-
-    compile_monitor(monitor, chain_id=0)
-    return monitor
+    return LoadedMonitor(config.id or monitor_id, config, abi, path)
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -248,8 +248,6 @@ def _template_warnings(template: Any, path: Path, obj: str) -> list[str]:
     """Paths a message template reads that the event schema lacks; bodies that run long."""
     if template is None:
         return []
-    from vigil.connectors.notify.render import Template
-
     found: list[str] = []
     for part in ("subject", "body"):
         source = getattr(template, part)

@@ -12,21 +12,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kafka.errors import KafkaError
-
 from vigil.config.channels import CHANNEL
 from vigil.config.loader import LoadedChannel, LoadedMonitor, Project
 from vigil.config.models import FortaMonitorConfig, MonitorConfig
-from vigil.errors import BrokerError, ConfigError
-from vigil.schemas.codec import Codec
-from vigil.settings import Settings
+from vigil.errors import ConfigError
 
 TOPICS = {"monitor": "config.monitors", "channel": "config.channels"}
 SCHEMA = "ConfigChange"
@@ -214,56 +207,6 @@ def plan(project: Project, current: dict[Key, dict[str, Any]]) -> list[Planned]:
     for key in sorted(set(current) - set(wanted)):
         kind, object_id = key
         planned.append(Planned(Change(kind, object_id, "delete", None, "apply"), "delete"))
-    return planned
-
-
-def read_current(settings: Settings, bootstrap: str, codec: Codec) -> dict[Key, dict[str, Any]]:
-    """The live record per object (deleted objects left out), read from the config topics."""
-    from vigil.streams.kafka import read_compacted
-
-    current: dict[Key, dict[str, Any]] = {}
-    for kind, suffix in TOPICS.items():
-        topic = settings.topic(suffix)
-        for key, value in read_compacted(bootstrap, topic, read_committed=True).items():
-            record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
-            if record["action"] != "delete":
-                current[(kind, record["id"])] = record
-    return current
-
-
-def publish(
-    settings: Settings, bootstrap: str, codec: Codec, changes: Iterable[Change]
-) -> list[Change]:
-    """Write ``changes`` in one Kafka transaction: readers see all of them or none."""
-    from vigil.streams.kafka import producer
-
-    batch = list(changes)
-    if not batch:
-        return batch
-    sink = producer(bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
-    try:
-        sink.init_transactions()
-        sink.begin_transaction()
-        at = int(time.time() * 1000)
-        for change in batch:
-            topic = settings.topic(TOPICS[change.kind])
-            value = codec.encode(topic, SCHEMA, change.record(at))
-            sink.send(topic, key=change.id.encode(), value=value)
-        sink.commit_transaction()
-    except KafkaError as exc:
-        raise BrokerError(f"publishing {len(batch)} config change(s) failed: {exc}") from exc
-    finally:
-        sink.close()
-    return batch
-
-
-def apply_project(
-    settings: Settings, bootstrap: str, codec: Codec, project: Project, *, dry_run: bool = False
-) -> list[Planned]:
-    """Make the config topics say what ``project`` says; returns what it did (or would do)."""
-    planned = plan(project, read_current(settings, bootstrap, codec))
-    if not dry_run:
-        publish(settings, bootstrap, codec, [p.change for p in planned if p.effect != "unchanged"])
     return planned
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from vigil.config.models import FortaMonitorConfig
 from vigil.processors.matching import checksum
-from vigil.streams.forta.records import SEVERITY_RANK, created_ms
+from vigil.schemas.forta import SEVERITY_RANK, created_ms
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from vigil.config.loader import LoadedMonitor
-from vigil.connectors.notify.events import match_event
 from vigil.errors import ConfigError
 from vigil.processors.matching import Matcher, compile_monitor
-from vigil.streams.evm.records import block_record
+from vigil.schemas.events import match_event
+from vigil.schemas.evm import block_record
 
 
 def _read_json(path: Path, what: str) -> Any:

@@ -58,8 +58,8 @@ def serve(settings: Settings) -> None:
     from vigil.connectors.history.ddl import migrate
     from vigil.connectors.history.query import connect
     from vigil.connectors.history.sink import HistorySink
-    from vigil.schemas.registry_log import kafka_backed_store
     from vigil.streams.kafka import ensure_topics
+    from vigil.streams.registry_log import kafka_backed_store
 
     bootstrap = require_bootstrap(settings)
     ensure_topics(settings, bootstrap)

@@ -28,6 +28,7 @@ import httpx
 
 from vigil.config.loader import Project, load_project
 from vigil.errors import BrokerError, RpcError, RpcUnavailable, VigilError
+from vigil.processors.checks import check_project
 from vigil.runtime import process
 from vigil.runtime.broker import EmbeddedKafka, port_in_use
 from vigil.runtime.roles import check_secrets
@@ -55,7 +56,8 @@ class Stack:
         self.due: dict[str, float] = {}  # role → when to start it again
 
     def start(self) -> None:
-        project = load_project(self.settings.project_dir)  # bad config fails before anything runs
+        # bad config fails before anything runs
+        project = check_project(load_project(self.settings.project_dir))
         check_secrets(project, self.settings)
         for warning in check_networks(project, self.settings.rpc_start_wait):
             self.say(f"warning: {warning}")
@@ -86,9 +88,9 @@ class Stack:
 
     def apply(self, project: Project) -> None:
         """Publish the project's changes to the config topics (workers follow them)."""
-        from vigil.config.state import apply_project
         from vigil.runtime.roles import preregistered_codec
         from vigil.schemas.registry import HttpRegistry
+        from vigil.streams.config_topics import apply_project
 
         codec = preregistered_codec(self.settings, HttpRegistry(self.settings.registry_url))
         planned = apply_project(self.settings, self.bootstrap, codec, project)

@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 
 from vigil.config.loader import LoadedChannel
+from vigil.config.message import parsed
 from vigil.connectors.notify.channels import build_channel
 from vigil.connectors.notify.delivery import Channel, Messages, Outcome
-from vigil.connectors.notify.events import match_event
-from vigil.connectors.notify.render import parsed, with_links
+from vigil.connectors.notify.render import with_links
 from vigil.processors.alerting import Gate, decide
 from vigil.schemas.codec import Codec
+from vigil.schemas.events import match_event
 from vigil.settings import Settings
 from vigil.streams.dlq import DeadLetters, dead_letter
 from vigil.streams.live_config import LiveConfig

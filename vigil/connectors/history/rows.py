@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil.connectors.notify.events import match_event
+from vigil.schemas.events import match_event
 
 BLOCK_COLUMNS = [
     "network",

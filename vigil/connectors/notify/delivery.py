@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from vigil.config.channels import MessageTemplate
-from vigil.connectors.notify.render import (
+from vigil.config.message import (
     DEFAULT_BODY,
     DEFAULT_CHAT_BODY,
     DEFAULT_SUBJECT,

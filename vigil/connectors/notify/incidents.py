@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.config.channels import OpsgenieConfig, PagerDutyConfig
+from vigil.config.message import PLACEHOLDER, resolve
 from vigil.connectors.notify.delivery import ApiChannel, Messages, need, post_json
-from vigil.connectors.notify.render import PLACEHOLDER, as_text, render, resolve
+from vigil.connectors.notify.render import as_text, render
 from vigil.errors import DeliveryError
 
 OPSGENIE_URLS = {"US": "https://api.opsgenie.com", "EU": "https://api.eu.opsgenie.com"}

@@ -16,8 +16,8 @@ from kafka import KafkaProducer
 from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
 from vigil.schemas.codec import Codec
+from vigil.schemas.evm import block_record
 from vigil.settings import Settings
-from vigil.streams.evm.records import block_record
 from vigil.streams.evm.rpc import Call, RpcPool
 from vigil.streams.kafka import read_compacted
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
+from vigil.schemas.forta import AlertError, alert_record
 from vigil.settings import Settings
 from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
-from vigil.streams.forta.records import AlertError, alert_record
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ALERTS = 1000

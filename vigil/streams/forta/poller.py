@@ -22,8 +22,8 @@ from kafka import KafkaProducer
 from vigil.config.models import FortaApiConfig
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
+from vigil.schemas.forta import AlertError, alert_record, created_ms
 from vigil.settings import Settings
-from vigil.streams.forta.records import AlertError, alert_record, created_ms
 from vigil.streams.kafka import read_compacted
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vigil.streams.forta.records import alert_view
+from vigil.schemas.forta import alert_view
 
 
 def _hex(value: int | None) -> str | None:

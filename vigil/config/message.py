@@ -1,0 +1,201 @@
+"""The message template language a monitor's or channel's ``template:`` is written in.
+
+``{{ path }}`` reads the event schema (dot notation into objects and arrays); ``**bold**``,
+``*italic*`` / ``_italic_`` and ``[text](url)`` are the markup. A template is parsed once
+into inline nodes before values are put in; ``connectors.notify.render`` writes the nodes
+for each platform. Parsing lives here so loading a project can check templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_LINK = re.compile(r"\[([^\]]*)\]\(((?:\{\{[^{}]*\}\}|[^)\s])*)\)")
+WARN_LENGTH = 1900  # the source documents' advice for a body that fits every platform
+# roots of the event schema (contract and Forta monitors) and what vigil injects
+SCHEMA_ROOTS = {
+    "id", "type", "hash", "blockHash", "blockNumber", "timestamp", "transaction",
+    "matchReasons", "matchedAddresses", "matchedChecksumAddresses", "monitor", "sentinel",
+    "value", "metadata", "alert", "matchReasonsFormatted", "retracted",
+}  # fmt: skip
+
+DEFAULT_SUBJECT = "vigil: {{ monitor.name }} matched on {{ monitor.network }}"
+DEFAULT_BODY = """**Monitor Name**
+
+{{ monitor.name }}
+
+**Network**
+
+{{ monitor.network }}
+
+**Block Hash**
+
+{{ blockHash }}
+
+**Transaction Hash**
+
+{{ transaction.transactionHash }}
+
+**Transaction Link**
+
+[Block Explorer]({{ transaction.link }})
+
+{{ matchReasonsFormatted }}
+
+**Value**
+
+{{ value }}"""
+DEFAULT_CHAT_BODY = """**{{ monitor.name }}** matched on {{ monitor.network }} \
+(block {{ blockNumber }}, severity {{ monitor.severity }})
+[{{ transaction.transactionHash }}]({{ transaction.link }})
+
+{{ matchReasonsFormatted }}"""
+
+
+@dataclass(frozen=True)
+class Text:
+    value: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A ``{{ path }}`` in text: filled with the value at render time, escaped as text."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Styled:
+    style: str  # bold | italic
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    children: tuple[Node, ...]
+    url: str  # may hold {{ path }}: filled raw, URL-escaped per platform
+
+
+Node = Text | Slot | Styled | Link
+
+
+def _closing(text: str, start: int, marker: str) -> int:
+    """Index of the marker that closes a run opened at ``start``, or -1."""
+    index = text.find(marker, start)
+    while index != -1 and marker == "*" and text.startswith("**", index):
+        index = text.find(marker, index + 2)
+    return index
+
+
+def _inline(text: str) -> tuple[Node, ...]:
+    nodes: list[Node] = []
+    buffer: list[str] = []
+    i = 0
+
+    def flush() -> None:
+        if buffer:
+            nodes.extend(_slots("".join(buffer)))
+            buffer.clear()
+
+    while i < len(text):
+        if text.startswith("**", i) and (end := text.find("**", i + 2)) > i + 2:
+            flush()
+            nodes.append(Styled("bold", _inline(text[i + 2 : end])))
+            i = end + 2
+            continue
+        char = text[i]
+        boundary = i == 0 or not text[i - 1].isalnum()
+        if (
+            char in "*_"
+            and boundary
+            and (end := _closing(text, i + 1, char)) > i + 1
+            and (char == "*" or end + 1 >= len(text) or not text[end + 1].isalnum())
+        ):
+            flush()
+            nodes.append(Styled("italic", _inline(text[i + 1 : end])))
+            i = end + 1
+            continue
+        if char == "[":
+            match = _LINK.match(text, i)
+            if match:
+                flush()
+                nodes.append(Link(_inline(match.group(1)), match.group(2)))
+                i = match.end()
+                continue
+        if char == "{" and (slot := PLACEHOLDER.match(text, i)):
+            buffer.append(slot.group(0))  # kept whole: `_` in a path is not italic
+            i = slot.end()
+            continue
+        buffer.append(char)
+        i += 1
+    flush()
+    return tuple(nodes)
+
+
+def _slots(text: str) -> Iterable[Node]:
+    last = 0
+    for match in PLACEHOLDER.finditer(text):
+        if match.start() > last:
+            yield Text(text[last : match.start()])
+        yield Slot(match.group(1))
+        last = match.end()
+    if last < len(text):
+        yield Text(text[last:])
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template and the paths it reads."""
+
+    source: str
+    nodes: tuple[Node, ...]
+
+    @classmethod
+    def parse(cls, source: str) -> Template:
+        return cls(source, _inline(source))
+
+    def paths(self) -> list[str]:
+        found = [m.group(1) for m in PLACEHOLDER.finditer(self.source)]
+        return list(dict.fromkeys(found))
+
+    def warnings(self) -> list[str]:
+        """Paths that cannot exist in the event schema, and bodies too long for every platform."""
+        roots = ", ".join(sorted(SCHEMA_ROOTS))
+        problems = [
+            f"{{{{ {path} }}}} is not in the event schema (its roots: {roots})"
+            for path in self.paths()
+            if path.split(".")[0] not in SCHEMA_ROOTS
+        ]
+        if len(self.source) > WARN_LENGTH:
+            problems.append(
+                f"the template is {len(self.source)} characters; over {WARN_LENGTH} some "
+                "platforms truncate the message"
+            )
+        return problems
+
+
+@lru_cache(maxsize=1024)
+def parsed(source: str) -> Template:
+    """``Template.parse`` once per distinct source (templates repeat for every match)."""
+    return Template.parse(source)
+
+
+MISSING = object()
+
+
+def resolve(event: Any, path: str) -> Any:
+    """The value at ``a.b.0.c`` (dot notation into objects and arrays), or MISSING."""
+    value = event
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value

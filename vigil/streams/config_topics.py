@@ -1,0 +1,66 @@
+"""Config topic I/O: read the applied objects, publish changes in one Kafka transaction.
+
+`vigil apply`, pause and resume write here; `live_config` follows the same topics.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from vigil.config.loader import Project
+from vigil.config.state import SCHEMA, TOPICS, Change, Key, Planned, plan
+from vigil.errors import BrokerError
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+from vigil.streams.kafka import producer, read_compacted
+
+
+def read_current(settings: Settings, bootstrap: str, codec: Codec) -> dict[Key, dict[str, Any]]:
+    """The live record per object (deleted objects left out), read from the config topics."""
+    current: dict[Key, dict[str, Any]] = {}
+    for kind, suffix in TOPICS.items():
+        topic = settings.topic(suffix)
+        for key, value in read_compacted(bootstrap, topic, read_committed=True).items():
+            record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
+            if record["action"] != "delete":
+                current[(kind, record["id"])] = record
+    return current
+
+
+def publish(
+    settings: Settings, bootstrap: str, codec: Codec, changes: Iterable[Change]
+) -> list[Change]:
+    """Write ``changes`` in one Kafka transaction: readers see all of them or none."""
+    batch = list(changes)
+    if not batch:
+        return batch
+    sink = producer(bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
+    try:
+        sink.init_transactions()
+        sink.begin_transaction()
+        at = int(time.time() * 1000)
+        for change in batch:
+            topic = settings.topic(TOPICS[change.kind])
+            value = codec.encode(topic, SCHEMA, change.record(at))
+            sink.send(topic, key=change.id.encode(), value=value)
+        sink.commit_transaction()
+    except KafkaError as exc:
+        raise BrokerError(f"publishing {len(batch)} config change(s) failed: {exc}") from exc
+    finally:
+        sink.close()
+    return batch
+
+
+def apply_project(
+    settings: Settings, bootstrap: str, codec: Codec, project: Project, *, dry_run: bool = False
+) -> list[Planned]:
+    """Make the config topics say what ``project`` says; returns what it did (or would do)."""
+    planned = plan(project, read_current(settings, bootstrap, codec))
+    if not dry_run:
+        publish(settings, bootstrap, codec, [p.change for p in planned if p.effect != "unchanged"])
+    return planned
