@@ -6,6 +6,7 @@ The tree::
     ├── SettingsError           bad or missing environment settings
     ├── ConfigError             a project file (vigil.yaml, monitors/, channels/) is wrong
     │   └── ConditionError      a condition expression does not parse or names unknown fields
+    ├── ConditionTypeError      a condition met operands it cannot compare: counted as no match
     ├── SchemaError             an Avro schema or the registry is wrong or unreachable
     │   └── SerializationError  a record could not be encoded or decoded
     ├── RuntimeDependencyError  java, the Kafka jars or anvil are missing
@@ -16,8 +17,6 @@ The tree::
     ├── ReorgTooDeep            a reorg reaches below the remembered window: repair by hand
     ├── HistoryError            ClickHouse refused a statement
     └── DeliveryError           a notification could not be delivered
-
-``Skip`` is not an error: a processor raises it to drop one record on purpose.
 """
 
 from __future__ import annotations
@@ -49,6 +48,10 @@ class ConfigError(VigilError):
 
 class ConditionError(ConfigError):
     """A condition expression is invalid (syntax, or a name the ABI lacks)."""
+
+
+class ConditionTypeError(VigilError):
+    """Operands of incompatible types met at evaluation; the caller counts it as no match."""
 
 
 class SchemaError(VigilError):
@@ -109,7 +112,3 @@ class DeliveryError(VigilError):
     ) -> None:
         super().__init__(message)
         self.status, self.permanent, self.retry_after = status, permanent, retry_after
-
-
-class Skip(Exception):
-    """Drop the current record on purpose."""

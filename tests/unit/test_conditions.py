@@ -2,8 +2,8 @@ from typing import Any
 
 import pytest
 
-from vigil.errors import ConditionError
-from vigil.processors.conditions import ConditionTypeError, compile_condition
+from vigil.errors import ConditionError, ConditionTypeError
+from vigil.processors.conditions import compile_condition
 
 SEED_EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     (

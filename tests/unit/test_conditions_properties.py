@@ -6,8 +6,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil.errors import ConditionError
-from vigil.processors.conditions import ConditionTypeError, compile_condition
+from vigil.errors import ConditionError, ConditionTypeError
+from vigil.processors.conditions import compile_condition
 from vigil.processors.conditions.ast import parse
 from vigil.processors.conditions.ast import render as print_tree
 

@@ -13,14 +13,9 @@ from eth_utils.address import to_checksum_address
 
 from vigil.config.loader import LoadedMonitor
 from vigil.config.models import MonitorConfig, Selection
-from vigil.errors import ConfigError
+from vigil.errors import ConditionTypeError, ConfigError
 from vigil.processors import abi
-from vigil.processors.conditions import (
-    Condition,
-    ConditionTypeError,
-    Labelled,
-    compile_condition,
-)
+from vigil.processors.conditions import Condition, Labelled, compile_condition
 
 log = logging.getLogger(__name__)
 

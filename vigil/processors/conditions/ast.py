@@ -12,27 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from lark import Token, Tree
-from lark.exceptions import UnexpectedInput
 
-from vigil.errors import ConditionError
+from vigil.processors.conditions.parser import parse_tree, unescape
 
 Node = tuple[Any, ...]
 
 
 def parse(text: str) -> Node:
     """The tree of ``text``; a syntax error is a ConditionError as in compile_condition."""
-    from vigil.processors.conditions.evaluate import _describe, _parser
-
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise ConditionError(f"condition: {_describe(exc, text)}") from None
-    return _node(tree)
+    return _node(parse_tree(text))
 
 
 def _node(tree: Tree[Any] | Token) -> Node:
-    from vigil.processors.conditions.evaluate import _unescape
-
     if isinstance(tree, Token):  # lark inlines single-token rules away only with a rule name
         raise AssertionError(f"unexpected token {tree!r}")
     rule, kids = tree.data, tree.children
@@ -57,7 +48,7 @@ def _node(tree: Tree[Any] | Token) -> Node:
     if rule == "hex":
         return ("hex", str(kids[0]).lower())
     if rule == "string":
-        return ("str", _unescape(str(kids[0])))
+        return ("str", unescape(str(kids[0])))
     if rule in ("true", "false"):
         return ("bool", rule == "true")
     if rule == "name":

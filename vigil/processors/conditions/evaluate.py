@@ -3,49 +3,18 @@
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Token, Tree
 
-from vigil.errors import ConditionError
+from vigil.errors import ConditionError, ConditionTypeError
+from vigil.processors.conditions.parser import parse_tree, unescape
 
 Env = Mapping[str, Any]
 Fn = Callable[[Env], Any]
-
-
-class ConditionTypeError(Exception):
-    """Operands of incompatible types met at evaluation; the caller counts it as no match."""
-
-
-@cache
-def _parser() -> Lark:
-    text = (resources.files("vigil.processors.conditions") / "grammar.lark").read_text()
-    return Lark(text, parser="lalr", maybe_placeholders=False)
-
-
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.DOTALL)
-_ESCAPED = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
-
-
-def _unescape(token: str) -> str:
-    """A string literal's value: backslash escapes replaced, any other character kept as is
-    (decoding the whole body as ``unicode_escape`` would mangle non-ASCII text)."""
-
-    def replace(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if len(code) > 1:  # \uXXXX or \xXX
-            return chr(int(code[1:], 16))
-        return _ESCAPED.get(code, code)
-
-    body = token[1:-1]
-    return _ESCAPE.sub(replace, body) if "\\" in body else body
 
 
 def _is_hex(value: Any) -> bool:
@@ -180,7 +149,7 @@ class _Compiler:
             text = str(kids[0])
             return lambda env: text
         if rule == "string":
-            value = _unescape(str(kids[0]))
+            value = unescape(str(kids[0]))
             return lambda env: value
         if rule in ("true", "false"):
             flag = rule == "true"
@@ -252,47 +221,13 @@ class _Compiler:
         return lookup
 
 
-def _describe(exc: UnexpectedInput, text: str) -> str:
-    expected: Iterable[str] = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
-    at_end = isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    )
-    if at_end:  # lark points at the last token; the caret belongs after it
-        lines = text.rstrip().splitlines() or [""]
-        where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
-        context = f"{lines[-1]}\n{' ' * len(lines[-1])}^"
-        return (
-            f"syntax error at {where}: unexpected end of input; expected one of: "
-            + ", ".join(sorted(getattr(exc, "expected", None) or []))
-            + f"\n{context}"
-        )
-    where = f"line {exc.line}, column {exc.column}"
-    context = exc.get_context(text).rstrip("\n")
-    found = (
-        "end of input"
-        if isinstance(exc, UnexpectedEOF)
-        else (
-            repr(str(exc.token))
-            if isinstance(exc, UnexpectedToken)
-            else repr(text[exc.pos_in_stream or 0])
-            if isinstance(exc, UnexpectedCharacters)
-            else "?"
-        )
-    )
-    names = ", ".join(sorted(expected))
-    return f"syntax error at {where}: unexpected {found}; expected one of: {names}\n{context}"
-
-
 def compile_condition(
     text: str, *, known: Iterable[str] | None = None, where: str = "condition"
 ) -> Condition:
     """Parse and compile ``text``; names outside ``known`` (when given) are load errors."""
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise ConditionError(f"{where}: {_describe(exc, text)}") from None
+    tree = parse_tree(text, where)
     compiler = _Compiler()
-    fn = compiler.build(tree) if isinstance(tree, Tree) else compiler.build(Tree("start", [tree]))
+    fn = compiler.build(tree)
     if known is not None:
         unknown = sorted(compiler.names - set(known))
         if unknown:
