@@ -16,10 +16,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# the official Apache Kafka broker jars, from Maven Central (see vigil/runtime/kafka-pom.xml)
-$(TOOLS)/kafka/.fetched: vigil/runtime/kafka-pom.xml
+# the official Apache Kafka broker jars, from Maven Central (see vigil/stack/kafka-pom.xml)
+$(TOOLS)/kafka/.fetched: vigil/stack/kafka-pom.xml
 	mkdir -p $(TOOLS)/kafka
-	mvn --batch-mode --quiet -f vigil/runtime/kafka-pom.xml dependency:copy-dependencies \
+	mvn --batch-mode --quiet -f vigil/stack/kafka-pom.xml dependency:copy-dependencies \
 	    -DoutputDirectory=$(CURDIR)/$(TOOLS)/kafka -DincludeScope=runtime
 	touch $@
 
@@ -29,7 +29,7 @@ $(TOOLS)/node_modules/.installed: Makefile
 	touch $@
 
 $(TOOLS)/contracts.json: examples/contracts/VigilToken.sol $(TOOLS)/node_modules/.installed
-	node vigil/runtime/compile.js $(TOOLS)/node_modules $@ examples/contracts/VigilToken.sol
+	node vigil/demo/compile.js $(TOOLS)/node_modules $@ examples/contracts/VigilToken.sol
 
 up: install
 	$(BIN)/vigil demo

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.matching import rate  # noqa: E402
 from tests.helpers import linked_chain  # noqa: E402
 from vigil.config.models import NetworkConfig  # noqa: E402
-from vigil.runtime.broker import EmbeddedKafka, free_port  # noqa: E402
 from vigil.schemas.codec import Codec  # noqa: E402
 from vigil.schemas.registry import SchemaStore  # noqa: E402
 from vigil.settings import load_settings  # noqa: E402
+from vigil.stack.broker import EmbeddedKafka, free_port  # noqa: E402
 from vigil.streams.evm.ingester import Ingester  # noqa: E402
 from vigil.streams.kafka import ensure_topics, producer  # noqa: E402
 

@@ -26,11 +26,11 @@ from benchmarks.matching import monitors, rate  # noqa: E402
 from tests.helpers import FIXTURES, USDC, ApiServer, recorded_block_18m  # noqa: E402
 from vigil.api.app import create_app  # noqa: E402
 from vigil.config.loader import load_project  # noqa: E402
-from vigil.runtime import process  # noqa: E402
-from vigil.runtime.broker import EmbeddedKafka  # noqa: E402
 from vigil.schemas.catalogue import REGISTRY_TOPIC  # noqa: E402
 from vigil.schemas.codec import Codec  # noqa: E402
 from vigil.settings import load_settings  # noqa: E402
+from vigil.stack import process  # noqa: E402
+from vigil.stack.broker import EmbeddedKafka  # noqa: E402
 from vigil.streams.config_topics import apply_project  # noqa: E402
 from vigil.streams.kafka import ensure_topics, producer  # noqa: E402
 from vigil.streams.registry_log import kafka_backed_store  # noqa: E402

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from vigil.demo.chain import Anvil
 from vigil.errors import RuntimeDependencyError
-from vigil.runtime.broker import EmbeddedKafka
 from vigil.settings import Settings, load_settings
-from vigil.testing import Anvil
+from vigil.stack.broker import EmbeddedKafka
 
 
 def _unavailable(what: str, exc: Exception) -> None:

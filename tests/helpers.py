@@ -66,7 +66,7 @@ class ApiServer:
 
         import uvicorn
 
-        from vigil.runtime.broker import free_port
+        from vigil.stack.broker import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

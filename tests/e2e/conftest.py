@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stack import SECRET, Running, write_project
-from vigil.runtime.broker import free_port
-from vigil.runtime.supervisor import Stack
+from vigil.demo.chain import Anvil, Token
 from vigil.settings import load_settings
-from vigil.testing import Anvil, Token, WebhookReceiver
+from vigil.stack.broker import free_port
+from vigil.stack.supervisor import Stack
+from vigil.testing import WebhookReceiver
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
-from vigil.runtime.supervisor import Stack
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.settings import REPO_ROOT
-from vigil.testing import ACCOUNTS, Anvil, Token, WebhookReceiver
+from vigil.stack.supervisor import Stack
+from vigil.testing import WebhookReceiver
 
 SECRET = "e2e-secret"
 LARGE = 2_000 * 10**18

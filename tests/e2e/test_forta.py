@@ -9,7 +9,8 @@ from eth_keys.datatypes import PrivateKey
 
 from tests.e2e.test_notifications import Setup, start
 from tests.helpers import FIXTURES, load_json
-from vigil.testing import Anvil, scan_node_jwt, wait_for
+from vigil.demo.chain import Anvil
+from vigil.testing import scan_node_jwt, wait_for
 
 pytestmark = pytest.mark.e2e
 NODE_KEY = b"\x21" * 32

@@ -14,11 +14,12 @@ import pytest
 
 from tests.helpers import run_vigil
 from vigil.config.channels import CHANNEL_TYPES
-from vigil.runtime import process
-from vigil.runtime.broker import free_port
-from vigil.runtime.supervisor import Stack
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.settings import REPO_ROOT, load_settings
-from vigil.testing import ACCOUNTS, Anvil, Token, WebhookReceiver, wait_for
+from vigil.stack import process
+from vigil.stack.broker import free_port
+from vigil.stack.supervisor import Stack
+from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
 LARGE = 2_000 * 10**18

@@ -18,10 +18,11 @@ from vigil.connectors.notify.webhook import (
     TIMESTAMP_HEADER,
     verify,
 )
-from vigil.runtime.broker import free_port, port_in_use
-from vigil.runtime.supervisor import Stack
+from vigil.demo.chain import Anvil, Token
+from vigil.stack.broker import free_port, port_in_use
+from vigil.stack.supervisor import Stack
 from vigil.streams.kafka import producer
-from vigil.testing import Anvil, Token, WebhookReceiver, wait_for
+from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -183,7 +184,7 @@ def test_worker_restart_and_redelivered_batches_send_nothing_twice(running: Runn
     wait_for(lambda: running.stack.check() or len(running.receiver.received) == 1, 60, "POST 1")
     # restart the worker; a block mined while it is down is delivered once it is back
     stack = running.stack
-    from vigil.runtime import process
+    from vigil.stack import process
 
     process.stop(stack.children.pop("worker"), "worker")
     second = running.mine_transfers(LARGE + 2)

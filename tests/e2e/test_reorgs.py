@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.stack import LARGE, Running
-from vigil.runtime.supervisor import Stack
+from vigil.stack.supervisor import Stack
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -15,14 +15,16 @@ import pytest
 from kafka import KafkaAdminClient
 
 from tests.e2e.stack import LARGE, SECRET, Running, write_project
+from tests.rpc_server import JsonRpcServer
 from vigil.config.loader import load_project
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.errors import RpcError
-from vigil.runtime import process
-from vigil.runtime import supervisor as supervisor_module
-from vigil.runtime.broker import free_port
-from vigil.runtime.supervisor import Stack, check_networks, up
 from vigil.settings import load_settings
-from vigil.testing import ACCOUNTS, Anvil, JsonRpcServer, Token, WebhookReceiver, wait_for
+from vigil.stack import process
+from vigil.stack import supervisor as supervisor_module
+from vigil.stack.broker import free_port
+from vigil.stack.supervisor import Stack, check_networks, up
+from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
 DEAD = "http://127.0.0.1:9"  # nothing listens on the discard port

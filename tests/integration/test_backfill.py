@@ -8,12 +8,12 @@ from kafka import KafkaConsumer
 
 from tests.helpers import ApiServer
 from vigil.api.app import create_app
+from vigil.demo.chain import Anvil
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.kafka import ensure_topics, read_compacted
 from vigil.streams.registry_log import kafka_backed_store
-from vigil.testing import Anvil
 
 pytestmark = pytest.mark.integration
 

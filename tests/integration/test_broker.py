@@ -6,9 +6,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from vigil.errors import BrokerError, RuntimeDependencyError
-from vigil.runtime.broker import EmbeddedKafka
 from vigil.schemas.catalogue import CATALOGUE
 from vigil.settings import Settings, load_settings
+from vigil.stack.broker import EmbeddedKafka
 from vigil.streams.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from vigil.config.channels import CHANNEL
 from vigil.connectors.notify.channels import build_channel
 from vigil.connectors.notify.delivery import Messages, Outcome
 from vigil.connectors.notify.render import with_links
-from vigil.runtime.broker import free_port
 from vigil.schemas.events import match_event
 from vigil.settings import Settings, load_settings
+from vigil.stack.broker import free_port
 from vigil.testing import WebhookReceiver
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import linked_chain
+from tests.rpc_server import JsonRpcServer
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.kafka import ensure_topics, producer
-from vigil.testing import JsonRpcServer, wait_for
+from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import FIXTURES, MAINNET, USDT, RunningIngester, load_json, read_topic
+from tests.rpc_server import JsonRpcServer
 from vigil.config.models import NetworkConfig
 from vigil.schemas.codec import Codec
 from vigil.schemas.evm import block_record
@@ -17,7 +18,7 @@ from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.kafka import ensure_topics, producer
-from vigil.testing import JsonRpcServer, wait_for
+from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -4,13 +4,14 @@ import pytest
 
 from tests.helpers import RunningIngester, read_topic
 from vigil.config.models import NetworkConfig
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.errors import RpcError
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.kafka import ensure_topics, producer
-from vigil.testing import ACCOUNTS, Anvil, Token, wait_for
+from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from tests.helpers import RunningIngester, read_topic
+from tests.rpc_server import JsonRpcServer
 from vigil.config.loader import LoadedMonitor
 from vigil.config.models import MonitorConfig, NetworkConfig, RpcEndpoint
 from vigil.connectors.history.ddl import migrate
 from vigil.connectors.history.query import run_readonly
 from vigil.connectors.history.sink import HistorySink
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.processors.matching import Matcher, compile_monitor
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
@@ -21,7 +23,7 @@ from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.kafka import ensure_topics, producer
-from vigil.testing import ACCOUNTS, Anvil, JsonRpcServer, Token, wait_for
+from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from vigil.connectors.notify.webhook import (
     WebhookChannel,
     verify,
 )
-from vigil.runtime.broker import free_port
+from vigil.stack.broker import free_port
 from vigil.testing import WebhookReceiver
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ import pytest
 from tests.helpers import FIXTURES, USDC, ApiServer, load_json
 from vigil.api.app import create_app
 from vigil.config.loader import load_project
-from vigil.runtime import process
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings, load_settings
+from vigil.stack import process
 from vigil.streams.config_topics import apply_project
 from vigil.streams.kafka import ensure_topics, producer
 from vigil.streams.registry_log import kafka_backed_store

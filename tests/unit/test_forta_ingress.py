@@ -12,7 +12,7 @@ from tests.helpers import FIXTURES, load_json
 from vigil.schemas.forta import alert_record, alert_view
 from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
 from vigil.streams.forta.ingress import LocalModeIngress
-from vigil.testing import scan_node_jwt, sign_eth_jwt
+from vigil.testing import ManualClock, scan_node_jwt, sign_eth_jwt
 
 NODE_KEY = b"\x07" * 32
 NODE = PrivateKey(NODE_KEY).public_key.to_checksum_address().lower()
@@ -150,7 +150,7 @@ class Recorder:
 
 
 def ingress(recorder: Recorder, **options: Any) -> LocalModeIngress:
-    return LocalModeIngress(frozenset({NODE}), None, recorder, clock=lambda: NOW, **options)
+    return LocalModeIngress(frozenset({NODE}), None, recorder, clock=ManualClock(NOW), **options)
 
 
 def test_a_valid_batch_is_published_whole() -> None:

@@ -35,3 +35,39 @@ def test_event_has_the_hosted_service_shape() -> None:
     assert event["blockNumber"] == hex(golden_match()["blockNumber"])
     assert event["transaction"]["status"] == "0x1"
     json.dumps(event)  # plain JSON all the way down
+
+
+def test_webhook_signs_with_the_time_of_its_injected_clock() -> None:
+    import asyncio
+
+    import httpx
+
+    from vigil.config.channels import CHANNEL
+    from vigil.connectors.notify.channels import build_channel
+    from vigil.connectors.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+    from vigil.settings import load_settings
+    from vigil.testing import ManualClock
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    config = CHANNEL.validate_python(
+        {"alias": "w", "type": "webhook", "url": "http://receiver.invalid/hook", "secret": "s"}
+    )
+    clock = ManualClock(1_800_000_000)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            channel = build_channel(config, load_settings(secrets={"s": "k"}), client, clock)
+            assert (await channel.send([match_event(golden_match())], "r1")).ok
+            clock.advance(42)
+            assert (await channel.send([match_event(golden_match())], "r2")).ok
+
+    asyncio.run(run())
+    stamps = [request.headers[TIMESTAMP_HEADER] for request in seen]
+    assert stamps == ["1800000000", "1800000042"]
+    for request, stamp in zip(seen, stamps, strict=True):
+        assert verify("k", stamp, request.content, request.headers[SIGNATURE_HEADER])

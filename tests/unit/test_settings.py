@@ -66,7 +66,7 @@ def test_child_env_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 
 def test_cluster_ids_never_look_like_options() -> None:
-    from vigil.runtime.broker import new_cluster_id
+    from vigil.stack.broker import new_cluster_id
 
     ids = {new_cluster_id() for _ in range(2000)}  # ~31 would start with "-" unfiltered
     assert len(ids) == 2000

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from kafka.errors import KafkaError
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.loader import Project
 from vigil.config.state import SCHEMA, TOPICS, Change, Key, Planned, plan
 from vigil.errors import BrokerError
@@ -33,7 +33,11 @@ def read_current(settings: Settings, bootstrap: str, codec: Codec) -> dict[Key, 
 
 
 def publish(
-    settings: Settings, bootstrap: str, codec: Codec, changes: Iterable[Change]
+    settings: Settings,
+    bootstrap: str,
+    codec: Codec,
+    changes: Iterable[Change],
+    clock: Clock = SYSTEM,
 ) -> list[Change]:
     """Write ``changes`` in one Kafka transaction: readers see all of them or none."""
     batch = list(changes)
@@ -43,7 +47,7 @@ def publish(
     try:
         sink.init_transactions()
         sink.begin_transaction()
-        at = int(time.time() * 1000)
+        at = clock.ms()
         for change in batch:
             topic = settings.topic(TOPICS[change.kind])
             value = codec.encode(topic, SCHEMA, change.record(at))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
+from vigil.clock import SYSTEM, Clock
 from vigil.schemas.codec import Codec
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ def dead_letter(
     error: str,
     schema: str | None,
     payload: bytes | None,
+    clock: Clock = SYSTEM,
 ) -> dict[str, Any]:
     return {
         "id": id,
@@ -33,7 +34,7 @@ def dead_letter(
         "error": error[:4000],
         "payloadSchema": schema,
         "payload": payload,
-        "at": int(time.time() * 1000),
+        "at": clock.ms(),
     }
 
 

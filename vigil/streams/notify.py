@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import httpx
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.loader import LoadedChannel
 from vigil.config.message import parsed
 from vigil.connectors.notify.channels import build_channel
@@ -45,6 +45,7 @@ def delivery_record(
     channel: LoadedChannel,
     request_id: str,
     outcome: Outcome,
+    at_ms: int,
 ) -> dict[str, Any]:
     return {
         "id": key,
@@ -57,7 +58,7 @@ def delivery_record(
         "attempts": outcome.attempts,
         "httpStatus": outcome.status,
         "error": outcome.error,
-        "at": int(time.time() * 1000),
+        "at": at_ms,
         "latencyMs": outcome.latency_ms,
     }
 
@@ -73,8 +74,10 @@ class Notifier:
         codec: Codec,
         tables: dict[str, Any],
         dead: DeadLetters,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.app, self.settings, self.live, self.codec, self.dead = app, settings, live, codec, dead
+        self.clock = clock
         self.deliveries = app.topic(settings.topic("notify.deliveries"))
         self.suppressed = app.topic(settings.topic("monitor.suppressed"))
         self.batches_name = settings.topic("monitor.match-batches")
@@ -88,7 +91,7 @@ class Notifier:
         version = self.live.snapshot.versions.get(("channel", channel.id), "")
         key = (channel.id, version)
         if key not in self._senders:
-            self._senders[key] = build_channel(channel.config, self.settings, self.http)
+            self._senders[key] = build_channel(channel.config, self.settings, self.http, self.clock)
         return self._senders[key]
 
     async def on_batch(self, batch: dict[str, Any], where: dict[str, Any]) -> None:
@@ -158,7 +161,7 @@ class Notifier:
             "detail": detail,
             "count": count,
             "timestamp": int(match["timestamp"]),
-            "at": int(time.time() * 1000),
+            "at": self.clock.ms(),
         }
         await self.suppressed.send(
             key=record["monitorId"].encode(),
@@ -234,7 +237,7 @@ class Notifier:
         for match, key in sent:
             if outcome.ok:
                 self.delivered[key] = request_id
-            record = delivery_record(match, key, channel, request_id, outcome)
+            record = delivery_record(match, key, channel, request_id, outcome, self.clock.ms())
             await self.deliveries.send(
                 key=key.encode(),
                 value=self.codec.encode(self.deliveries.get_topic_name(), "Delivery", record),
@@ -259,5 +262,6 @@ class Notifier:
                 error=f"{channel.config.type} {channel.config.alias}: {outcome.error}",
                 schema="MatchBatch",
                 payload=payload,
+                clock=self.clock,
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.channels import (
     ChannelConfig,
     DatadogConfig,
@@ -31,10 +32,12 @@ def _secret(settings: Settings, name: str | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def build_channel(config: ChannelConfig, settings: Settings, client: httpx.AsyncClient) -> Channel:
+def build_channel(
+    config: ChannelConfig, settings: Settings, client: httpx.AsyncClient, clock: Clock = SYSTEM
+) -> Channel:
     """The sender of ``config``; a missing secret fails its deliveries, naming the secret."""
     if isinstance(config, WebhookConfig):
-        return WebhookChannel(config, _secret(settings, config.secret), client)
+        return WebhookChannel(config, _secret(settings, config.secret), client, clock=clock)
     if isinstance(config, SlackConfig | DiscordConfig):
         url = config.url or _secret(settings, config.url_secret)
         if isinstance(config, SlackConfig):
@@ -47,7 +50,7 @@ def build_channel(config: ChannelConfig, settings: Settings, client: httpx.Async
         return EmailChannel(config, _secret(settings, config.password_secret))
     if isinstance(config, DatadogConfig):
         api = settings.datadog_api_url or f"https://api.{config.site}"
-        return DatadogChannel(config, _secret(settings, config.api_key_secret), api, client)
+        return DatadogChannel(config, _secret(settings, config.api_key_secret), api, client, clock)
     if isinstance(config, PagerDutyConfig):
         key = _secret(settings, config.routing_key_secret)
         return PagerDutyChannel(config, key, settings.pagerduty_api_url, client)

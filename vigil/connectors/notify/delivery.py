@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.channels import MessageTemplate
 from vigil.config.message import (
     DEFAULT_BODY,
@@ -171,7 +172,12 @@ class ApiChannel(Channel):
     """A channel that calls one HTTP API with one credential (a URL, token or key)."""
 
     def __init__(
-        self, config: Any, credential: str | None, api_url: str, client: httpx.AsyncClient
+        self,
+        config: Any,
+        credential: str | None,
+        api_url: str,
+        client: httpx.AsyncClient,
+        clock: Clock = SYSTEM,
     ) -> None:
         super().__init__(config.alias, config.max_attempts, config.timeout)
         self.config, self._credential, self._api, self._client = (
@@ -180,6 +186,7 @@ class ApiChannel(Channel):
             api_url.rstrip("/"),
             client,
         )
+        self.clock = clock
 
 
 def _ms(started: float) -> int:

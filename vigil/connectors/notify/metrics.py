@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -42,7 +41,7 @@ class DatadogChannel(ApiChannel):
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
         key = need(self._credential, self.config.api_key_secret, f"datadog {self.alias}")
-        now = max(int(e.get("timestamp") or 0) for e in events) or int(time.time())
+        now = max(int(e.get("timestamp") or 0) for e in events) or int(self.clock.time())
         body = series(self.config, events, now)
         response = await post_json(
             self._client,

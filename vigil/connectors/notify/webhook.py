@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from typing import Any
 
 import httpx
 import orjson
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.channels import WebhookConfig
 from vigil.connectors.notify.delivery import USER_AGENT, Channel, Messages, Outcome, check
 from vigil.errors import DeliveryError
@@ -45,6 +45,7 @@ class WebhookChannel(Channel):
         *,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         super().__init__(
             config.alias,
@@ -53,7 +54,7 @@ class WebhookChannel(Channel):
             base_delay=base_delay,
             max_delay=max_delay,
         )
-        self.config, self._secret, self._client = config, secret, client
+        self.config, self._secret, self._client, self.clock = config, secret, client, clock
 
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
@@ -64,7 +65,7 @@ class WebhookChannel(Channel):
                 permanent=True,
             )
         body = orjson.dumps({"events": events})
-        timestamp = str(int(time.time()))
+        timestamp = str(int(self.clock.time()))
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,

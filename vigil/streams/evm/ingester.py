@@ -13,6 +13,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
 from vigil.schemas.codec import Codec
@@ -90,8 +91,9 @@ class Ingester:
         codec: Codec,
         bootstrap: str,
         rpc: RpcPool | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
-        self.settings, self.network, self.config = settings, network, config
+        self.settings, self.network, self.config, self.clock = settings, network, config, clock
         self.producer, self.codec, self.bootstrap = producer, codec, bootstrap
         self.rpc = rpc or RpcPool(config.rpc_urls)
         self.stopping = threading.Event()
@@ -147,7 +149,7 @@ class Ingester:
             "network": self.network,
             "number": number,
             "hash": block_hash,
-            "at": int(time.time() * 1000),
+            "at": self.clock.ms(),
             "window": window,
         }
         self.producer.send(
@@ -183,7 +185,7 @@ class Ingester:
         self, orphaned: Iterable[tuple[int, str, str | None]], fork: tuple[int, str]
     ) -> int:
         """A Retraction per orphaned (number, hash, canonical hash), back to ``fork``."""
-        now, count = int(time.time() * 1000), 0
+        now, count = self.clock.ms(), 0
         for number, block_hash, canonical in orphaned:
             retraction = {
                 "network": self.network,

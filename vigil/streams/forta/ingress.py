@@ -7,11 +7,11 @@ field path, a bad token 401, an oversized body or batch 413.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.clock import SYSTEM, Clock
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
 from vigil.schemas.forta import AlertError, alert_record
@@ -77,7 +77,7 @@ class LocalModeIngress:
         *,
         max_alerts: int = MAX_ALERTS,
         clock_skew: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.scan_nodes, self.shared_token, self.publish = scan_nodes, shared_token, publish
         self.max_alerts, self.clock_skew, self.clock = max_alerts, clock_skew, clock
@@ -98,7 +98,7 @@ class LocalModeIngress:
             )
         if len(body) > MAX_BODY_BYTES:
             return Answer(413, {"reason": f"body over {MAX_BODY_BYTES} bytes"})
-        now = self.clock()
+        now = self.clock.time()
         try:
             scan_node = authenticate(
                 authorization,

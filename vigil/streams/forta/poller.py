@@ -13,12 +13,12 @@ import json
 import logging
 import random
 import threading
-import time
 from typing import Any
 
 import httpx
 from kafka import KafkaProducer
 
+from vigil.clock import SYSTEM, Clock
 from vigil.config.models import FortaApiConfig
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
@@ -60,8 +60,10 @@ class FortaPoller:
         bootstrap: str,
         *,
         client: httpx.Client | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config, self.sink, self.codec, self.bootstrap = config, sink, codec, bootstrap
+        self.clock = clock
         self.name = f"forta:{config.name}"
         self.alerts_topic = settings.topic("forta.alerts")
         self.checkpoint_topic = settings.topic("chain.checkpoints")
@@ -86,7 +88,7 @@ class FortaPoller:
             "network": self.name,
             "number": self.newest_ms,
             "hash": json.dumps(sorted(self.seen_at_newest)),
-            "at": int(time.time() * 1000),
+            "at": self.clock.ms(),
         }
         value = self.codec.encode(self.checkpoint_topic, "Checkpoint", record)
         self.sink.send(self.checkpoint_topic, key=self.name.encode(), value=value)
@@ -132,7 +134,7 @@ class FortaPoller:
 
     def poll_once(self) -> int:
         """One poll through every page; returns the alerts emitted."""
-        now = int(time.time() * 1000)
+        now = self.clock.ms()
         if self.newest_ms:
             since = max(now - self.newest_ms + OVERLAP_MS, 0)
         else:

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 from vigil.errors import BrokerError, RuntimeDependencyError
-from vigil.runtime import process
 from vigil.settings import Settings
+from vigil.stack import process
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ import httpx
 from vigil.config.loader import Project, load_project
 from vigil.errors import BrokerError, RpcError, RpcUnavailable, VigilError
 from vigil.processors.checks import check_project
-from vigil.runtime import process
-from vigil.runtime.broker import EmbeddedKafka, port_in_use
-from vigil.runtime.roles import check_secrets
 from vigil.settings import Settings
+from vigil.stack import process
+from vigil.stack.broker import EmbeddedKafka, port_in_use
+from vigil.stack.roles import check_secrets
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.kafka import ensure_topics
 
@@ -88,8 +88,8 @@ class Stack:
 
     def apply(self, project: Project) -> None:
         """Publish the project's changes to the config topics (workers follow them)."""
-        from vigil.runtime.roles import preregistered_codec
         from vigil.schemas.registry import HttpRegistry
+        from vigil.stack.roles import preregistered_codec
         from vigil.streams.config_topics import apply_project
 
         codec = preregistered_codec(self.settings, HttpRegistry(self.settings.registry_url))

@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from vigil.connectors.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.errors import BrokerError, VigilError
-from vigil.runtime.broker import port_in_use
-from vigil.runtime.supervisor import Stack
 from vigil.settings import REPO_ROOT, Settings
-from vigil.testing import ACCOUNTS, Anvil, Received, Token, WebhookReceiver, wait_for
+from vigil.stack.broker import port_in_use
+from vigil.stack.supervisor import Stack
+from vigil.testing import Received, WebhookReceiver, wait_for
 
 ANVIL_PORT, RECEIVER_PORT = 8545, 8901  # the addresses examples/ is written for
 DEMO_SECRET = "demo-secret-not-for-production"

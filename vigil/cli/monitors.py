@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli_common import console, settings, stack_bootstrap, stack_codec
+from vigil.cli.common import console, settings, stack_bootstrap, stack_codec
 from vigil.errors import VigilError
 
 monitors_app = typer.Typer(

@@ -12,10 +12,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli_common import console, err, history_query, stack_bootstrap, stack_codec, state
-from vigil.cli_common import settings as _settings
-from vigil.cli_monitors import monitors_app
-from vigil.cli_notify import channels_app, deliveries_app
+from vigil.cli.common import console, err, history_query, stack_bootstrap, stack_codec, state
+from vigil.cli.common import settings as _settings
+from vigil.cli.monitors import monitors_app
+from vigil.cli.notify import channels_app, deliveries_app
 from vigil.errors import VigilError
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def _main(
 @app.command()
 def up() -> None:
     """Run vigil: embedded Kafka (unless VIGIL_KAFKA_BOOTSTRAP), API, worker, ingester."""
-    from vigil.runtime.supervisor import up as run_up
+    from vigil.stack.supervisor import up as run_up
 
     raise typer.Exit(run_up(_settings(), say=lambda text: console.print(f"[bold]vigil[/] {text}")))
 
@@ -54,7 +54,7 @@ def up() -> None:
 @app.command()
 def serve() -> None:
     """API, schema registry and history sink (started by `vigil up`)."""
-    from vigil.runtime.roles import serve as run
+    from vigil.stack.roles import serve as run
 
     run(_settings())
 
@@ -62,7 +62,7 @@ def serve() -> None:
 @app.command()
 def worker() -> None:
     """The Faust worker: matching and notifications (started by `vigil up`)."""
-    from vigil.runtime.roles import worker as run
+    from vigil.stack.roles import worker as run
 
     sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv itself
     run(_settings())
@@ -71,7 +71,7 @@ def worker() -> None:
 @app.command()
 def ingest() -> None:
     """The block ingester (started by `vigil up`)."""
-    from vigil.runtime.roles import ingest as run
+    from vigil.stack.roles import ingest as run
 
     run(_settings())
 

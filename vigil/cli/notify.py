@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from vigil.cli_common import console, history_query, settings, stack_bootstrap, stack_codec
+from vigil.cli.common import console, history_query, settings, stack_bootstrap, stack_codec
+from vigil.clock import SYSTEM
 from vigil.errors import VigilError
 
 deliveries_app = typer.Typer(
@@ -163,7 +163,7 @@ def channels_test(
             f"no channel alias {alias!r}; channels/ defines: "
             f"{', '.join(sorted(loaded.channels)) or 'none'}"
         )
-    now = int(time.time())
+    now = int(SYSTEM.time())
 
     async def run() -> list[tuple[str, Any]]:
         async with httpx.AsyncClient() as client:

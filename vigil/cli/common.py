@@ -28,7 +28,7 @@ def settings() -> Settings:
 
 def stack_bootstrap(settings: Settings, purpose: str) -> str:
     """Kafka of the running stack: VIGIL_KAFKA_BOOTSTRAP, or the embedded broker of the data dir."""
-    from vigil.runtime.broker import running_embedded
+    from vigil.stack.broker import running_embedded
 
     bootstrap = settings.kafka_bootstrap or running_embedded(settings)
     if bootstrap is None:
@@ -41,8 +41,8 @@ def stack_bootstrap(settings: Settings, purpose: str) -> str:
 
 def stack_codec(settings: Settings) -> Any:
     """A codec registered with the stack's schema registry (vigil's API unless external)."""
-    from vigil.runtime.roles import preregistered_codec
     from vigil.schemas.registry import HttpRegistry
+    from vigil.stack.roles import preregistered_codec
 
     return preregistered_codec(settings, HttpRegistry(settings.registry_url))
 

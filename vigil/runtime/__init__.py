@@ -1,1 +1,0 @@
-"""The embedded runtime: the KRaft broker, child processes and their supervisor."""
