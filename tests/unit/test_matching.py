@@ -118,6 +118,7 @@ def test_transaction_status_is_per_transaction(tmp_path: Path, block: dict[str, 
         "condition": "status == 'failed'",
         "args": "[]",
         "params": "{}",
+        "value": None,
     }
 
 

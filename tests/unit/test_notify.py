@@ -71,3 +71,14 @@ def test_webhook_signs_with_the_time_of_its_injected_clock() -> None:
     assert stamps == ["1800000000", "1800000042"]
     for request, stamp in zip(seen, stamps, strict=True):
         assert verify("k", stamp, request.content, request.headers[SIGNATURE_HEADER])
+
+
+def test_every_channel_type_has_a_registered_channel_that_states_its_capabilities() -> None:
+    from vigil.config.channels import CHANNEL_TYPES
+    from vigil.connectors.notify.channels import CHANNELS
+
+    assert set(CHANNELS) == set(CHANNEL_TYPES)
+    assert {kind for kind, cls in CHANNELS.items() if cls.chat} == {"slack", "discord", "telegram"}
+    assert {kind for kind, cls in CHANNELS.items() if not cls.retractable} == {"datadog"}
+    assert {kind for kind, cls in CHANNELS.items() if not cls.linked} == {"webhook"}
+    assert {kind for kind, cls in CHANNELS.items() if cls.batched} == {"webhook", "datadog"}

@@ -170,8 +170,7 @@ def channels_test(
             results = []
             for channel in loaded.channels[alias]:
                 sender = build_channel(channel.config, built, client)
-                chat = channel.config.type in ("slack", "discord", "telegram")
-                messages = Messages.choose(None, channel.config.template, chat)
+                messages = Messages.choose(None, channel.config.template, sender.chat)
                 request = f"vigil-test:{now}:{channel.id}"
                 results.append(
                     (channel.id, await sender.send([sample_event(now)], request, messages))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from vigil.config.models import FortaMonitorConfig
 from vigil.processors.matching import checksum
 from vigil.schemas.forta import SEVERITY_RANK, created_ms
+from vigil.schemas.records import FortaAlert, Match, MatchBatch, MatchReason, MonitorRef
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class FortaMonitor:
     chain_id: int
 
     @property
-    def ref(self) -> dict[str, Any]:
+    def ref(self) -> MonitorRef:
         config = self.config
         return {
             "id": self.id,
@@ -35,14 +35,14 @@ class FortaMonitor:
             "agents": list(config.bot_ids),
         }
 
-    def reasons(self, alert: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def reasons(self, alert: FortaAlert) -> list[MatchReason] | None:
         """Match reasons when ``alert`` matches, else None."""
         config = self.config
         source = alert["source"]
         from_source = (
             (bool(config.bot_ids) and source["bot"]["id"] in config.bot_ids)
             or (bool(config.addresses) and any(a in config.addresses for a in alert["addresses"]))
-            or (config.scan_node is not None and alert.get("scanNode") == config.scan_node)
+            or (config.scan_node is not None and alert["scanNode"] == config.scan_node)
         )
         if not from_source:
             return None
@@ -52,7 +52,7 @@ class FortaMonitor:
             return None
         if not config.alert_ids and config.min_severity is None:
             return []
-        reasons = []
+        reasons: list[MatchReason] = []
         if alert["alertId"] in config.alert_ids:
             reasons.append(_reason("alert-id", alert["alertId"]))
         if (
@@ -63,7 +63,7 @@ class FortaMonitor:
         return reasons or None  # alert id OR severity, when either is set
 
 
-def _reason(kind: str, value: str) -> dict[str, Any]:
+def _reason(kind: str, value: str) -> MatchReason:
     return {
         "type": kind,
         "address": None,
@@ -81,9 +81,9 @@ class FortaMatcher:
     def __init__(self, monitors: Iterable[FortaMonitor]) -> None:
         self.monitors = [m for m in monitors if not m.config.paused]
 
-    def match(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+    def match(self, alert: FortaAlert) -> list[Match]:
         """Match records (one per matching monitor) for a FortaAlert record."""
-        found = []
+        found: list[Match] = []
         seconds = created_ms(alert["createdAt"]) // 1000 or alert["receivedAt"] // 1000
         for monitor in self.monitors:
             reasons = monitor.reasons(alert)
@@ -114,7 +114,7 @@ def _checksum(address: str) -> str:
     return checksum(address) if len(address) == 42 else address
 
 
-def alert_batch(match: dict[str, Any]) -> dict[str, Any]:
+def alert_batch(match: Match) -> MatchBatch:
     """The MatchBatch of one Forta match: one alert, one monitor (its own request id)."""
     return {
         "id": match["id"],

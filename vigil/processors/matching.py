@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eth_utils.address import to_checksum_address
 
@@ -16,8 +16,10 @@ from vigil.config.models import MonitorConfig, Selection
 from vigil.errors import ConditionTypeError, ConfigError
 from vigil.processors import abi
 from vigil.processors.conditions import Condition, Labelled, compile_condition
+from vigil.schemas.records import Block, Match, MatchBatch, MatchReason, MonitorRef, Transaction
 
 log = logging.getLogger(__name__)
+D = TypeVar("D", abi.EventDecoder, abi.FunctionDecoder)
 
 TX_FIELDS = {
     "to": "to",
@@ -42,21 +44,21 @@ TX_FIELDS = {
 }
 
 
-def transaction_env(tx: dict[str, Any]) -> dict[str, Any]:
+def transaction_env(tx: Transaction) -> dict[str, Any]:
     """The names a transaction condition can read, camelCase and snake_case."""
-    receipt = tx.get("receipt") or {}
-    status = receipt.get("status")
+    receipt = tx["receipt"]
+    status = receipt["status"] if receipt else None
     canonical = {
         "to": tx["to"],
         "from": tx["from"],
         "value": int(tx["value"]),
-        "gasPrice": int(receipt.get("effectiveGasPrice") or tx.get("gasPrice") or 0),
+        "gasPrice": int((receipt and receipt["effectiveGasPrice"]) or tx["gasPrice"] or 0),
         "maxFeePerGas": None if tx["maxFeePerGas"] is None else int(tx["maxFeePerGas"]),
         "maxPriorityFeePerGas": None
         if tx["maxPriorityFeePerGas"] is None
         else int(tx["maxPriorityFeePerGas"]),
         "gasLimit": tx["gas"],
-        "gasUsed": receipt.get("gasUsed"),
+        "gasUsed": receipt["gasUsed"] if receipt else None,
         "nonce": tx["nonce"],
         "status": None
         if status is None
@@ -69,11 +71,11 @@ def transaction_env(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Rule:
+class _Rule(Generic[D]):
     """One selected event or function with its optional condition."""
 
     signature: str
-    decoder: abi.EventDecoder | abi.FunctionDecoder
+    decoder: D
     condition: Condition | None
 
 
@@ -82,10 +84,10 @@ class CompiledMonitor:
     """A monitor ready to match: rules keyed by topic0 / selector."""
 
     id: str
-    ref: dict[str, Any]
+    ref: MonitorRef
     addresses: frozenset[str]
-    events: dict[str, list[_Rule]] = field(default_factory=dict)
-    functions: dict[str, list[_Rule]] = field(default_factory=dict)
+    events: dict[str, list[_Rule[abi.EventDecoder]]] = field(default_factory=dict)
+    functions: dict[str, list[_Rule[abi.FunctionDecoder]]] = field(default_factory=dict)
     transaction: Condition | None = None
     paused: bool = False
     errors: int = 0
@@ -106,9 +108,9 @@ class CompiledMonitor:
             )
             return False
 
-    def reasons(self, tx: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def reasons(self, tx: Transaction) -> list[MatchReason] | None:
         """Match reasons when ``tx`` matches (SPEC C4 rules 2-4), else None."""
-        reasons: list[dict[str, Any]] = []
+        reasons: list[MatchReason] = []
         if self.transaction is not None:
             if not self._holds(self.transaction, transaction_env(tx), tx["hash"]):
                 return None
@@ -120,6 +122,7 @@ class CompiledMonitor:
                     "condition": self.transaction.text,
                     "args": "[]",
                     "params": "{}",
+                    "value": None,
                 }
             )
         if not self.events and not self.functions:
@@ -127,14 +130,15 @@ class CompiledMonitor:
         selected = self._event_reasons(tx) + self._function_reasons(tx)
         return reasons + selected if selected else None
 
-    def _event_reasons(self, tx: dict[str, Any]) -> list[dict[str, Any]]:
-        found = []
-        for entry in (tx.get("receipt") or {}).get("logs", []):
+    def _event_reasons(self, tx: Transaction) -> list[MatchReason]:
+        found: list[MatchReason] = []
+        receipt = tx["receipt"]
+        for entry in receipt["logs"] if receipt else ():
             topics = entry["topics"]
             if not topics or entry["address"] not in self.addresses:
                 continue
             for rule in self.events.get(topics[0], ()):
-                decoded = rule.decoder.decode(topics, entry["data"])  # type: ignore[call-arg]
+                decoded = rule.decoder.decode(topics, entry["data"])
                 if decoded is None:
                     continue
                 if rule.condition is None or self._holds(
@@ -143,12 +147,12 @@ class CompiledMonitor:
                     found.append(_reason("event", entry["address"], rule, decoded))
         return found
 
-    def _function_reasons(self, tx: dict[str, Any]) -> list[dict[str, Any]]:
+    def _function_reasons(self, tx: Transaction) -> list[MatchReason]:
         if tx["to"] not in self.addresses or len(tx["input"]) < 10:
             return []
-        found = []
+        found: list[MatchReason] = []
         for rule in self.functions.get(tx["input"][:10].lower(), ()):
-            decoded = rule.decoder.decode(tx["input"])  # type: ignore[call-arg]
+            decoded = rule.decoder.decode(tx["input"])
             if decoded is not None and (
                 rule.condition is None
                 or self._holds(rule.condition, decoded.condition_env(), tx["hash"])
@@ -157,7 +161,7 @@ class CompiledMonitor:
         return found
 
 
-def _reason(kind: str, address: str, rule: _Rule, decoded: abi.Decoded) -> dict[str, Any]:
+def _reason(kind: str, address: str, rule: _Rule[Any], decoded: abi.Decoded) -> MatchReason:
     return {
         "type": kind,
         "address": address,
@@ -165,14 +169,15 @@ def _reason(kind: str, address: str, rule: _Rule, decoded: abi.Decoded) -> dict[
         "condition": rule.condition.text if rule.condition else None,
         "args": json.dumps(abi.to_json(list(decoded.args))),
         "params": json.dumps({k: abi.to_json(v) for k, v in decoded.params().items()}),
+        "value": None,
     }
 
 
-def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule]]:
+def _compile_rules(monitor: LoadedMonitor, kind: str) -> dict[str, list[_Rule[Any]]]:
     assert isinstance(monitor.config, MonitorConfig)
     conditions = monitor.config.conditions
     selections: Sequence[Selection] = conditions.events if kind == "event" else conditions.functions
-    rules: dict[str, list[_Rule]] = {}
+    rules: dict[str, list[_Rule[Any]]] = {}
     for i, selection in enumerate(selections):
         where = f"conditions.{kind}s[{i}]"
         obj = f"monitor {monitor.config.name!r}"
@@ -215,7 +220,7 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
             known=TX_FIELDS,
             where=f"{monitor.file}: monitor {config.name!r}: conditions.transaction",
         )
-    ref = {
+    ref: MonitorRef = {
         "id": monitor.id,
         "name": config.name,
         "network": config.network,
@@ -224,6 +229,8 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
         "confirmBlocks": config.confirm_blocks if isinstance(config.confirm_blocks, int) else 0,
         "severity": config.severity,
         "channels": list(config.channels),
+        "type": "contract",
+        "agents": [],
     }
     return CompiledMonitor(
         monitor.id,
@@ -256,17 +263,18 @@ class Matcher:
             for address in monitor.addresses:
                 self._by_address.setdefault((monitor.ref["network"], address), []).append(monitor)
 
-    def match_transaction(self, tx: dict[str, Any], timestamp: int) -> list[dict[str, Any]]:
+    def match_transaction(self, tx: Transaction, timestamp: int) -> list[Match]:
         """Match records (one per monitor) for one Transaction record."""
         network = tx["network"]
+        receipt = tx["receipt"]
         involved = [tx["from"], tx["to"]] + [
-            entry["address"] for entry in (tx.get("receipt") or {}).get("logs", ())
+            entry["address"] for entry in (receipt["logs"] if receipt else ())
         ]
         candidates: dict[str, CompiledMonitor] = {}
         for address in involved:
             for monitor in self._by_address.get((network, address), ()):  # type: ignore[arg-type]
                 candidates.setdefault(monitor.id, monitor)
-        matches = []
+        matches: list[Match] = []
         for monitor in candidates.values():
             reasons = monitor.reasons(tx)
             if reasons is None:
@@ -286,13 +294,14 @@ class Matcher:
                     "matchedChecksumAddresses": [checksum(a) for a in matched],
                     "value": tx["value"],
                     "metadata": None,
+                    "alert": None,
                 }
             )
         return matches
 
-    def match_block(self, block: dict[str, Any]) -> list[dict[str, Any]]:
+    def match_block(self, block: Block) -> list[Match]:
         """All matches of a Block record, in transaction order."""
-        found: list[dict[str, Any]] = []
+        found: list[Match] = []
         for tx in block["transactions"]:
             found.extend(self.match_transaction(tx, block["timestamp"]))
         return found
@@ -306,9 +315,9 @@ def _ordered_unique(items: Iterable[str | None]) -> list[str]:
     return list(seen)
 
 
-def batches(matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def batches(matches: Sequence[Match]) -> list[MatchBatch]:
     """Group a block's matches into MatchBatch records, one per monitor."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[Match]] = {}
     for match in matches:
         grouped.setdefault(match["monitor"]["id"], []).append(match)
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 import fastavro
@@ -32,7 +33,7 @@ class Codec:
             self._ids[key] = self._registry.register(f"{topic}-value", loader.schema_text(schema))
         return self._ids[key]
 
-    def encode(self, topic: str, schema: str, record: dict[str, Any]) -> bytes:
+    def encode(self, topic: str, schema: str, record: Mapping[str, Any]) -> bytes:
         """Frame ``record`` written with ``schema`` for ``topic``."""
         schema_id = self.schema_id(topic, schema)
         buffer = io.BytesIO()

@@ -6,16 +6,22 @@ import json
 from typing import Any
 
 from vigil.schemas.forta import alert_view
+from vigil.schemas.records import FortaAlert, Match, Transaction
 
 
 def _hex(value: int | None) -> str | None:
     return None if value is None else hex(value)
 
 
-def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
+def _wei_hex(value: str | None) -> str | None:
+    """A decimal wei string as a hex quantity; None and zero-less absence stay None."""
+    return hex(int(value)) if value else None
+
+
+def transaction_view(tx: Transaction) -> dict[str, Any]:
     """The transaction in receipt shape (hex quantities), plus the transaction's own fields."""
-    receipt = tx.get("receipt") or {}
-    status = receipt.get("status")
+    receipt = tx["receipt"]
+    status = receipt["status"] if receipt else None
     return {
         "transactionHash": tx["hash"],
         "hash": tx["hash"],
@@ -29,18 +35,14 @@ def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
         "nonce": _hex(tx["nonce"]),
         "type": _hex(tx["type"]),
         "gas": _hex(tx["gas"]),
-        "gasPrice": _hex(int(tx["gasPrice"])) if tx.get("gasPrice") else None,
-        "maxFeePerGas": _hex(int(tx["maxFeePerGas"])) if tx.get("maxFeePerGas") else None,
-        "maxPriorityFeePerGas": _hex(int(tx["maxPriorityFeePerGas"]))
-        if tx.get("maxPriorityFeePerGas")
-        else None,
+        "gasPrice": _wei_hex(tx["gasPrice"]),
+        "maxFeePerGas": _wei_hex(tx["maxFeePerGas"]),
+        "maxPriorityFeePerGas": _wei_hex(tx["maxPriorityFeePerGas"]),
         "status": None if status is None else _hex(status),
-        "gasUsed": _hex(receipt.get("gasUsed")),
-        "cumulativeGasUsed": _hex(receipt.get("cumulativeGasUsed")),
-        "effectiveGasPrice": _hex(int(receipt["effectiveGasPrice"]))
-        if receipt.get("effectiveGasPrice")
-        else None,
-        "contractAddress": receipt.get("contractAddress"),
+        "gasUsed": _hex(receipt["gasUsed"]) if receipt else None,
+        "cumulativeGasUsed": _hex(receipt["cumulativeGasUsed"]) if receipt else None,
+        "effectiveGasPrice": _wei_hex(receipt["effectiveGasPrice"]) if receipt else None,
+        "contractAddress": receipt["contractAddress"] if receipt else None,
         "logsBloom": "",
         "logs": [
             {
@@ -54,19 +56,19 @@ def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
                 "transactionIndex": _hex(tx["transactionIndex"]),
                 "removed": entry["removed"],
             }
-            for entry in receipt.get("logs", [])
+            for entry in (receipt["logs"] if receipt else [])
         ],
     }
 
 
-def forta_event(match: dict[str, Any]) -> dict[str, Any]:
+def forta_event(match: Match, alert: FortaAlert) -> dict[str, Any]:
     """The event of a Forta match: the alert (current and legacy names), reasons, monitor."""
     monitor = match["monitor"]
     monitor_view = {
         "id": monitor["id"],
         "name": monitor["name"],
         "addresses": monitor["addresses"],
-        "agents": monitor.get("agents", []),
+        "agents": monitor["agents"],
         "network": monitor["network"],
         "chainId": monitor["chainId"],
         "severity": monitor["severity"],
@@ -78,22 +80,22 @@ def forta_event(match: dict[str, Any]) -> dict[str, Any]:
         "blockHash": match["blockHash"],
         "blockNumber": hex(match["blockNumber"]),
         "timestamp": match["timestamp"],
-        "alert": alert_view(match["alert"]),
-        "matchReasons": [
-            {"type": r["type"], "value": r.get("value")} for r in match["matchReasons"]
-        ],
+        "alert": alert_view(alert),
+        "matchReasons": [{"type": r["type"], "value": r["value"]} for r in match["matchReasons"]],
         "matchedAddresses": match["matchedAddresses"],
         "matchedChecksumAddresses": match["matchedChecksumAddresses"],
         "monitor": monitor_view,
         "sentinel": monitor_view,
-        "metadata": json.loads(match["metadata"]) if match.get("metadata") else None,
+        "metadata": json.loads(match["metadata"]) if match["metadata"] else None,
     }
 
 
-def match_event(match: dict[str, Any]) -> dict[str, Any]:
+def match_event(match: Match) -> dict[str, Any]:
     """One element of ``{"events": [...]}``: the event schema of the source documents."""
-    if match.get("alert") is not None:
-        return forta_event(match)
+    if match["alert"] is not None:
+        return forta_event(match, match["alert"])
+    if match["transaction"] is None:
+        raise ValueError(f"match {match['id']} has neither a transaction nor an alert")
     monitor = match["monitor"]
     monitor_view = {
         "id": monitor["id"],
@@ -128,6 +130,6 @@ def match_event(match: dict[str, Any]) -> dict[str, Any]:
         "monitor": monitor_view,
         "sentinel": monitor_view,
         "transaction": transaction_view(match["transaction"]),
-        "value": _hex(int(match["value"])) if match.get("value") is not None else None,
-        "metadata": json.loads(match["metadata"]) if match.get("metadata") else None,
+        "value": _hex(int(match["value"])) if match["value"] is not None else None,
+        "metadata": json.loads(match["metadata"]) if match["metadata"] else None,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.errors import RpcError
+from vigil.schemas.records import Block, Log, Receipt, Transaction
 
 
 def _int(value: Any) -> int:
@@ -24,7 +25,7 @@ def _address(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def log_record(log: dict[str, Any]) -> dict[str, Any]:
+def log_record(log: dict[str, Any]) -> Log:
     return {
         "address": log["address"].lower(),
         "topics": [t.lower() for t in log.get("topics", [])],
@@ -34,7 +35,7 @@ def log_record(log: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def receipt_record(receipt: dict[str, Any]) -> dict[str, Any]:
+def receipt_record(receipt: dict[str, Any]) -> Receipt:
     status = receipt.get("status")
     return {
         # before Byzantium receipts carry a state root and no status: keep it absent
@@ -53,7 +54,7 @@ def transaction_record(
     block: dict[str, Any],
     tx: dict[str, Any],
     receipt: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> Transaction:
     return {
         "network": network,
         "chainId": chain_id,
@@ -86,14 +87,14 @@ def block_record(
     receipts: list[dict[str, Any]],
     *,
     require_receipts: bool = True,
-) -> dict[str, Any]:
+) -> Block:
     """The Block record; receipts are looked up by hash and, by default, all required.
 
     ``require_receipts=False`` (offline tests of recorded blocks) leaves a transaction
     without a receipt receipt-less: no status, no logs.
     """
     by_hash = {r["transactionHash"].lower(): r for r in receipts}
-    transactions = []
+    transactions: list[Transaction] = []
     for tx in block.get("transactions", []):
         if not isinstance(tx, dict):
             raise RpcError(

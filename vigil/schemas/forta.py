@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast, get_args
 
 from vigil.errors import VigilError
+from vigil.schemas.records import FortaAlert, FortaFindingType, FortaSeverity
 
-FINDING_TYPES = ("UNKNOWN_TYPE", "EXPLOIT", "SUSPICIOUS", "DEGRADED", "INFORMATION", "SCAM")
-SEVERITIES = ("UNKNOWN", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+FINDING_TYPES: tuple[str, ...] = get_args(FortaFindingType)  # as the schema lists them
+SEVERITIES: tuple[str, ...] = get_args(FortaSeverity)
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
@@ -55,7 +56,7 @@ def _choice(value: Any, allowed: tuple[str, ...], unknown: str, path: str) -> st
 
 def alert_record(
     alert: Any, *, origin: str, received_at: int, scan_node: str | None = None, where: str = "alert"
-) -> dict[str, Any]:
+) -> FortaAlert:
     """The FortaAlert record of one alert object (API or Local Mode shape)."""
     if not isinstance(alert, Mapping):
         raise AlertError(where, f"expected an object, got {type(alert).__name__}")
@@ -79,10 +80,16 @@ def alert_record(
         "name": _text(alert.get("name"), f"{where}.name"),
         "description": _text(alert.get("description"), f"{where}.description"),
         "protocol": _text(alert.get("protocol"), f"{where}.protocol"),
-        "findingType": _choice(
-            alert.get("findingType"), FINDING_TYPES, "UNKNOWN_TYPE", f"{where}.findingType"
+        "findingType": cast(
+            FortaFindingType,
+            _choice(
+                alert.get("findingType"), FINDING_TYPES, "UNKNOWN_TYPE", f"{where}.findingType"
+            ),
         ),
-        "severity": _choice(alert.get("severity"), SEVERITIES, "UNKNOWN", f"{where}.severity"),
+        "severity": cast(
+            FortaSeverity,
+            _choice(alert.get("severity"), SEVERITIES, "UNKNOWN", f"{where}.severity"),
+        ),
         "metadata": {str(k): "" if v is None else str(v) for k, v in metadata.items()},
         "addresses": [a.lower() for a in addresses],
         "createdAt": _text(alert.get("createdAt"), f"{where}.createdAt"),

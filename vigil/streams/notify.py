@@ -24,29 +24,29 @@ from vigil.connectors.notify.render import with_links
 from vigil.processors.alerting import Gate, decide
 from vigil.schemas.codec import Codec
 from vigil.schemas.events import match_event
+from vigil.schemas.records import Delivery, Match, MatchBatch
 from vigil.settings import Settings
 from vigil.streams.dlq import DeadLetters, dead_letter
 from vigil.streams.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_S = 5.0
-CHAT = ("slack", "discord", "telegram")
 RETRACTED = "**RETRACTED: a reorg orphaned the block of this match**\n\n"
 
 
-def retraction_event(match: dict[str, Any]) -> dict[str, Any]:
+def retraction_event(match: Match) -> dict[str, Any]:
     """The follow-up for a match whose block a reorg orphaned: same event, marked retracted."""
     return {**match_event(match), "type": "RETRACTION", "retracted": True}
 
 
 def delivery_record(
-    match: dict[str, Any],
+    match: Match,
     key: str,
     channel: LoadedChannel,
     request_id: str,
     outcome: Outcome,
     at_ms: int,
-) -> dict[str, Any]:
+) -> Delivery:
     return {
         "id": key,
         "matchId": match["id"],
@@ -75,6 +75,7 @@ class Notifier:
         tables: dict[str, Any],
         dead: DeadLetters,
         clock: Clock = SYSTEM,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.app, self.settings, self.live, self.codec, self.dead = app, settings, live, codec, dead
         self.clock = clock
@@ -83,7 +84,7 @@ class Notifier:
         self.batches_name = settings.topic("monitor.match-batches")
         self.delivered = tables["delivered"]  # delivery key → request id that sent it
         self.alerts = tables["alert-state"]  # monitor id → decide()'s state
-        self.http = httpx.AsyncClient()
+        self.http = http or httpx.AsyncClient()  # a transport seam for tests
         self._senders: dict[tuple[str, str], Channel] = {}
 
     def sender(self, channel: LoadedChannel) -> Channel:
@@ -94,7 +95,7 @@ class Notifier:
             self._senders[key] = build_channel(channel.config, self.settings, self.http, self.clock)
         return self._senders[key]
 
-    async def on_batch(self, batch: dict[str, Any], where: dict[str, Any]) -> None:
+    async def on_batch(self, batch: MatchBatch, where: dict[str, Any]) -> None:
         if not batch["matches"]:
             return
         snapshot = self.live.snapshot
@@ -127,7 +128,7 @@ class Notifier:
         for channel in targets:
             await self._deliver(batch, notify, channel, where)
 
-    async def _gate(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _gate(self, batch: MatchBatch) -> list[Match]:
         """The matches that pass the monitor's threshold and timeout; records the others."""
         applied = self.live.snapshot.monitors.get(batch["monitorId"])
         config = applied.monitor.config if applied else None
@@ -149,7 +150,7 @@ class Notifier:
         self.alerts[batch["monitorId"]] = state
         return passed
 
-    async def _suppress(self, match: dict[str, Any], reason: str, detail: str, count: int) -> None:
+    async def _suppress(self, match: Match, reason: str, detail: str, count: int) -> None:
         record = {
             "id": match["id"],
             "monitorId": match["monitor"]["id"],
@@ -164,19 +165,19 @@ class Notifier:
             "at": self.clock.ms(),
         }
         await self.suppressed.send(
-            key=record["monitorId"].encode(),
+            key=match["monitor"]["id"].encode(),
             value=self.codec.encode(self.suppressed.get_topic_name(), "Suppressed", record),
         )
 
     def _messages(self, monitor_id: str, channel: LoadedChannel, retracted: bool) -> Messages:
         applied = self.live.snapshot.monitors.get(monitor_id)
         message = applied.monitor.config.message if applied else None
-        chosen = Messages.choose(message, channel.config.template, channel.config.type in CHAT)
+        chosen = Messages.choose(message, channel.config.template, self.sender(channel).chat)
         if retracted:
             return Messages(chosen.subject, parsed(RETRACTED + chosen.body.source))
         return chosen
 
-    def _event(self, match: dict[str, Any], retracted: bool, linked: bool) -> dict[str, Any]:
+    def _event(self, match: Match, retracted: bool, linked: bool) -> dict[str, Any]:
         event = retraction_event(match) if retracted else match_event(match)
         if not linked:
             return event
@@ -185,15 +186,15 @@ class Notifier:
 
     async def _deliver(
         self,
-        batch: dict[str, Any],
-        matches: list[dict[str, Any]],
+        batch: MatchBatch,
+        matches: list[Match],
         channel: LoadedChannel,
         where: dict[str, Any],
     ) -> None:
         retracted = bool(batch["retracted"])
-        if retracted and channel.config.type == "datadog":
-            return  # a count cannot be taken back
         sender = self.sender(channel)
+        if retracted and not sender.retractable:
+            return
         suffix = ":retracted" if retracted else ""
         pending = []
         for match in matches:
@@ -205,7 +206,7 @@ class Notifier:
         if not pending:
             return
         messages = self._messages(batch["monitorId"], channel, retracted)
-        linked = channel.config.type != "webhook"  # the webhook gets the event schema as it is
+        linked = sender.linked
         if sender.batched:
             request_id = f"{batch['id']}:{channel.id}{suffix}"
             events = [self._event(m, retracted, linked) for m, _ in pending]
@@ -227,9 +228,9 @@ class Notifier:
 
     async def _record(
         self,
-        batch: dict[str, Any],
+        batch: MatchBatch,
         channel: LoadedChannel,
-        sent: list[tuple[dict[str, Any], str]],
+        sent: list[tuple[Match, str]],
         request_id: str,
         outcome: Outcome,
         where: dict[str, Any],

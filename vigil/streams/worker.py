@@ -11,9 +11,11 @@ from typing import Any
 import faust
 
 from vigil.errors import SerializationError
+from vigil.processors import confirmation
 from vigil.processors.forta import alert_batch
 from vigil.processors.matching import batches
 from vigil.schemas.codec import Codec
+from vigil.schemas.records import Block, FortaAlert, Match, MatchBatch
 from vigil.settings import Settings
 from vigil.streams.app import VigilApp
 from vigil.streams.dlq import DeadLetters, dead_letter
@@ -21,7 +23,6 @@ from vigil.streams.live_config import LiveConfig
 from vigil.streams.notify import Notifier
 
 log = logging.getLogger(__name__)
-RECENT_BLOCKS = 256  # match batches kept per network for retraction: deeper than any reorg window
 
 
 def _json_table(app: VigilApp, name: str) -> Any:
@@ -36,158 +37,170 @@ def _json_table(app: VigilApp, name: str) -> Any:
     )
 
 
-def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: Codec) -> None:
-    """Declare the topics, tables and agents of the worker on ``app``.
+class Matching:
+    """Blocks and retractions of one worker: match, hold for depth, release, retract.
 
-    Monitors and channels come from ``live``, which follows the config topics: each record
-    is handled with the snapshot in force when it arrives.
+    The rules are ``processors.confirmation``'s; this class reads their state from the
+    tables, writes back what they return, and sends batches. Blocks and retractions are
+    separate streams of one partition, handled one at a time, so a retraction falls either
+    before a block (orphaned: nothing sent) or after it (its batches were sent first, and
+    are retracted behind them).
     """
-    blocks = app.topic(settings.topic("chain.blocks"))
-    reorgs = app.topic(settings.topic("chain.reorgs"))
-    matches_topic = app.topic(settings.topic("monitor.matches"))
-    batches_topic = app.topic(settings.topic("monitor.match-batches"))
-    dead = DeadLetters(app.topic(settings.topic("dlq")), codec)
-    notifier = Notifier(
-        app,
-        settings,
-        live,
-        codec,
-        {name: _json_table(app, name) for name in ("delivered", "alert-state")},
-        dead,
-    )
-    # network:block_hash → that block's match batches; network → [[number, hash], ...] of them
-    # (both written from the block's partition; reorgs are co-partitioned with blocks)
-    recent = _json_table(app, "recent-match-batches")
-    recent_index = _json_table(app, "recent-match-blocks")
-    # network → [[release at block number, block hash, monitor id], ...] held for depth
-    held = _json_table(app, "held-match-batches")
-    # network → [[number, hash], ...] of retracted blocks: their batches are never sent, even
-    # when the block arrives after its retraction (a lagging or rejoining worker)
-    orphans = _json_table(app, "orphaned-blocks")
-    # blocks and retractions are separate streams of one partition: one at a time, so a
-    # retraction falls either before a block (orphaned: nothing sent) or after it (its
-    # batches are in `recent` and were sent first: retracted behind them)
-    in_order = asyncio.Lock()
 
-    def orphaned(network: str, block_hash: str) -> bool:
-        return any(entry[1] == block_hash for entry in orphans.get(network) or [])
+    def __init__(self, app: VigilApp, settings: Settings, live: LiveConfig, codec: Codec) -> None:
+        self.live, self.codec = live, codec
+        self.matches = app.topic(settings.topic("monitor.matches"))
+        self.batches = app.topic(settings.topic("monitor.match-batches"))
+        # network:block_hash → that block's match batches; network → its [[number, hash]]
+        # (written from the block's partition; reorgs are co-partitioned with blocks)
+        self.recent = _json_table(app, "recent-match-batches")
+        self.recent_index = _json_table(app, "recent-match-blocks")
+        self.held = _json_table(app, "held-match-batches")  # network → [[at, hash, monitor]]
+        self.orphans = _json_table(app, "orphaned-blocks")  # network → [[number, hash]]
+        self.in_order = asyncio.Lock()
 
-    def forget_orphans(network: str, number: int) -> None:
-        known = list(orphans.get(network) or [])
-        kept = [entry for entry in known if entry[0] > number - RECENT_BLOCKS]
-        if kept != known:
-            orphans[network] = kept
-
-    async def send_batch(batch: dict[str, Any]) -> None:
-        await batches_topic.send(
-            key=batch["monitorId"].encode(),
-            value=codec.encode(batches_topic.get_topic_name(), "MatchBatch", batch),
+    async def send_match(self, match: Match) -> None:
+        await self.matches.send(
+            key=match["monitor"]["id"].encode(),
+            value=self.codec.encode(self.matches.get_topic_name(), "Match", match),
         )
 
-    def remember(block: dict[str, Any], found: list[dict[str, Any]]) -> None:
-        network = block["network"]
-        index = list(recent_index.get(network) or [])
-        if found:
-            recent[f"{network}:{block['hash']}"] = found
-            index.append([block["number"], block["hash"]])
-        kept = [entry for entry in index if entry[0] > block["number"] - RECENT_BLOCKS]
-        for _, old_hash in (entry for entry in index if entry not in kept):
-            recent.pop(f"{network}:{old_hash}", None)
-        if kept != (recent_index.get(network) or []):
-            recent_index[network] = kept
+    async def send_batch(self, batch: MatchBatch) -> None:
+        await self.batches.send(
+            key=batch["monitorId"].encode(),
+            value=self.codec.encode(self.batches.get_topic_name(), "MatchBatch", batch),
+        )
 
-    async def release(network: str, number: int) -> None:
-        """Send the held batches whose monitors' depth block ``number`` reaches."""
-        waiting = list(held.get(network) or [])
-        due = [entry for entry in waiting if entry[0] <= number]
-        if not due:
-            return
-        for _, block_hash, monitor_id in due:
-            for batch in recent.get(f"{network}:{block_hash}") or []:
-                if batch["monitorId"] == monitor_id:
-                    await send_batch(batch)
-        held[network] = [entry for entry in waiting if entry[0] > number]
+    async def on_block(self, block: Block) -> None:
+        async with self.in_order:
+            await self._block(block)
 
-    async def on_block(block: dict[str, Any]) -> None:
-        async with in_order:
-            await handle_block(block)
+    async def on_retraction(self, retraction: dict[str, Any]) -> None:
+        async with self.in_order:
+            await self._retraction(retraction["network"], retraction["number"], retraction["hash"])
 
-    async def handle_block(block: dict[str, Any]) -> None:
-        snapshot = live.snapshot
+    async def _block(self, block: Block) -> None:
+        snapshot = self.live.snapshot
         found = snapshot.matcher.match_block(block)
         for match in found:  # history marks those of an orphaned block retracted
-            await matches_topic.send(
-                key=match["monitor"]["id"].encode(),
-                value=codec.encode(matches_topic.get_topic_name(), "Match", match),
-            )
-        network, grouped = block["network"], batches(found)
-        forget_orphans(network, block["number"])
-        if orphaned(network, block["hash"]):
+            await self.send_match(match)
+        network, number, block_hash = block["network"], block["number"], block["hash"]
+        grouped = batches(found)
+        self._write(
+            self.orphans,
+            network,
+            confirmation.within_window(self._read(self.orphans, network), number),
+        )
+        if confirmation.is_orphaned(self._read(self.orphans, network), block_hash):
             log.info(
                 "block %s of %s came after its retraction: %d match batch(es) not sent",
-                block["number"],
+                number,
                 network,
                 len(grouped),
             )
             return
-        remember(block, grouped)
-        waiting = []
-        for batch in grouped:
-            depth = snapshot.extra_depth.get(batch["monitorId"], 0)
-            if depth:
-                waiting.append([block["number"] + depth, block["hash"], batch["monitorId"]])
-            else:
-                await send_batch(batch)
-        if waiting:
-            held[network] = [*(held.get(network) or []), *waiting]
-        await release(network, block["number"])
+        self._remember(network, number, block_hash, grouped)
+        split = confirmation.split_by_depth(grouped, snapshot.extra_depth, number, block_hash)
+        for batch in split.now:
+            await self.send_batch(batch)
+        if split.hold:
+            self.held[network] = [*self._read(self.held, network), *split.hold]
+        await self._release(network, number)
 
-    async def on_retraction(retraction: dict[str, Any]) -> None:
-        async with in_order:
-            await handle_retraction(retraction)
+    def _remember(
+        self, network: str, number: int, block_hash: str, found: list[MatchBatch]
+    ) -> None:
+        if found:
+            self.recent[f"{network}:{block_hash}"] = found
+        remembered = confirmation.remember(
+            self._read(self.recent_index, network), number, block_hash, bool(found)
+        )
+        for old_hash in remembered.forgotten:
+            self.recent.pop(f"{network}:{old_hash}", None)
+        self._write(self.recent_index, network, remembered.index)
 
-    async def handle_retraction(retraction: dict[str, Any]) -> None:
-        network, orphan = retraction["network"], retraction["hash"]
-        if not orphaned(network, orphan):
-            orphans[network] = [*(orphans.get(network) or []), [retraction["number"], orphan]]
-        waiting = list(held.get(network) or [])
-        if any(entry[1] == orphan for entry in waiting):  # never sent: nothing to take back
-            held[network] = [entry for entry in waiting if entry[1] != orphan]
-        for batch in recent.get(f"{network}:{orphan}") or []:
-            await send_batch({**batch, "retracted": True})
-        recent.pop(f"{network}:{orphan}", None)
-
-    forta_alerts = app.topic(settings.topic("forta.alerts"))
-    # alert hash → when it was received: a repeat (API and Local Mode, or a re-poll) is dropped
-    seen_alerts = _json_table(app, "forta-seen")
-
-    async def on_alert(alert: dict[str, Any]) -> None:
-        if seen_alerts.get(alert["hash"]) is not None:
+    async def _release(self, network: str, number: int) -> None:
+        """Send the held batches whose monitors' depth block ``number`` reaches."""
+        released = confirmation.release(self._read(self.held, network), number)
+        if not released.due:
             return
-        for match in live.snapshot.forta.match(alert):
-            await matches_topic.send(
-                key=match["monitor"]["id"].encode(),
-                value=codec.encode(matches_topic.get_topic_name(), "Match", match),
-            )
-            await send_batch(alert_batch(match))
-        seen_alerts[alert["hash"]] = alert["receivedAt"]  # after: a crash repeats, never loses
+        remembered = {
+            block_hash: self.recent.get(f"{network}:{block_hash}") or []
+            for _, block_hash, _ in released.due
+        }
+        for batch in confirmation.due_batches(released.due, remembered):
+            await self.send_batch(batch)
+        self.held[network] = released.waiting
 
-    @app.agent(forta_alerts)
+    async def _retraction(self, network: str, number: int, block_hash: str) -> None:
+        result = confirmation.orphan(
+            self._read(self.orphans, network),
+            self._read(self.held, network),
+            self.recent.get(f"{network}:{block_hash}") or [],
+            number,
+            block_hash,
+        )
+        self._write(self.orphans, network, result.orphans)
+        self._write(self.held, network, result.held)
+        for batch in result.retract:
+            await self.send_batch(batch)
+        self.recent.pop(f"{network}:{block_hash}", None)
+
+    @staticmethod
+    def _read(table: Any, network: str) -> list[list[Any]]:
+        return list(table.get(network) or [])
+
+    @staticmethod
+    def _write(table: Any, network: str, value: list[list[Any]]) -> None:
+        """Write only a change: every write is a changelog record."""
+        if value != (table.get(network) or []):
+            table[network] = value
+
+
+class FortaMatching:
+    """Forta alerts: each alert once (API and Local Mode, or a re-poll, give repeats)."""
+
+    def __init__(self, app: VigilApp, live: LiveConfig, matching: Matching) -> None:
+        self.live, self.matching = live, matching
+        self.seen = _json_table(app, "forta-seen")  # alert hash → when it was received
+
+    async def on_alert(self, alert: FortaAlert) -> None:
+        if self.seen.get(alert["hash"]) is not None:
+            return
+        for match in self.live.snapshot.forta.match(alert):
+            await self.matching.send_match(match)
+            await self.matching.send_batch(alert_batch(match))
+        self.seen[alert["hash"]] = alert["receivedAt"]  # after: a crash repeats, never loses
+
+
+def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: Codec) -> None:
+    """Declare the worker's topics, tables and agents on ``app``.
+
+    Monitors and channels come from ``live``, which follows the config topics: each record
+    is handled with the snapshot in force when it arrives.
+    """
+    dead = DeadLetters(app.topic(settings.topic("dlq")), codec)
+    matching = Matching(app, settings, live, codec)
+    forta = FortaMatching(app, live, matching)
+    tables = {name: _json_table(app, name) for name in ("delivered", "alert-state")}
+    notifier = Notifier(app, settings, live, codec, tables, dead)
+
+    @app.agent(app.topic(settings.topic("forta.alerts")))
     async def match_alerts(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, dead, event, "FortaAlert", on_alert)
+            await _guarded(codec, dead, event, "FortaAlert", forta.on_alert)
 
-    @app.agent(blocks)
+    @app.agent(app.topic(settings.topic("chain.blocks")))
     async def match_blocks(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, dead, event, "Block", on_block)
+            await _guarded(codec, dead, event, "Block", matching.on_block)
 
-    @app.agent(reorgs)
+    @app.agent(app.topic(settings.topic("chain.reorgs")))
     async def retract(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, dead, event, "Retraction", on_retraction)
+            await _guarded(codec, dead, event, "Retraction", matching.on_retraction)
 
-    @app.agent(batches_topic)
+    @app.agent(matching.batches)
     async def notify(stream: Any) -> None:
         async for event in stream.events():
             where = {"partition": event.message.partition, "offset": event.message.offset}
@@ -201,7 +214,7 @@ async def _guarded(
     dead: DeadLetters,
     event: Any,
     schema: str,
-    handle: Callable[[dict[str, Any]], Awaitable[None]],
+    handle: Callable[[Any], Awaitable[None]],
 ) -> None:
     """Decode and handle one record; a failure goes to the dead-letter topic, never fatal."""
     message = event.message

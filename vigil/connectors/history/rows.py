@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.schemas.events import match_event
+from vigil.schemas.records import Block, Delivery, FortaAlert, Match, Receipt, Transaction
 
 BLOCK_COLUMNS = [
     "network",
@@ -161,7 +162,7 @@ def _time(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def block_row(block: dict[str, Any]) -> list[Any]:
+def block_row(block: Block) -> list[Any]:
     return [
         block["network"],
         block["number"],
@@ -176,10 +177,11 @@ def block_row(block: dict[str, Any]) -> list[Any]:
     ]
 
 
-def transaction_rows(tx: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
-    receipt = tx["receipt"] or {
+def transaction_rows(tx: Transaction) -> tuple[list[Any], list[list[Any]]]:
+    receipt: Receipt = tx["receipt"] or {
         "status": None,
         "gasUsed": 0,
+        "cumulativeGasUsed": 0,
         "effectiveGasPrice": None,
         "contractAddress": None,
         "logs": [],
@@ -225,7 +227,7 @@ def transaction_rows(tx: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
     return row, logs
 
 
-def match_row(match: dict[str, Any]) -> list[Any]:
+def match_row(match: Match) -> list[Any]:
     event = match_event(match)
     return [
         match["id"],
@@ -243,7 +245,7 @@ def match_row(match: dict[str, Any]) -> list[Any]:
     ]
 
 
-def delivery_row(delivery: dict[str, Any]) -> list[Any]:
+def delivery_row(delivery: Delivery) -> list[Any]:
     return [
         delivery["id"],
         delivery["matchId"],
@@ -308,7 +310,7 @@ def dead_letter_row(record: dict[str, Any]) -> list[Any]:
     ]
 
 
-def forta_row(alert: dict[str, Any]) -> list[Any]:
+def forta_row(alert: FortaAlert) -> list[Any]:
     source = alert["source"]
     return [
         alert["hash"],

@@ -51,7 +51,8 @@ class Batch:
         }
         self.retractions: list[dict[str, Any]] = []
 
-    def add(self, kind: str, value: dict[str, Any]) -> None:
+    def add(self, kind: str, value: Any) -> None:
+        """Add one decoded record of schema ``kind`` to its table's rows."""
         if kind == "Block":
             self.rows["blocks"][1].append(rows.block_row(value))
         elif kind == "Transaction":

@@ -26,6 +26,7 @@ from vigil.config.message import (
     parsed,
 )
 from vigil.errors import DeliveryError
+from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 USER_AGENT = "vigil"
@@ -106,11 +107,42 @@ class Messages:
         return cls(parsed(subject), parsed(body))
 
 
+@dataclass(frozen=True)
+class ChannelEnv:
+    """What a channel is built with besides its config: secrets and API bases (settings),
+    the HTTP client (a transport seam for tests) and the clock."""
+
+    settings: Settings
+    client: httpx.AsyncClient
+    clock: Clock = SYSTEM
+
+    def secret(self, name: str | None) -> str | None:
+        """The value of the secret ``name``; None when unnamed or not set."""
+        if not name:
+            return None
+        value = self.settings.secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
+
 class Channel:
-    """Base of every channel: ``attempt`` once, ``send`` with retries."""
+    """Base of every channel: ``attempt`` once, ``send`` with retries.
+
+    A channel declares what it can do, so the notifier needs no channel-type names:
+    ``batched`` (one request carries all events of a block), ``chat`` (a chat message: the
+    short default body), ``retractable`` (a follow-up can take a match back; a count
+    cannot) and ``linked`` (its events carry explorer links).
+    """
 
     kind = "channel"
-    batched = False  # True: one request carries all events of a block (webhook, Datadog)
+    batched = False
+    chat = False
+    retractable = True
+    linked = True
+
+    @classmethod
+    def build(cls, config: Any, env: ChannelEnv) -> Channel:
+        """The channel of ``config``; a missing secret fails its deliveries, naming it."""
+        raise NotImplementedError
 
     def __init__(
         self,

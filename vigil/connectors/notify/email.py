@@ -10,7 +10,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from vigil.config.channels import EmailConfig
-from vigil.connectors.notify.delivery import Channel, Messages, need
+from vigil.connectors.notify.delivery import Channel, ChannelEnv, Messages, need
 from vigil.connectors.notify.render import render
 from vigil.errors import DeliveryError
 
@@ -33,6 +33,10 @@ def build_message(
 
 class EmailChannel(Channel):
     kind = "email"
+
+    @classmethod
+    def build(cls, config: EmailConfig, env: ChannelEnv) -> EmailChannel:
+        return cls(config, env.secret(config.password_secret))
 
     def __init__(
         self, config: EmailConfig, password: str | None, *, context: ssl.SSLContext | None = None

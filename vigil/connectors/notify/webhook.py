@@ -11,7 +11,14 @@ import orjson
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.channels import WebhookConfig
-from vigil.connectors.notify.delivery import USER_AGENT, Channel, Messages, Outcome, check
+from vigil.connectors.notify.delivery import (
+    USER_AGENT,
+    Channel,
+    ChannelEnv,
+    Messages,
+    Outcome,
+    check,
+)
 from vigil.errors import DeliveryError
 
 __all__ = ["Outcome", "WebhookChannel", "sign", "verify"]
@@ -36,6 +43,11 @@ class WebhookChannel(Channel):
 
     kind = "webhook"
     batched = True
+    linked = False  # receivers get the event schema exactly as documented
+
+    @classmethod
+    def build(cls, config: WebhookConfig, env: ChannelEnv) -> WebhookChannel:
+        return cls(config, env.secret(config.secret), env.client, clock=env.clock)
 
     def __init__(
         self,

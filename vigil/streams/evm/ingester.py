@@ -18,6 +18,7 @@ from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
 from vigil.schemas.codec import Codec
 from vigil.schemas.evm import block_record
+from vigil.schemas.records import Block
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import Call, RpcPool
 from vigil.streams.kafka import read_compacted
@@ -158,7 +159,7 @@ class Ingester:
             value=self.codec.encode(self.checkpoint_topic, "Checkpoint", record),
         )
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _emit(self, record: Block) -> None:
         for tx in record["transactions"]:
             self.producer.send(
                 self.tx_topic,
@@ -205,7 +206,7 @@ class Ingester:
         self.retracted += count
         return count
 
-    def _retract(self, new_block: dict[str, Any]) -> int:
+    def _retract(self, new_block: Block) -> int:
         """Walk the window back against the node to the fork, retract every emitted block
         above it, move the checkpoint to the fork; returns the next block to emit.
 

@@ -15,6 +15,7 @@ from vigil.clock import SYSTEM, Clock
 from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
 from vigil.schemas.forta import AlertError, alert_record
+from vigil.schemas.records import FortaAlert
 from vigil.settings import Settings
 from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
 
@@ -73,7 +74,7 @@ class LocalModeIngress:
         self,
         scan_nodes: frozenset[str],
         shared_token: str | None,
-        publish: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None],
+        publish: Callable[[list[FortaAlert], list[dict[str, Any]]], None],
         *,
         max_alerts: int = MAX_ALERTS,
         clock_skew: float = 30.0,
@@ -147,7 +148,7 @@ class LocalModeIngress:
 
 def kafka_publisher(
     settings: Settings, bootstrap: str, codec: Codec
-) -> Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]:
+) -> Callable[[list[FortaAlert], list[dict[str, Any]]], None]:
     """``publish`` for the ingress: alerts keyed by hash, metrics by bot, acknowledged."""
     from kafka.errors import KafkaError
 
@@ -157,7 +158,7 @@ def kafka_publisher(
     sink = producer(bootstrap, client_id="vigil-forta-ingress")
     alerts_topic, metrics_topic = settings.topic("forta.alerts"), settings.topic("forta.metrics")
 
-    def publish(alerts: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> None:
+    def publish(alerts: list[FortaAlert], metrics: list[dict[str, Any]]) -> None:
         try:
             sent = [
                 sink.send(

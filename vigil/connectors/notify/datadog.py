@@ -1,4 +1,4 @@
-"""Datadog channel: a COUNT metric ``<prefix>sentinel`` per notified block, never a zero."""
+"""Datadog: match counts as a metric series (v1 or v2 API), one request per block."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from vigil.config.channels import DatadogConfig
-from vigil.connectors.notify.delivery import ApiChannel, Messages, need, post_json
+from vigil.connectors.notify.delivery import ApiChannel, ChannelEnv, Messages, need, post_json
 
 
 def series(config: DatadogConfig, events: list[dict[str, Any]], now: int) -> dict[str, Any]:
@@ -35,6 +35,13 @@ class DatadogChannel(ApiChannel):
 
     kind = "datadog"
     batched = True
+    retractable = False  # a count cannot be taken back
+
+    @classmethod
+    def build(cls, config: DatadogConfig, env: ChannelEnv) -> DatadogChannel:
+        api = env.settings.datadog_api_url or f"https://api.{config.site}"
+        return cls(config, env.secret(config.api_key_secret), api, env.client, env.clock)
+
     config: DatadogConfig
 
     async def attempt(

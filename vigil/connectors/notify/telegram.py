@@ -1,0 +1,46 @@
+"""Telegram: the Bot API's sendMessage in MarkdownV2, one message per match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigil.config.channels import TelegramConfig
+from vigil.connectors.notify.delivery import ApiChannel, ChannelEnv, Messages, need, post_json
+from vigil.connectors.notify.render import render
+from vigil.errors import DeliveryError
+
+
+class TelegramChannel(ApiChannel):
+    """Bot API sendMessage with MarkdownV2 (escaped as Telegram requires), 4,096 characters."""
+
+    kind = "telegram"
+    chat = True
+    config: TelegramConfig
+
+    @classmethod
+    def build(cls, config: TelegramConfig, env: ChannelEnv) -> TelegramChannel:
+        token = env.secret(config.bot_token_secret)
+        return cls(config, token, env.settings.telegram_api_url, env.client)
+
+    async def attempt(
+        self, events: list[dict[str, Any]], request_id: str, messages: Messages
+    ) -> int:
+        token = need(self._credential, self.config.bot_token_secret, f"telegram {self.alias}")
+        [event] = events
+        body = {
+            "chat_id": self.config.chat_id,
+            "text": render(messages.body, event, "telegram"),
+            "parse_mode": "MarkdownV2",
+            "disable_web_page_preview": True,
+        }
+        response = await post_json(
+            self._client,
+            f"{self._api}/bot{token}/sendMessage",
+            body,
+            timeout=self.timeout,
+            shown_url=f"{self._api}/bot<token>/sendMessage",
+        )
+        answer = response.json()
+        if not answer.get("ok"):
+            raise DeliveryError(f"Telegram answered not ok: {answer.get('description')}")
+        return response.status_code

@@ -1,0 +1,191 @@
+"""Typed views of the records on vigil's topics, field for field as their ``.avsc`` files say.
+
+``tests/unit/test_records_typed.py`` checks every TypedDict here against its schema: names,
+types, optionality. Values are what the codec takes and gives: ``long`` and ``int`` are
+``int``, a ``["null", X]`` union is ``X | None``, an enum is the ``Literal`` of its symbols,
+and big numbers (wei, gwei) are decimal strings, as in the schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+class Withdrawal(TypedDict):
+    index: int
+    validatorIndex: int
+    address: str
+    amount: str
+
+
+class Log(TypedDict):
+    address: str
+    topics: list[str]
+    data: str
+    logIndex: int
+    removed: bool
+
+
+class Receipt(TypedDict):
+    status: int | None
+    gasUsed: int
+    cumulativeGasUsed: int
+    effectiveGasPrice: str | None
+    contractAddress: str | None
+    logs: list[Log]
+
+
+# ``from`` is a keyword, so Transaction uses the functional form
+Transaction = TypedDict(
+    "Transaction",
+    {
+        "network": str,
+        "chainId": int,
+        "hash": str,
+        "blockNumber": int,
+        "blockHash": str,
+        "blockTimestamp": int,
+        "transactionIndex": int,
+        "type": int,
+        "from": str,
+        "to": str | None,
+        "value": str,
+        "nonce": int,
+        "input": str,
+        "gas": int,
+        "gasPrice": str | None,
+        "maxFeePerGas": str | None,
+        "maxPriorityFeePerGas": str | None,
+        "maxFeePerBlobGas": str | None,
+        "blobVersionedHashes": list[str],
+        "txChainId": int | None,
+        "receipt": Receipt | None,
+    },
+)
+
+
+class Block(TypedDict):
+    network: str
+    chainId: int
+    number: int
+    hash: str
+    parentHash: str
+    timestamp: int
+    miner: str
+    gasLimit: int
+    gasUsed: int
+    baseFeePerGas: str | None
+    blobGasUsed: int | None
+    excessBlobGas: int | None
+    withdrawals: list[Withdrawal]
+    transactions: list[Transaction]
+
+
+class FortaBot(TypedDict):
+    id: str
+    image: str
+    reference: str
+
+
+class FortaBlock(TypedDict):
+    number: int
+    hash: str
+    timestamp: str
+    chainId: int
+
+
+class FortaSource(TypedDict):
+    transactionHash: str
+    bot: FortaBot
+    block: FortaBlock
+
+
+FortaFindingType = Literal[
+    "UNKNOWN_TYPE", "EXPLOIT", "SUSPICIOUS", "DEGRADED", "INFORMATION", "SCAM"
+]
+FortaSeverity = Literal["UNKNOWN", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+
+
+class FortaAlert(TypedDict):
+    hash: str
+    alertId: str
+    name: str
+    description: str
+    protocol: str
+    findingType: FortaFindingType
+    severity: FortaSeverity
+    metadata: dict[str, str]
+    addresses: list[str]
+    createdAt: str
+    scanNodeCount: int
+    source: FortaSource
+    chainId: int
+    origin: str
+    scanNode: str | None
+    receivedAt: int
+
+
+class MonitorRef(TypedDict):
+    id: str
+    name: str
+    network: str
+    chainId: int
+    addresses: list[str]
+    confirmBlocks: int
+    severity: str
+    channels: list[str]
+    type: str
+    agents: list[str]
+
+
+class MatchReason(TypedDict):
+    type: str
+    address: str | None
+    signature: str | None
+    condition: str | None
+    args: str
+    params: str
+    value: str | None
+
+
+class Match(TypedDict):
+    id: str
+    monitor: MonitorRef
+    hash: str
+    blockNumber: int
+    blockHash: str
+    timestamp: int
+    transaction: Transaction | None
+    matchReasons: list[MatchReason]
+    matchedAddresses: list[str]
+    matchedChecksumAddresses: list[str]
+    value: str | None
+    metadata: str | None
+    alert: FortaAlert | None
+
+
+class MatchBatch(TypedDict):
+    id: str
+    monitorId: str
+    network: str
+    blockNumber: int
+    blockHash: str
+    matches: list[Match]
+    retracted: bool
+    channel: str | None
+    redelivery: bool
+
+
+class Delivery(TypedDict):
+    id: str
+    matchId: str
+    monitorId: str
+    channel: str
+    channelType: str
+    requestId: str
+    status: Literal["SENT", "FAILED"]
+    attempts: int
+    httpStatus: int | None
+    error: str | None
+    at: int  # timestamp-millis: written as milliseconds since the epoch
+    latencyMs: int
