@@ -64,23 +64,23 @@ def test_unquoted_hex_address_is_restored_exactly(tmp_path: Path) -> None:
         ),
         (
             {"monitors/monitor.yaml": monitor().replace(USDT, "0x123")},
-            "monitor 'm': addresses.0",
+            "monitor 'm': addresses[0]",
             "40-hex-digit address, got '0x123'",
         ),
         (
             {"monitors/monitor.yaml": "name: m\nnetwork: mainnet\n"},
             "monitor 'm': addresses",
-            "Field required",
+            "is required but missing",
         ),
         (
             {"monitors/monitor.yaml": monitor("severity: urgent\n")},
             "monitor 'm': severity",
-            "'high', 'medium' or 'low'",
+            "expected one of 'high', 'medium', 'low'; found 'urgent'",
         ),
         (
             {"monitors/monitor.yaml": monitor("colour: red\n")},
-            "monitor 'm': colour",
-            "Extra inputs are not permitted",
+            "monitor 'm': unknown field 'colour'",
+            "known fields: name, ",
         ),
         (
             {"monitors/monitor.yaml": monitor(network="goerli")},
@@ -210,5 +210,5 @@ def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         load_monitor_file(tmp_path / "m.yaml")
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path / 'm.yaml'}: monitor 'usdt': addresses.0: {wrong}")
+    assert message.startswith(f"{tmp_path / 'm.yaml'}: monitor 'usdt': addresses[0]: {wrong}")
     assert "its checksummed form is 0xdaC17F958d2Ee523a2206206994597c13D831EC8" in message

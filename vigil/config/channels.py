@@ -212,6 +212,16 @@ class OpsgenieConfig(_ChannelBase):
         return value
 
 
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "webhook": WebhookConfig,
+    "slack": SlackConfig,
+    "discord": DiscordConfig,
+    "telegram": TelegramConfig,
+    "email": EmailConfig,
+    "datadog": DatadogConfig,
+    "pagerduty": PagerDutyConfig,
+    "opsgenie": OpsgenieConfig,
+}
 ChannelConfig = Annotated[
     WebhookConfig
     | SlackConfig
@@ -224,13 +234,4 @@ ChannelConfig = Annotated[
     Field(discriminator="type"),
 ]
 CHANNEL: TypeAdapter[ChannelConfig] = TypeAdapter(ChannelConfig)
-CHANNEL_TYPES = (
-    "webhook",
-    "slack",
-    "discord",
-    "telegram",
-    "email",
-    "datadog",
-    "pagerduty",
-    "opsgenie",
-)
+CHANNEL_TYPES = tuple(CHANNEL_MODELS)

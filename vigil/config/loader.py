@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
-from vigil.config.channels import CHANNEL, CHANNEL_TYPES, ChannelConfig
+from vigil.config.channels import CHANNEL, CHANNEL_MODELS, CHANNEL_TYPES, ChannelConfig
 from vigil.config.message import Template
 from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
+from vigil.config.problems import plain, suggestion
 from vigil.errors import ConfigError
 
 AnyMonitor = MonitorConfig | FortaMonitorConfig
@@ -76,23 +78,27 @@ def _validate(model: type[M] | TypeAdapter[M], data: Any, path: Path, obj: str) 
             return model.validate_python(data)
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        parts = list(first["loc"])
-        if isinstance(model, TypeAdapter) and parts and parts[0] == data.get("type"):
-            parts = parts[1:]  # the union's tag (the channel type) is not a field
-        loc = ".".join(str(p) for p in parts)
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        # value errors already say what they got; missing fields have nothing to show
-        shown = first["type"] not in ("missing", "value_error")
-        found_text = f"; found {first.get('input')!r}" if shown else ""
-        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc = "type"
-            message = "expected one of " + ", ".join(CHANNEL_TYPES)
-            found_text = f"; found {data.get('type')!r}"
-        raise ConfigError(
-            f"{message}{found_text}{more}", file=str(path), obj=obj, field=loc
-        ) from None
+        errors = exc.errors()
+        if isinstance(model, TypeAdapter) and data.get("type") not in CHANNEL_TYPES:
+            raise ConfigError(
+                f"expected one of {', '.join(CHANNEL_TYPES)}; found {data.get('type')!r}"
+                + suggestion(str(data.get("type")), CHANNEL_TYPES),
+                file=str(path),
+                obj=obj,
+                field="type",
+            ) from None
+        if isinstance(model, TypeAdapter):  # the union's tag (the channel type) is no field
+            errors = [_untagged(e, data.get("type")) for e in errors]
+            target: Any = CHANNEL_MODELS.get(str(data.get("type")))
+        else:
+            target = model
+        loc, message = plain(errors, target)
+        raise ConfigError(message, file=str(path), obj=obj, field=loc) from None
+
+
+def _untagged(error: ErrorDetails, tag: Any) -> ErrorDetails:
+    loc = tuple(error["loc"])
+    return {**error, "loc": loc[1:]} if loc and loc[0] == tag else error
 
 
 def _load_abi(
