@@ -155,19 +155,67 @@ app.add_typer(channels_app, name="channels")
 @app.command()
 def validate(
     project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),
+    strict: bool = typer.Option(
+        False, "--strict", help="a secret a channel names but VIGIL_SECRETS lacks is an error"
+    ),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
 ) -> None:
-    """Check a project's files without applying anything."""
-    from vigil.config.loader import load_project
-    from vigil.processors.checks import check_project
+    """Check a project's files without applying anything: every failing file is reported,
+    and every secret a channel names but this environment does not set."""
+    from vigil.config.loader import load_each, load_project
+    from vigil.config.secrets import missing_secrets
+    from vigil.errors import ConfigError
+    from vigil.processors.checks import check_monitor, check_project
 
+    if fmt not in ("text", "json"):
+        raise VigilError(f"--format: expected text or json, got {fmt!r}")
     settings = _settings()
-    loaded = check_project(load_project(project or settings.project_dir))
-    for warning in loaded.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    console.print(
-        f"ok: {len(loaded.config.networks)} networks, {len(loaded.monitors)} monitors, "
-        f"{sum(len(g) for g in loaded.channels.values())} channels"
-    )
+    root = project or settings.project_dir
+    if not (root / "vigil.yaml").exists():
+        load_project(root)  # raises the error that says this is not a project
+    errors: list[str] = []
+    warnings: list[str] = []
+    counts = {"networks": 0, "monitors": 0, "channels": 0}
+    try:
+        loaded = check_project(load_project(root))
+    except ConfigError as first:
+        monitors, found = load_each(root)
+        for monitor in monitors:
+            try:
+                check_monitor(monitor)
+            except ConfigError as exc:
+                found.append(exc)
+        errors = [str(e) for e in found] or [str(first)]
+    else:
+        warnings = list(loaded.warnings)
+        secrets = [str(e) for e in missing_secrets(loaded, settings.secrets)]
+        if strict:
+            errors.extend(secrets)
+        else:
+            warnings.extend(
+                f"{s} (or set it where the stack runs; --strict fails)" for s in secrets
+            )
+        counts = {
+            "networks": len(loaded.config.networks),
+            "monitors": len(loaded.monitors),
+            "channels": sum(len(g) for g in loaded.channels.values()),
+        }
+    if fmt == "json":
+        print(json.dumps({"ok": not errors, "errors": errors, "warnings": warnings, **counts}))
+    else:
+        for warning in warnings:
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        for error in errors:
+            err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        if errors:
+            err.print(f"{len(errors)} error(s) in {root}", highlight=False, soft_wrap=True)
+        else:
+            console.print(
+                f"ok: {counts['networks']} networks, {counts['monitors']} monitors, "
+                f"{counts['channels']} channels"
+            )
+    if errors:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -263,3 +263,26 @@ def _template_warnings(template: Any, path: Path, obj: str) -> list[str]:
                 for problem in Template.parse(source).warnings()
             )
     return found
+
+
+def load_each(root: Path) -> tuple[list[LoadedMonitor], list[ConfigError]]:
+    """Every file of ``root`` loaded on its own: the monitors that load, and the error of
+    every file that does not (``vigil validate`` reports them all, not just the first)."""
+    errors: list[ConfigError] = []
+    main = root / "vigil.yaml"
+    try:
+        _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
+    except ConfigError as exc:
+        errors.append(exc)
+    for path in _yaml_files(root / "channels"):
+        try:
+            _validate(CHANNEL, _read_yaml(path), path, f"channel {path.stem!r}")
+        except ConfigError as exc:
+            errors.append(exc)
+    monitors: list[LoadedMonitor] = []
+    for path in _yaml_files(root / "monitors"):
+        try:
+            monitors.append(load_monitor_file(path))
+        except ConfigError as exc:
+            errors.append(exc)
+    return monitors, errors

@@ -9,7 +9,8 @@ from types import FrameType
 from typing import Any
 
 from vigil.config.loader import Project, load_project
-from vigil.errors import ConfigError, SettingsError
+from vigil.config.secrets import missing_secrets
+from vigil.errors import SettingsError
 from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry, Registry
@@ -29,17 +30,9 @@ def require_bootstrap(settings: Settings) -> str:
 
 def check_secrets(project: Project, settings: Settings) -> None:
     """Every secret a channel names must be set, or the worker would sign nothing."""
-    for group in project.channels.values():
-        for channel in group:
-            for field, name in channel.config.secret_fields():
-                if name not in settings.secrets:
-                    raise ConfigError(
-                        f"secret {name!r} is not set; provide it in VIGIL_SECRETS "
-                        f'as {{"{name}": "..."}}',
-                        file=str(channel.file),
-                        obj=f"channel {channel.config.alias!r}",
-                        field=field,
-                    )
+    missing = missing_secrets(project, settings.secrets)
+    if missing:
+        raise missing[0]
 
 
 def preregistered_codec(settings: Settings, registry: Registry) -> Codec:
