@@ -152,3 +152,19 @@ def test_table_output_and_bad_input(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("Transfer\n", "Transfered\n"))
     done = run(path, "--blocks", BLOCK)
     assert done.returncode == 2 and "conditions.events[0].signature" in done.stderr
+
+
+def test_an_event_monitor_over_blocks_without_receipts_is_refused_not_silently_empty(
+    tmp_path: Path,
+) -> None:
+    events = monitor(tmp_path, [USDT], "conditions:\n  events:\n    - signature: Transfer\n")
+    refused = run(events, "--blocks", BLOCK)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "selects events, which are in receipts" in refused.stderr
+    assert "--receipts FILE" in refused.stderr and "Traceback" not in refused.stderr
+    status = tmp_path / "status"
+    status.mkdir()
+    failed = monitor(status, [USDT], "conditions:\n  transaction: status == 'failed'\n")
+    warned = run(failed, "--blocks", BLOCK, "--format", "json")
+    assert warned.returncode == 0 and json.loads(warned.stdout) == []
+    assert "warning:" in warned.stderr and "reads the receipt" in warned.stderr

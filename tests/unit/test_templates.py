@@ -97,7 +97,9 @@ def test_a_monitor_saved_as_a_template_makes_the_same_monitor(tmp_path: Path) ->
 
 
 def test_monitors_new_writes_a_checked_file_into_the_project(tmp_path: Path) -> None:
-    (tmp_path / "vigil.yaml").write_text("networks: {}\n")
+    (tmp_path / "vigil.yaml").write_text(
+        "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:8545']\n"
+    )
     args = ["--project", str(tmp_path), "--template", "role-changes", "--network", "mainnet"]
     command = [sys.executable, "-m", "vigil", "monitors", "new", *args, "--address", USDT]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
@@ -114,3 +116,25 @@ def test_monitors_new_writes_a_checked_file_into_the_project(tmp_path: Path) -> 
         timeout=60,
     )
     assert bad.returncode == 2 and "no template 'nope'" in bad.stderr
+
+
+def test_monitors_new_refuses_a_network_or_channel_the_project_lacks(tmp_path: Path) -> None:
+    (tmp_path / "vigil.yaml").write_text(
+        "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:8545']\n"
+    )
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels" / "ops.yaml").write_text("alias: ops\ntype: webhook\nurl: http://x/\n")
+    base = [sys.executable, "-m", "vigil", "monitors", "new", "--project", str(tmp_path)]
+    base += ["--template", "role-changes", "--address", USDT]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+
+    channel = run("--network", "mainnet", "--channel", "opps")
+    assert channel.returncode == 2
+    assert "--channel: no channel alias 'opps'" in channel.stderr
+    assert "did you mean 'ops'?" in channel.stderr
+    network = run("--network", "mainet")
+    assert network.returncode == 2 and "did you mean 'mainnet'?" in network.stderr
+    assert not (tmp_path / "monitors").exists() or not list((tmp_path / "monitors").iterdir())
+    assert run("--network", "mainnet", "--channel", "ops").returncode == 0

@@ -35,7 +35,9 @@ def test_every_failing_file_is_reported_once_with_exit_2(tmp_path: Path) -> None
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 3, result.stderr
     assert any("monitor.yaml: monitor 'm': severity: expected one of" in e for e in errors)
-    assert any("second.yaml: monitor 'm': conditions.transaction: syntax error" in e for e in errors)
+    assert any(
+        "second.yaml: monitor 'm': conditions.transaction: syntax error" in e for e in errors
+    )
     assert any("pager.yaml: channel 'pager': unknown field 'routing_key'" in e for e in errors)
     assert "3 error(s) in" in result.stderr and "Traceback" not in result.stderr
 

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import console, settings, stack_bootstrap, stack_codec
+from vigil.cli.common import console, err, settings, stack_bootstrap, stack_codec
 from vigil.errors import VigilError
 
 monitors_app = typer.Typer(
@@ -53,6 +53,8 @@ def monitors_test(
         raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
     if blocks is not None:
         pairs = load_blocks(blocks, receipts)
+        if receipts is None:
+            _receipts_needed(monitor, blocks)
         events = run_monitor(monitor, pairs)
     else:
         if block is None:
@@ -89,6 +91,26 @@ def monitors_test(
         )
         table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
     console.print(table)
+
+
+def _receipts_needed(monitor: Any, blocks: Path) -> None:
+    """Events and a transaction's status live in receipts: without them a monitor that reads
+    them would find nothing, silently. Refuse the first, warn about the second."""
+    conditions = monitor.config.conditions
+    if conditions.events:
+        raise VigilError(
+            f"{monitor.file}: the monitor selects events, which are in receipts, and "
+            f"--blocks {blocks} comes without --receipts FILE; give the receipts "
+            "(eth_getBlockReceipts shape), or --network NAME --block N to fetch both"
+        )
+    reads = conditions.transaction or ""
+    if any(name in reads for name in ("status", "gasUsed", "gas_used")):
+        err.print(
+            f"[yellow]warning:[/] {monitor.file}: conditions.transaction reads the receipt "
+            "(status, gasUsed) and no --receipts FILE is given: those values are empty",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
@@ -254,6 +276,7 @@ def monitors_new(
         raise VigilError(
             f"--template: no template {template!r}; available: {', '.join(sorted(templates))}"
         )
+    _known_to_project(root, network, channels)
     text, monitor_id = instantiate(
         templates[template], addresses, network, name, parse_params(params), channels
     )
@@ -271,6 +294,27 @@ def monitors_new(
         target.unlink()
         raise
     console.print(f"wrote {target}; `vigil apply` starts it")
+
+
+def _known_to_project(root: Path, network: str, channels: list[str]) -> None:
+    """The network and channel aliases a new monitor names must be the project's."""
+    from vigil.config.loader import load_project
+    from vigil.config.problems import suggestion
+
+    project = load_project(root)
+    if network not in project.config.networks:
+        known = sorted(project.config.networks)
+        raise VigilError(
+            f"--network: {root / 'vigil.yaml'} has no network {network!r}; it defines: "
+            f"{', '.join(known) or 'none'}{suggestion(network, known)}"
+        )
+    for alias in channels:
+        if alias not in project.channels:
+            known = sorted(project.channels)
+            raise VigilError(
+                f"--channel: no channel alias {alias!r} in {root / 'channels'}; it defines: "
+                f"{', '.join(known) or 'none'}{suggestion(alias, known)}"
+            )
 
 
 @monitors_app.command("save-template")
