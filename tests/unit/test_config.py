@@ -197,7 +197,9 @@ def test_template_problems_are_warnings_naming_file_and_field(tmp_path: Path) ->
     extra = "message:\n  body: '{{ blok.number }}'\n"
     loaded = load_project(project(tmp_path, monitor(extra)))
     [warning] = loaded.warnings
-    assert "monitor.yaml: monitor 'm': template.body: {{ blok.number }} is not in" in warning
+    assert (
+        "monitor.yaml: monitor 'm': template.body: {{ blok.number }}: the event has no" in warning
+    )
 
 
 def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_a_short_limit_keeps_the_marker_and_whole_escapes() -> None:
 def test_warnings_name_unknown_paths_and_long_bodies() -> None:
     assert Template.parse(DEFAULT_BODY).warnings() == []
     [unknown] = Template.parse("{{ sentinel.name }} {{ blok.number }}").warnings()
-    assert "{{ blok.number }} is not in the event schema" in unknown
+    assert "{{ blok.number }}: the event has no field 'blok'; did you mean 'block" in unknown
     [long] = Template.parse("x" * 1901).warnings()
     assert "1901 characters" in long
 
@@ -127,3 +127,66 @@ def test_the_source_documents_example_renders_with_a_real_event() -> None:
     out = fill(DEFAULT_BODY.replace("monitor.", "sentinel."), "plain", with_links(event, None))
     assert "Test Custom Webhook" in out and "Match Reason 2\nType: transaction" in out
     assert "Condition: gasPrice > 10" in out and "0x16345785D8A0000" in out
+
+
+def test_a_path_is_checked_whole_with_did_you_mean() -> None:
+    def problems(source: str) -> list[str]:
+        return Template.parse(source).warnings()
+
+    [hash_typo] = problems("{{ transaction.hsh }}")
+    assert (
+        hash_typo == "{{ transaction.hsh }}: transaction has no field 'hsh'; did you mean 'hash'?"
+    )
+    [deep] = problems("{{ matchReasons.0.params.value }} {{ matchReasons.0.sigature }}")
+    assert "matchReasons.0 has no field 'sigature'; did you mean 'signature'?" in deep
+    [unindexed] = problems("{{ matchReasons.signature }}")
+    assert "matchReasons is a list; index it" in unindexed
+    [leaf] = problems("{{ hash.value }}")
+    assert "hash is a value; it has no field 'value'" in leaf
+    ok = "{{ alert.metadata.anything }} {{ transaction.logs.3.topics.0 }} {{ metadata.x.y }}"
+    assert problems(ok) == []
+
+
+def test_handlebars_indexes_read_like_dot_indexes() -> None:
+    event = {"matchReasons": [{"signature": "Transfer(address,address,uint256)"}]}
+    for path in ("matchReasons.[0].signature", "matchReasons[0].signature"):
+        assert resolve(event, path) == "Transfer(address,address,uint256)"
+        assert Template.parse("{{ " + path + " }}").warnings() == []
+    out = fill("sig {{ matchReasons.[0].signature }}", "plain", event)
+    assert out == "sig Transfer(address,address,uint256)"
+
+
+def test_every_path_of_real_events_is_in_the_shape_and_the_shape_holds_nothing_else() -> None:
+    from vigil.config.message import path_problem
+    from vigil.schemas.events import EVENT_SHAPE, OPEN, match_event
+
+    def paths(value: Any, prefix: str = "") -> set[str]:
+        if isinstance(value, dict):
+            found = {prefix} if prefix else set()
+            for key, item in value.items():
+                found |= paths(item, f"{prefix}.{key}" if prefix else key)
+            return found
+        if isinstance(value, list):
+            found = {prefix} if value else {prefix, f"{prefix}.0"}  # an empty list's items
+            for item in value:
+                found |= paths(item, f"{prefix}.0")
+            return found
+        return {prefix}
+
+    match = load_json(FIXTURES / "avro" / "Match.json")
+    contract = with_links(match_event(match), "https://etherscan.io/tx/")
+    alert = load_json(FIXTURES / "avro" / "FortaAlert.json")
+    forta = match_event({**match, "transaction": None, "alert": alert})
+    seen = paths(contract) | paths(forta)
+    assert sorted(p for p in seen if path_problem(p)) == []
+
+    def shape_paths(node: Any, prefix: str = "") -> set[str]:
+        if isinstance(node, dict):
+            return {q for key, item in node.items() for q in shape_paths(item, f"{prefix}{key}.")}
+        if isinstance(node, list):
+            return shape_paths(node[0], f"{prefix}0.")
+        return {prefix.rstrip(".")} if node != OPEN else set()
+
+    injected = {"matchReasonsFormatted", "retracted", "monitor.abi.0"}  # by render, notify
+    missing = shape_paths(EVENT_SHAPE) - seen - injected
+    assert sorted(missing) == []

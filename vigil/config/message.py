@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from vigil.config.problems import suggestion
+from vigil.schemas.events import EVENT_SHAPE, LEAF, OPEN
+
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _LINK = re.compile(r"\[([^\]]*)\]\(((?:\{\{[^{}]*\}\}|[^)\s])*)\)")
 WARN_LENGTH = 1900  # the source documents' advice for a body that fits every platform
-# roots of the event schema (contract and Forta monitors) and what vigil injects
-SCHEMA_ROOTS = {
-    "id", "type", "hash", "blockHash", "blockNumber", "timestamp", "transaction",
-    "matchReasons", "matchedAddresses", "matchedChecksumAddresses", "monitor", "sentinel",
-    "value", "metadata", "alert", "matchReasonsFormatted", "retracted",
-}  # fmt: skip
+_INDEX = re.compile(r"\.?\[(\d+)\]")  # Handlebars `a.[0].b` and `a[0].b` both read `a.0.b`
 
 DEFAULT_SUBJECT = "vigil: {{ monitor.name }} matched on {{ monitor.network }}"
 DEFAULT_BODY = """**Monitor Name**
@@ -165,11 +163,10 @@ class Template:
 
     def warnings(self) -> list[str]:
         """Paths that cannot exist in the event schema, and bodies too long for every platform."""
-        roots = ", ".join(sorted(SCHEMA_ROOTS))
         problems = [
-            f"{{{{ {path} }}}} is not in the event schema (its roots: {roots})"
+            f"{{{{ {path} }}}}: {problem}"
             for path in self.paths()
-            if path.split(".")[0] not in SCHEMA_ROOTS
+            if (problem := path_problem(path)) is not None
         ]
         if len(self.source) > WARN_LENGTH:
             problems.append(
@@ -188,10 +185,38 @@ def parsed(source: str) -> Template:
 MISSING = object()
 
 
+def normalized(path: str) -> str:
+    """``path`` in dot notation: ``a.[0].b`` (Handlebars) and ``a[0].b`` read ``a.0.b``."""
+    return _INDEX.sub(r".\1", path).removeprefix(".") if "[" in path else path
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot exist in a match event (naming the nearest field), or None."""
+    node: Any = EVENT_SHAPE
+    walked: list[str] = []
+    for part in normalized(path).split("."):
+        where = ".".join(walked) or "the event"
+        if node == OPEN:
+            return None
+        if node is LEAF:
+            return f"{where} is a value; it has no field {part!r}"
+        if isinstance(node, list):
+            if not part.isdigit():
+                return f"{where} is a list; index it, as {where}.0.{part} or {where}.[0].{part}"
+            node = node[0]
+        elif part in node:
+            node = node[part]
+        else:
+            hint = suggestion(part, list(node)) or f"; its fields: {', '.join(sorted(node))}"
+            return f"{where} has no field {part!r}{hint}"
+        walked.append(part)
+    return None
+
+
 def resolve(event: Any, path: str) -> Any:
     """The value at ``a.b.0.c`` (dot notation into objects and arrays), or MISSING."""
     value = event
-    for part in path.split("."):
+    for part in normalized(path).split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):

@@ -133,3 +133,148 @@ def match_event(match: Match) -> dict[str, Any]:
         "value": _hex(int(match["value"])) if match["value"] is not None else None,
         "metadata": json.loads(match["metadata"]) if match["metadata"] else None,
     }
+
+
+# The event's shape for template checks: a dict is an object's fields, a one-element list is
+# a list of that item, LEAF a value, OPEN an object whose keys vary (params, metadata).
+LEAF: None = None
+OPEN = "any key"
+_LOG: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "address",
+            "data",
+            "logIndex",
+            "blockHash",
+            "blockNumber",
+            "transactionHash",
+            "transactionIndex",
+            "removed",
+        ]
+    ),
+    "topics": [LEAF],
+}
+_TRANSACTION: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "transactionHash",
+            "hash",
+            "blockHash",
+            "blockNumber",
+            "transactionIndex",
+            "from",
+            "to",
+            "value",
+            "input",
+            "nonce",
+            "type",
+            "gas",
+            "gasPrice",
+            "maxFeePerGas",
+            "maxPriorityFeePerGas",
+            "status",
+            "gasUsed",
+            "cumulativeGasUsed",
+            "effectiveGasPrice",
+            "contractAddress",
+            "logsBloom",
+            "link",
+        ]
+    ),
+    "logs": [_LOG],
+}
+_MONITOR: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "id",
+            "name",
+            "network",
+            "chainId",
+            "confirmBlocks",
+            "severity",
+        ]
+    ),
+    "addresses": [LEAF],
+    "agents": [LEAF],
+    "abi": [OPEN],
+}
+_BOT: dict[str, Any] = dict.fromkeys(
+    [
+        "id",
+        "image",
+        "reference",
+    ]
+)
+_ALERT: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "hash",
+            "alertId",
+            "name",
+            "description",
+            "protocol",
+            "findingType",
+            "severity",
+            "createdAt",
+            "scanNodeCount",
+            "chainId",
+            "alert_id",
+            "scanner_count",
+            "type",
+            "tx_hash",
+            "chain_Id",
+        ]
+    ),
+    "metadata": OPEN,
+    "addresses": [LEAF],
+    "agent": _BOT,
+    "source": {
+        "transactionHash": LEAF,
+        "bot": _BOT,
+        "block": dict.fromkeys(
+            [
+                "number",
+                "hash",
+                "timestamp",
+                "chainId",
+            ]
+        ),
+    },
+}
+EVENT_SHAPE: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "id",
+            "type",
+            "hash",
+            "blockHash",
+            "blockNumber",
+            "timestamp",
+            "value",
+            "matchReasonsFormatted",
+            "retracted",
+        ]
+    ),
+    "transaction": _TRANSACTION,
+    "matchReasons": [
+        {
+            **dict.fromkeys(
+                [
+                    "type",
+                    "address",
+                    "signature",
+                    "condition",
+                    "value",
+                ]
+            ),
+            "args": [OPEN],
+        }
+        | {"params": OPEN}
+    ],
+    "matchedAddresses": [LEAF],
+    "matchedChecksumAddresses": [LEAF],
+    "monitor": _MONITOR,
+    "sentinel": _MONITOR,
+    "metadata": OPEN,
+    "alert": _ALERT,
+}
