@@ -40,6 +40,7 @@ class JsonRpcServer:
         self.blocks = blocks or {}
         self.faults = list(faults or [])
         self.requests: list[str] = []
+        self.paths: list[str] = []  # the request path of every POST (where keys travel)
         self._server: ThreadingHTTPServer | None = None
         self._receipts = {
             r["transactionHash"]: r for _, rs in self.blocks.values() if rs for r in rs
@@ -88,6 +89,7 @@ class JsonRpcServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                outer.paths.append(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 fault = outer.faults.pop(0) if outer.faults else None
                 if fault == "hang":  # answer nothing for longer than any client waits

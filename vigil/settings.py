@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -116,6 +117,14 @@ class Settings(BaseSettings):
     def registry_url(self) -> str:
         """The schema registry in force: external if configured, else vigil's own API."""
         return (self.schema_registry_url or self.api_url).rstrip("/")
+
+    def reference(self, name: str) -> str | None:
+        """The value a ``${NAME}`` in a project file stands for: the secret ``NAME`` of
+        VIGIL_SECRETS, else the environment variable ``NAME``; None when neither is set."""
+        secret = self.secrets.get(name)
+        if secret is not None:
+            return secret.get_secret_value()
+        return os.environ.get(name)
 
     def child_env(self) -> dict[str, str]:
         """These settings as ``VIGIL_*`` variables, for the processes `vigil up` starts."""

@@ -65,3 +65,15 @@ def test_json_output_holds_errors_warnings_and_counts(tmp_path: Path) -> None:
     good = json.loads(validate(str(project(tmp_path / "b", monitor())), "--format", "json").stdout)
     assert good["ok"] is True and good["monitors"] == 1 and good["errors"] == []
     assert any("secret 'ops' is not set" in w for w in good["warnings"])
+
+
+def test_an_rpc_url_reference_that_is_not_set_is_named(tmp_path: Path) -> None:
+    keyed = "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['https://rpc.example/v2/${RPC_KEY}']\n"
+    root = project(tmp_path, monitor(), vigil_yaml=keyed)
+    result = validate(str(root), "--strict", secrets='{"ops": "k"}')
+    assert result.returncode == 2
+    assert (
+        "network 'mainnet': rpc_urls[0]: https://rpc.example/… refers to ${RPC_KEY}"
+        in result.stderr
+    )
+    assert validate(str(root), "--strict", secrets='{"ops": "k", "RPC_KEY": "x"}').returncode == 0

@@ -18,12 +18,20 @@ state: dict[str, Any] = {"debug": False}
 def settings() -> Settings:
     """The settings, built once per command, with vigil's log format."""
     built = load_settings()
-    logging.basicConfig(
-        level=built.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("kafka", "httpx", "aiokafka"):  # per-request INFO lines drown vigil's own
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging(built.log_level)
     return built
+
+
+# per-request lines drown vigil's own, and httpx's name each URL whole, with any API key in
+# it: these stay at WARNING whatever the level (vigil's own messages show scheme://host)
+QUIET = ("kafka", "aiokafka", "httpx", "httpcore")
+
+
+def configure_logging(level: str) -> None:
+    """vigil's log format at ``level``; the libraries in ``QUIET`` at WARNING or above."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in QUIET:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
 
 
 def stack_bootstrap(settings: Settings, purpose: str) -> str:

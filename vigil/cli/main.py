@@ -188,7 +188,7 @@ def validate(
         errors = [str(e) for e in found] or [str(first)]
     else:
         warnings = list(loaded.warnings)
-        secrets = [str(e) for e in missing_secrets(loaded, settings.secrets)]
+        secrets = [str(e) for e in missing_secrets(loaded, settings)]
         if strict:
             errors.extend(secrets)
         else:

@@ -68,7 +68,7 @@ def monitors_test(
                 f"--network: unknown network {network!r}; the project defines: "
                 f"{', '.join(sorted(networks)) or 'none'}"
             )
-        pool = RpcPool(networks[network].rpc_urls)
+        pool = RpcPool.for_network(network, networks[network], settings())
         try:
             pairs = fetch_blocks(pool, [block])
         finally:

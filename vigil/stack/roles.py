@@ -30,7 +30,7 @@ def require_bootstrap(settings: Settings) -> str:
 
 def check_secrets(project: Project, settings: Settings) -> None:
     """Every secret a channel names must be set, or the worker would sign nothing."""
-    missing = missing_secrets(project, settings.secrets)
+    missing = missing_secrets(project, settings)
     if missing:
         raise missing[0]
 

@@ -59,7 +59,7 @@ class Stack:
         # bad config fails before anything runs
         project = check_project(load_project(self.settings.project_dir))
         check_secrets(project, self.settings)
-        for warning in check_networks(project, self.settings.rpc_start_wait):
+        for warning in check_networks(project, self.settings.rpc_start_wait, self.settings):
             self.say(f"warning: {warning}")
         port = self.settings.api_bind.rsplit(":", 1)[1]
         if port_in_use(int(port)):
@@ -236,7 +236,9 @@ class Stack:
             self.say("stopped the Kafka broker")
 
 
-def check_networks(project: Project, wait: float = 30.0) -> list[str]:
+def check_networks(
+    project: Project, wait: float = 30.0, settings: Settings | None = None
+) -> list[str]:
     """Each network's node answers with the configured chain id; returns warnings.
 
     Transient errors (transport, timeouts, 429, 5xx) are retried, as the ingester's pool
@@ -247,7 +249,7 @@ def check_networks(project: Project, wait: float = 30.0) -> list[str]:
 
     def check(name: str) -> str | None:
         network = project.config.networks[name]
-        pool = RpcPool(network.rpc_urls, timeout=5.0, cooldown=0.0)
+        pool = RpcPool.for_network(name, network, settings or Settings(), timeout=5.0, cooldown=0.0)
         deadline = time.monotonic() + wait
         try:
             while True:
@@ -268,7 +270,7 @@ def check_networks(project: Project, wait: float = 30.0) -> list[str]:
             pool.close()
         if chain_id != network.chain_id:
             raise RpcError(
-                f"network {name!r}: {pool.url} is on chain {chain_id}, "
+                f"network {name!r}: {pool.shown} is on chain {chain_id}, "
                 f"but vigil.yaml says chain_id {network.chain_id}"
             )
         return None

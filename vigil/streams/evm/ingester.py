@@ -74,7 +74,7 @@ def fetch_blocks(
     for number, (block, receipts) in zip(numbers, pairs, strict=True):
         if block is None or receipts is None:
             if not available:
-                raise RpcError(f"{rpc.url}: block {number} is not available on the node yet")
+                raise RpcError(f"{rpc.shown}: block {number} is not available on the node yet")
             break  # emit what precedes the gap; the gap is asked for again next time
         available.append((block, receipts))
     return available
@@ -96,7 +96,7 @@ class Ingester:
     ) -> None:
         self.settings, self.network, self.config, self.clock = settings, network, config, clock
         self.producer, self.codec, self.bootstrap = producer, codec, bootstrap
-        self.rpc = rpc or RpcPool(config.rpc_urls)
+        self.rpc = rpc or RpcPool.for_network(network, config, settings)
         self.stopping = threading.Event()
         self.blocks_topic = settings.topic("chain.blocks")
         self.tx_topic = settings.topic("chain.transactions")
@@ -129,7 +129,7 @@ class Ingester:
         chain_id = int(self.rpc.call("eth_chainId"), 16)
         if chain_id != self.config.chain_id:
             raise RpcError(
-                f"{self.rpc.url} eth_chainId: the node is on chain {chain_id}, but "
+                f"{self.rpc.shown} eth_chainId: the node is on chain {chain_id}, but "
                 f"network {self.network!r} says chain_id {self.config.chain_id}"
             )
 

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import orjson
 
-from vigil.config.models import RpcEndpoint
-from vigil.errors import RpcError, RpcReplyError, RpcUnavailable
+from vigil.config.models import NetworkConfig, RpcEndpoint, redact, references
+from vigil.errors import ConfigError, RpcError, RpcReplyError, RpcUnavailable
+from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 Call = tuple[str, list[Any]]
@@ -31,7 +32,7 @@ class RpcClient:
     """Batched calls to one endpoint; web3's formatting stays off this hot path."""
 
     def __init__(self, url: str, *, timeout: float = 15.0) -> None:
-        self.url = url
+        self.url, self.shown = url, redact(url)  # errors and logs name `shown`, never `url`
         self._http = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
         self._ids = itertools.count(1)
 
@@ -49,32 +50,33 @@ class RpcClient:
                 self.url, content=orjson.dumps(requests if len(requests) > 1 else requests[0])
             )
         except httpx.HTTPError as exc:
-            raise RpcUnavailable(f"{self.url} {what}: {type(exc).__name__}: {exc}") from exc
+            detail = str(exc).replace(self.url, self.shown)
+            raise RpcUnavailable(f"{self.shown} {what}: {type(exc).__name__}: {detail}") from None
         if response.status_code != 200:
             raise RpcUnavailable(
-                f"{self.url} {what}: HTTP {response.status_code} {response.text[:200]!r}",
+                f"{self.shown} {what}: HTTP {response.status_code} {response.text[:200]!r}",
                 retry_after=_retry_after(response),
             )
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise RpcUnavailable(f"{self.url} {what}: the reply is not JSON: {exc}") from exc
+            raise RpcUnavailable(f"{self.shown} {what}: the reply is not JSON: {exc}") from exc
         replies = body if isinstance(body, list) else [body]
         by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
         results = []
         for request in requests:
             reply = by_id.get(request["id"])
             if reply is None:
-                raise RpcUnavailable(f"{self.url} {request['method']}: no reply in the batch")
+                raise RpcUnavailable(f"{self.shown} {request['method']}: no reply in the batch")
             if "error" in reply:
                 error = reply["error"] if isinstance(reply["error"], dict) else {}
                 raise RpcReplyError(
-                    f"{self.url} {request['method']}{request['params']}: {reply['error']}",
+                    f"{self.shown} {request['method']}{request['params']}: {reply['error']}",
                     method=str(request["method"]),
                     code=error.get("code"),
                 )
             if "result" not in reply:
-                raise RpcUnavailable(f"{self.url} {request['method']}: reply without a result")
+                raise RpcUnavailable(f"{self.shown} {request['method']}: reply without a result")
             results.append(reply["result"])
         return results
 
@@ -89,6 +91,7 @@ class Endpoint:
     url: str
     weight: int
     client: RpcClient
+    shown: str = ""
     requests: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -98,7 +101,7 @@ class Endpoint:
 
     def metrics(self, now: float) -> dict[str, Any]:
         return {
-            "url": self.url,
+            "url": self.shown,
             "weight": self.weight,
             "healthy": now >= self.down_until,
             "requests": self.requests,
@@ -132,14 +135,39 @@ class RpcPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoints = [
-            Endpoint(e.url, e.weight, RpcClient(e.url, timeout=timeout)) for e in endpoints
+            Endpoint(e.url, e.weight, RpcClient(e.url, timeout=timeout), redact(e.url))
+            for e in endpoints
         ]
         self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
         self.cooldown, self._sleep, self._clock = cooldown, sleep, clock
 
     @property
-    def url(self) -> str:
-        return self._order()[0].url
+    def shown(self) -> str:
+        """The endpoint tried first, as logs show it (scheme and host)."""
+        return self._order()[0].shown
+
+    @classmethod
+    def for_network(
+        cls, name: str, config: NetworkConfig, settings: Settings, **options: Any
+    ) -> RpcPool:
+        """The pool of network ``name``, each ``${NAME}`` in its URLs replaced by the secret
+        or environment variable it names; a name that is not set is a ConfigError."""
+        endpoints = []
+        for i, endpoint in enumerate(config.rpc_urls):
+            values = {ref: settings.reference(ref) for ref in references(endpoint.url)}
+            unset = [ref for ref, value in values.items() if value is None]
+            if unset:
+                raise ConfigError(
+                    f"{redact(endpoint.url)} refers to ${{{unset[0]}}}, which is not set; "
+                    "provide it in VIGIL_SECRETS or the environment",
+                    obj=f"network {name!r}",
+                    field=f"rpc_urls[{i}]",
+                )
+            url = endpoint.url
+            for ref, value in values.items():
+                url = url.replace(f"${{{ref}}}", value or "")
+            endpoints.append(endpoint.model_copy(update={"url": url}))
+        return cls(endpoints, **options)
 
     def _order(self) -> list[Endpoint]:
         now = self._clock()
@@ -185,7 +213,7 @@ class RpcPool:
             if len(self.endpoints) > 1:
                 log.warning(
                     "%s failed %d times; failing over for %.0f s",
-                    endpoint.url,
+                    endpoint.shown,
                     self.attempts,
                     self.cooldown,
                 )
