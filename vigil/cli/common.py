@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
+import sys
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from vigil.errors import VigilError
 from vigil.settings import Settings, load_settings
 
-console = Console()
-err = Console(stderr=True)
+# a pipe or file gets whole values (hashes, addresses), never cut at 80 columns
+PIPE_WIDTH = 10_000
+console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 state: dict[str, Any] = {"debug": False}
 
 
@@ -72,3 +79,32 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
 
     result = run_readonly(connect(settings.clickhouse, settings.clickhouse_database), query)
     return result.columns, [list(r) for r in result.rows]
+
+
+FORMATS = ("table", "json", "csv")
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if it is one of FORMATS, else the one-line usage error."""
+    if fmt not in FORMATS:
+        raise VigilError(f"--format: expected {', '.join(FORMATS)}; got {fmt!r}")
+    return fmt
+
+
+def print_rows(
+    columns: list[str], rows: list[list[Any]], fmt: str, title: str | None = None
+) -> None:
+    """Rows as a table (whole values when piped), a JSON list of objects, or CSV."""
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+    else:
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)

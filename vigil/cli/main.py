@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from vigil.cli.common import console, err, history_query, stack_bootstrap, stack_codec, state
+from vigil.cli.common import (
+    check_format,
+    console,
+    err,
+    history_query,
+    print_rows,
+    stack_bootstrap,
+    stack_codec,
+    state,
+)
 from vigil.cli.common import settings as _settings
 from vigil.cli.monitors import monitors_app
 from vigil.cli.notify import channels_app, deliveries_app
@@ -222,12 +228,14 @@ def validate(
 def apply(
     project: Path = typer.Argument(None, help="project dir (default VIGIL_PROJECT_DIR)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the changes, publish nothing"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Validate a project and publish its changes to the running stack, all or nothing."""
     from vigil.config.loader import load_project
     from vigil.processors.checks import check_project
     from vigil.streams.config_topics import apply_project
 
+    check_format(fmt)
     settings = _settings()
     loaded = check_project(
         load_project(project or settings.project_dir)
@@ -238,10 +246,10 @@ def apply(
     codec = stack_codec(settings)
     planned = apply_project(settings, bootstrap, codec, loaded, dry_run=dry_run)
     changes = [p for p in planned if p.effect != "unchanged"]
-    table = Table("kind", "id", "change", "detail", title=f"apply {loaded.root}")
-    for p in planned:
-        table.add_row(p.change.kind, p.change.id, p.effect, p.detail)
-    console.print(table)
+    rows = [[p.change.kind, p.change.id, p.effect, p.detail] for p in planned]
+    print_rows(["kind", "id", "change", "detail"], rows, fmt, title=f"apply {loaded.root}")
+    if fmt != "table":
+        return  # the rows say it all; nothing else goes to stdout
     if dry_run:
         console.print(f"dry run: {len(changes)} change(s) not published")
         return
@@ -249,32 +257,26 @@ def apply(
 
 
 @app.command()
-def topics() -> None:
+def topics(
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
     """The topic catalogue: names, keys, schemas, partitions, retention."""
     from vigil.schemas.catalogue import CATALOGUE
 
+    check_format(fmt)
     settings = _settings()
-    table = Table("topic", "key", "schema", "partitions", "kept", "what")
-    for t in CATALOGUE:
-        kept = "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days"
-        table.add_row(settings.topic(t.suffix), t.key, t.schema, str(t.partitions), kept, t.doc)
-    console.print(table)
-
-
-def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
-    elif fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        print(buffer.getvalue(), end="")
-    else:
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
+    rows = [
+        [
+            settings.topic(t.suffix),
+            t.key,
+            t.schema,
+            t.partitions,
+            "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days",
+            t.doc,
+        ]
+        for t in CATALOGUE
+    ]
+    print_rows(["topic", "key", "schema", "partitions", "kept", "what"], rows, fmt)
 
 
 @app.command()
@@ -283,10 +285,9 @@ def sql(
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Run read-only SQL over the history (through the running API when vigil is up)."""
-    if fmt not in ("table", "json", "csv"):
-        raise VigilError(f"--format: expected table, json or csv, got {fmt!r}")
+    check_format(fmt)
     columns, rows = history_query(_settings(), query)
-    _print_result(columns, rows, fmt)
+    print_rows(columns, rows, fmt)
 
 
 @app.command()

@@ -9,7 +9,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from vigil.cli.common import console, err, settings, stack_bootstrap, stack_codec
+from vigil.cli.common import (
+    check_format,
+    console,
+    err,
+    print_rows,
+    settings,
+    stack_bootstrap,
+    stack_codec,
+)
 from vigil.errors import VigilError
 
 monitors_app = typer.Typer(
@@ -245,15 +253,23 @@ def monitors_resume(monitor_id: str = typer.Argument(..., help="monitor id")) ->
 @monitors_app.command("templates")
 def monitors_templates(
     project: Path = typer.Option(None, "--project", help="also its templates/ folder"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """The monitor templates: vigil's library by risk category, and the project's own."""
     from vigil.config.templates import library
 
-    table = Table("template", "risk category", "params", "what it watches", title="templates")
-    for template in library(project or settings().project_dir).values():
-        params = ", ".join(f"{k}={v.default}" for k, v in template.params.items())
-        table.add_row(template.name, template.risk_category, params, template.description)
-    console.print(table)
+    check_format(fmt)
+    rows = [
+        [
+            template.name,
+            template.risk_category,
+            ", ".join(f"{k}={v.default}" for k, v in template.params.items()),
+            template.description,
+        ]
+        for template in library(project or settings().project_dir).values()
+    ]
+    columns = ["template", "risk category", "params", "what it watches"]
+    print_rows(columns, rows, fmt, title="templates")
 
 
 @monitors_app.command("new")

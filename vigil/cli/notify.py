@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from vigil.cli.common import console, history_query, settings, stack_bootstrap, stack_codec
+from vigil.cli.common import (
+    check_format,
+    console,
+    history_query,
+    print_rows,
+    settings,
+    stack_bootstrap,
+    stack_codec,
+)
 from vigil.clock import SYSTEM
 from vigil.errors import VigilError
 
@@ -26,26 +32,19 @@ def deliveries(
     ctx: typer.Context,
     failed: bool = typer.Option(False, "--failed", help="only deliveries that failed"),
     limit: int = typer.Option(50, "--limit", min=1, max=10_000),
-    fmt: str = typer.Option("table", "--format", help="table | json"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """The latest deliveries from the history (newest first)."""
     if ctx.invoked_subcommand is not None:
         return
-    if fmt not in ("table", "json"):
-        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    check_format(fmt)
     where = "WHERE status = 'FAILED'" if failed else ""
     columns, rows = history_query(
         settings(),
         "SELECT id, request_id, channel, channel_type, status, attempts, http_status, error, at "
         f"FROM deliveries FINAL {where} ORDER BY at DESC LIMIT {limit}",
     )
-    if fmt == "json":
-        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
-        return
-    table = Table(*columns, title="failed deliveries" if failed else "deliveries")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+    print_rows(columns, rows, fmt, title="failed deliveries" if failed else "deliveries")
 
 
 def _dead_letters(bootstrap: str, topic: str, codec: Any) -> list[dict[str, Any]]:

@@ -10,20 +10,10 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
+from vigil.config.fragments import canonical_type as canonical_type  # re-exported
+from vigil.config.fragments import signature as signature
+
 AbiItem = dict[str, Any]
-
-
-def canonical_type(param: dict[str, Any]) -> str:
-    """``uint256``, ``address[]``, or ``(uint256,address)[2]`` for tuples."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(canonical_type(c) for c in param.get("components", []))
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-def signature(item: AbiItem) -> str:
-    return f"{item['name']}({','.join(canonical_type(p) for p in item.get('inputs', []))})"
 
 
 def entries(abi: Sequence[AbiItem], kind: str) -> list[AbiItem]:
