@@ -63,13 +63,39 @@ def stack_codec(settings: Settings) -> Any:
 
 
 def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
-    """Read-only SQL through the running API (chDB opens in one process), else directly."""
+    """Read-only SQL through the running API (chDB opens in one process), else directly.
+
+    The API must be this data dir's instance: one that answers with another instance's id
+    is refused; with no instance in the data dir, the answer says whose history it is."""
     import httpx
 
+    from vigil.stack.instance import instance_id
+
     try:
-        response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
-    except httpx.HTTPError:
-        response = None
+        health = httpx.get(f"{settings.api_url}/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        health = None
+    response = None
+    if isinstance(health, dict):
+        mine, theirs = instance_id(settings.data_dir), health.get("instance")
+        where = f"the API at {settings.api_url} (data dir {health.get('dataDir', '?')})"
+        if mine is not None and theirs != mine:
+            raise VigilError(
+                f"{where} is instance {theirs or 'unknown'}, not the instance {mine} of "
+                f"VIGIL_DATA_DIR {settings.data_dir}; set VIGIL_API_BIND to that instance's "
+                "API, or VIGIL_DATA_DIR to the data dir of the one answering"
+            )
+        if mine is None:
+            err.print(
+                f"[yellow]note:[/] {settings.data_dir} holds no vigil instance; this is the "
+                f"history of instance {theirs or 'unknown'}, {where}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        try:
+            response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
+        except httpx.HTTPError as exc:
+            raise VigilError(f"{where}: the query got no answer: {exc}") from None
     if response is not None:
         if response.status_code != 200:
             raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")

@@ -15,6 +15,7 @@ from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry, Registry
 from vigil.settings import Settings
+from vigil.stack.instance import instance_id
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,12 @@ def serve(settings: Settings) -> None:
         clock_skew=settings.forta_clock_skew,
     )
     host, port = settings.api_bind.rsplit(":", 1)
-    app = create_app(store, client, lock, status={"history": sink.inserted}, forta=forta)
+    status = {
+        "history": sink.inserted,
+        "instance": instance_id(settings.data_dir, create=True),
+        "dataDir": str(settings.data_dir.resolve()),
+    }
+    app = create_app(store, client, lock, status=status, forta=forta)
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
     # consumer and leaves its group (else the next sink waits out this member's session)
