@@ -6,7 +6,7 @@ TOOLS  := .tools
 # npm tools, pinned: the anvil test chain, OpenZeppelin v5 sources, the solc-js compiler
 NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.37
 
-.PHONY: install up test test-unit check bench clean
+.PHONY: install up test test-unit check bench docs clean
 
 install: $(BIN)/.installed $(TOOLS)/kafka/.fetched $(TOOLS)/node_modules/.installed $(TOOLS)/contracts.json
 
@@ -41,10 +41,13 @@ test-unit: install
 	$(BIN)/pytest tests/unit
 
 check: install
-	$(BIN)/ruff format --check vigil tests benchmarks
-	$(BIN)/ruff check vigil tests benchmarks
+	$(BIN)/ruff format --check vigil tests benchmarks docs
+	$(BIN)/ruff check vigil tests benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+docs: install
+	$(BIN)/python docs/generate.py
 
 bench: install
 	$(BIN)/python benchmarks/matching.py

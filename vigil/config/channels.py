@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
 _SECRET = r"^[A-Za-z0-9_.-]+$"
@@ -92,7 +100,9 @@ class TelegramConfig(_ChannelBase):
 
     type: Literal["telegram"]
     bot_token_secret: str = Field(pattern=_SECRET)
-    chat_id: str = Field(min_length=1)
+    chat_id: Annotated[
+        str, WithJsonSchema({"type": ["string", "integer"], "description": "chat id or @channel"})
+    ] = Field(min_length=1)
 
     @field_validator("chat_id", mode="before")
     @classmethod
@@ -110,7 +120,17 @@ class EmailConfig(_ChannelBase):
     username: str | None = None
     password_secret: str | None = Field(default=None, pattern=_SECRET)
     sender: str
-    recipients: list[str] = Field(min_length=1)
+    recipients: Annotated[
+        list[str],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    {"type": "string", "description": "addresses separated by , or ;"},
+                ]
+            }
+        ),
+    ] = Field(min_length=1)
 
     @field_validator("recipients", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from eth_utils.address import to_checksum_address
@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -85,6 +86,26 @@ def references(url: str) -> list[str]:
     return REFERENCE.findall(url)
 
 
+_RPC_URLS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "anyOf": [
+            {"type": "string", "description": "an http(s):// URL of weight 1; ${NAME} for keys"},
+            {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string"},
+                    "weight": {"type": "integer", "minimum": 1},
+                },
+                "required": ["url"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+
+
 class RpcEndpoint(_Model):
     """One JSON-RPC endpoint; a higher weight is tried first."""
 
@@ -96,7 +117,7 @@ class NetworkConfig(_Model):
     """One chain vigil ingests."""
 
     chain_id: int = Field(gt=0)
-    rpc_urls: list[RpcEndpoint] = Field(min_length=1)
+    rpc_urls: Annotated[list[RpcEndpoint], WithJsonSchema(_RPC_URLS_SCHEMA)] = Field(min_length=1)
     poll_interval: float = Field(default=2.0, gt=0)
     start_block: int | Literal["latest"] = "latest"
     confirmations: int | Literal["safe", "finalized"] = Field(
@@ -209,7 +230,20 @@ class FortaMonitorConfig(_MonitorBase):
     addresses: list[Address] = Field(default_factory=list)
     scan_node: Address | None = Field(default=None, description="Local Mode: the scan node")
     alert_ids: list[str] = Field(default_factory=list)
-    min_severity: FortaSeverity | None = None
+    min_severity: Annotated[
+        FortaSeverity | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "string",
+                        "description": "any case of " + ", ".join(get_args(FortaSeverity)),
+                    },
+                ]
+            }
+        ),
+    ] = None
     min_scanner_count: int = Field(default=1, ge=1)
 
     @field_validator("min_severity", mode="before")

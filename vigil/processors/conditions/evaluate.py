@@ -113,6 +113,9 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "^": _power,
 }
 
+COMPARISONS = tuple(_COMPARE)  # the operators, as the reference lists them
+ARITHMETIC = tuple(_ARITH)
+
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
