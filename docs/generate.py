@@ -15,7 +15,6 @@ import subprocess
 import sys
 import types
 import typing
-from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
