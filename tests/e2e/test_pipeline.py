@@ -266,6 +266,10 @@ def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Runn
         f"name: every token transaction\nid: every\nnetwork: anvil\n"
         f"addresses: ['{running.token.address}']\nchannels: [hook]\n"
     )
+    planned = _vigil(stack, "apply", "--dry-run", "--format", "json")
+    assert planned.returncode == 0, planned.stderr
+    [every] = [row for row in json.loads(planned.stdout) if row["id"] == "every"]
+    assert (every["kind"], every["change"]) == ("monitor", "create")
     applied = _vigil(stack, "apply")
     assert applied.returncode == 0, applied.stderr
     assert "every" in applied.stdout and "create" in applied.stdout
