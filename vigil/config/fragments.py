@@ -10,10 +10,14 @@ name its event or function this way and needs no ABI file. Tuples are written
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from eth_abi.exceptions import ABITypeError, ParseError
 from eth_abi.grammar import parse as parse_type
+
+from vigil.config.models import MonitorConfig
+from vigil.errors import ConfigError
 
 _HEAD = re.compile(r"^\s*(event|function)\s+([A-Za-z_$][A-Za-z0-9_$]*)\s*\(")
 _NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
@@ -147,3 +151,47 @@ def _canonical(type_text: str) -> str:
     except (ParseError, ABITypeError) as exc:
         raise FragmentError(f"{type_text!r} is not a Solidity type") from exc
     return str(parsed.to_type_str())
+
+
+def with_fragments(
+    config: MonitorConfig, abi: list[dict[str, Any]], path: Path, obj: str
+) -> tuple[MonitorConfig, list[dict[str, Any]]]:
+    """Events and functions written as fragments (``event Transfer(address indexed from, …)``)
+    join the ABI, and their selections name them by canonical signature."""
+    conditions = config.conditions
+    known = {(item.get("type"), signature(item)) for item in abi if "name" in item}
+    added: list[dict[str, Any]] = []
+    updates: dict[str, list[Any]] = {}
+    for kind, selections in (("events", conditions.events), ("functions", conditions.functions)):
+        rewritten = []
+        for i, selection in enumerate(selections):
+            if not is_fragment(selection.signature):
+                rewritten.append(selection)
+                continue
+            try:
+                entry = parse_fragment(selection.signature)
+            except FragmentError as exc:
+                raise ConfigError(
+                    str(exc), file=str(path), obj=obj, field=f"conditions.{kind}[{i}].signature"
+                ) from None
+            if entry["type"] != kind[:-1]:
+                raise ConfigError(
+                    f"a {entry['type']} fragment under conditions.{kind}",
+                    file=str(path),
+                    obj=obj,
+                    field=f"conditions.{kind}[{i}].signature",
+                )
+            key = (entry["type"], signature(entry))
+            if key not in known:
+                known.add(key)
+                added.append(entry)
+            rewritten.append(selection.model_copy(update={"signature": signature(entry)}))
+        updates[kind] = rewritten
+    if not added and all(
+        new is old
+        for kind, news in updates.items()
+        for new, old in zip(news, getattr(conditions, kind), strict=True)
+    ):
+        return config, abi
+    changed = config.model_copy(update={"conditions": conditions.model_copy(update=updates)})
+    return changed, [*abi, *added]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from vigil.config.channels import CHANNEL, CHANNEL_MODELS, CHANNEL_TYPES, ChannelConfig
-from vigil.config.fragments import FragmentError, is_fragment, parse_fragment, signature
+from vigil.config.fragments import with_fragments
 from vigil.config.message import Template
 from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
 from vigil.config.problems import plain, suggestion
@@ -146,52 +146,8 @@ def load_monitor_file(path: Path) -> LoadedMonitor:
         return LoadedMonitor(forta.id or monitor_id, forta, [], path)
     config = _validate(MonitorConfig, data, path, obj)
     abi = _load_abi(config.abi, path.parent, path, obj)
-    config, abi = _with_fragments(config, abi, path, obj)
+    config, abi = with_fragments(config, abi, path, obj)
     return LoadedMonitor(config.id or monitor_id, config, abi, path)
-
-
-def _with_fragments(
-    config: MonitorConfig, abi: list[dict[str, Any]], path: Path, obj: str
-) -> tuple[MonitorConfig, list[dict[str, Any]]]:
-    """Events and functions written as fragments (``event Transfer(address indexed from, …)``)
-    join the ABI, and their selections name them by canonical signature."""
-    conditions = config.conditions
-    known = {(item.get("type"), signature(item)) for item in abi if "name" in item}
-    added: list[dict[str, Any]] = []
-    updates: dict[str, list[Any]] = {}
-    for kind, selections in (("events", conditions.events), ("functions", conditions.functions)):
-        rewritten = []
-        for i, selection in enumerate(selections):
-            if not is_fragment(selection.signature):
-                rewritten.append(selection)
-                continue
-            try:
-                entry = parse_fragment(selection.signature)
-            except FragmentError as exc:
-                raise ConfigError(
-                    str(exc), file=str(path), obj=obj, field=f"conditions.{kind}[{i}].signature"
-                ) from None
-            if entry["type"] != kind[:-1]:
-                raise ConfigError(
-                    f"a {entry['type']} fragment under conditions.{kind}",
-                    file=str(path),
-                    obj=obj,
-                    field=f"conditions.{kind}[{i}].signature",
-                )
-            key = (entry["type"], signature(entry))
-            if key not in known:
-                known.add(key)
-                added.append(entry)
-            rewritten.append(selection.model_copy(update={"signature": signature(entry)}))
-        updates[kind] = rewritten
-    if not added and all(
-        new is old
-        for kind, news in updates.items()
-        for new, old in zip(news, getattr(conditions, kind), strict=True)
-    ):
-        return config, abi
-    changed = config.model_copy(update={"conditions": conditions.model_copy(update=updates)})
-    return changed, [*abi, *added]
 
 
 def _yaml_files(folder: Path) -> list[Path]:

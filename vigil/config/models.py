@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
 
 from eth_utils.address import to_checksum_address
 from pydantic import (
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from vigil.config.channels import MessageTemplate
+from vigil.config.urls import REFERENCE, redact
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
@@ -55,35 +55,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
 def _rpc_url(url: str) -> str:
     if not url.startswith(("http://", "https://", "${")):
         raise ValueError(f"expected an http(s):// JSON-RPC URL, got {redact(url)!r}")
     if "$" in REFERENCE.sub("", url):
         raise ValueError("a reference is written ${NAME}: letters, digits and _")
     return url
-
-
-def redact(url: str) -> str:
-    """``url`` as logs and errors show it: scheme and host only, never a path or query
-    (where providers put API keys) nor a user:password."""
-    if url.startswith("${"):
-        return url.split("}", 1)[0] + "}"
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # not a number: show none of it
-        port = ""
-    tail = "/…" if parts.path not in ("", "/") or parts.query else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
-
-
-def references(url: str) -> list[str]:
-    """The names ``${NAME}`` in ``url`` refers to."""
-    return REFERENCE.findall(url)
 
 
 _RPC_URLS_SCHEMA: dict[str, Any] = {

@@ -4,7 +4,7 @@ of them this environment does not hold."""
 from __future__ import annotations
 
 from vigil.config.loader import Project
-from vigil.config.models import redact, references
+from vigil.config.urls import redact, references
 from vigil.errors import ConfigError
 from vigil.settings import Settings
 

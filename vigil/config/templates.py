@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from vigil.config.loader import load_monitor_file
 from vigil.config.models import MonitorConfig
 from vigil.errors import ConfigError
 
@@ -172,8 +173,6 @@ def instantiate(
 
 def save_template(monitor_file: Path, name: str, project: Path) -> Path:
     """Save a monitor file as a template of ``project``: addresses and network left out."""
-    from vigil.config.loader import load_monitor_file
-
     if not _NAME.match(name):
         raise ConfigError(f"--name: expected lowercase letters, digits, - or _, got {name!r}")
     monitor = load_monitor_file(monitor_file)  # only a valid monitor becomes a template

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import orjson
 
-from vigil.config.models import NetworkConfig, RpcEndpoint, redact, references
+from vigil.config.models import NetworkConfig, RpcEndpoint
+from vigil.config.urls import redact, references
 from vigil.errors import ConfigError, RpcError, RpcReplyError, RpcUnavailable
 from vigil.settings import Settings
 

@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from vigil.clock import SYSTEM, Clock
-from vigil.errors import VigilError
+from vigil.errors import BrokerError, VigilError
 from vigil.schemas.codec import Codec
 from vigil.schemas.forta import AlertError, alert_record
 from vigil.schemas.records import FortaAlert
 from vigil.settings import Settings
 from vigil.streams.forta.auth import AuthError, UsedTokens, authenticate
+from vigil.streams.kafka import producer
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ALERTS = 1000
@@ -150,11 +153,6 @@ def kafka_publisher(
     settings: Settings, bootstrap: str, codec: Codec
 ) -> Callable[[list[FortaAlert], list[dict[str, Any]]], None]:
     """``publish`` for the ingress: alerts keyed by hash, metrics by bot, acknowledged."""
-    from kafka.errors import KafkaError
-
-    from vigil.errors import BrokerError
-    from vigil.streams.kafka import producer
-
     sink = producer(bootstrap, client_id="vigil-forta-ingress")
     alerts_topic, metrics_topic = settings.topic("forta.alerts"), settings.topic("forta.metrics")
 
