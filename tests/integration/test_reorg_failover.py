@@ -158,7 +158,7 @@ def test_a_hanging_rpc_endpoint_times_out_and_fails_over() -> None:
         assert metrics[hanging.url]["errors"] == 2
         assert "ReadTimeout" in metrics[hanging.url]["last_error"]
         assert not metrics[hanging.url]["healthy"]
-        assert pool.url == healthy.url  # the hanging one rests; the healthy one leads
+        assert pool.shown == healthy.url  # the hanging one rests; the healthy one leads
     finally:
         pool.close()
         hanging.stop()
