@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,4 +146,19 @@ def run_vigil(settings: Any, *args: str, timeout: float = 120) -> Any:
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def vigil_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m vigil ARGS`` as a user runs it: a bare PATH plus ``env``, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
     )

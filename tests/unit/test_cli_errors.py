@@ -1,22 +1,15 @@
 """A user's mistake on the command line: one line naming it, exit status 2, no traceback."""
 
 import subprocess
-import sys
 
 import pytest
 
+from tests.helpers import vigil_cli
 from vigil import __version__
 
 
 def vigil(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vigil", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"},  # narrow: the line must not wrap
-    )
+    return vigil_cli(*args, env={"COLUMNS": "60"})  # narrow: the line must not wrap
 
 
 @pytest.mark.parametrize(

@@ -2,21 +2,13 @@
 
 import json
 import subprocess
-import sys
 
-from tests.helpers import MAINNET
+from tests.helpers import MAINNET, vigil_cli
 from vigil.settings import REPO_ROOT
 
 
 def vigil(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vigil", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "VIGIL_PROJECT_DIR": str(REPO_ROOT / "examples")},
-    )
+    return vigil_cli(*args, env={"VIGIL_PROJECT_DIR": str(REPO_ROOT / "examples")})
 
 
 def test_a_table_into_a_pipe_keeps_whole_hashes() -> None:
