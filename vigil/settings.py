@@ -70,6 +70,25 @@ class Settings(BaseSettings):
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
+    sql_max_execution_time: float = Field(
+        default=30.0, gt=0, le=3600, description="users' SQL: seconds a query may run"
+    )
+    sql_max_memory_usage: int = Field(
+        default=2_000_000_000, ge=10_000_000, description="users' SQL: bytes a query may use"
+    )
+    sql_max_result_rows: int = Field(
+        default=100_000, ge=1, description="users' SQL: rows a result may hold"
+    )
+
+    @property
+    def sql_limits(self) -> dict[str, float | int | str]:
+        """The ClickHouse settings every query from a user runs under (readonly keeps them)."""
+        return {
+            "max_execution_time": self.sql_max_execution_time,
+            "max_memory_usage": self.sql_max_memory_usage,
+            "max_result_rows": self.sql_max_result_rows,
+            "result_overflow_mode": "throw",
+        }
 
     @field_validator("api_bind")
     @classmethod
@@ -142,6 +161,9 @@ class Settings(BaseSettings):
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
             "VIGIL_RPC_START_WAIT": str(self.rpc_start_wait),
+            "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
+            "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
+            "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),
             "VIGIL_FORTA_SCAN_NODES": self.forta_scan_nodes,
             "VIGIL_FORTA_CLOCK_SKEW": str(self.forta_clock_skew),
             "VIGIL_SECRETS": json.dumps({k: v.get_secret_value() for k, v in self.secrets.items()}),

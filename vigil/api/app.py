@@ -40,8 +40,13 @@ def create_app(
     lock: threading.Lock | None = None,
     status: dict[str, Any] | None = None,
     forta: LocalModeIngress | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> FastAPI:
-    """The API over a schema store (None: external registry) and a ClickHouse client."""
+    """The API over a schema store (None: external registry) and a ClickHouse client.
+
+    Users' SQL runs under ``limits`` (Settings.sql_limits) on ``clickhouse``, which should be
+    a client of its own: no lock is shared with the history sink, so a long query never
+    holds up history."""
     app = FastAPI(title="vigil", version=__version__)
 
     if forta is not None:
@@ -67,7 +72,7 @@ def create_app(
         if clickhouse is None:
             raise HTTPException(503, "this process has no ClickHouse connection")
         try:
-            result = await run_in_threadpool(run_readonly, clickhouse, body.query, lock)
+            result = await run_in_threadpool(run_readonly, clickhouse, body.query, lock, limits)
         except HistoryError as exc:
             raise HTTPException(400, str(exc)) from exc
         return {"columns": result.columns, "rows": result.rows}

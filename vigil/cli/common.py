@@ -103,7 +103,8 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
         return body["columns"], body["rows"]
     from vigil.connectors.history.query import connect, run_readonly
 
-    result = run_readonly(connect(settings.clickhouse, settings.clickhouse_database), query)
+    client = connect(settings.clickhouse, settings.clickhouse_database)
+    result = run_readonly(client, query, limits=settings.sql_limits)
     return result.columns, [list(r) for r in result.rows]
 
 

@@ -88,7 +88,10 @@ def serve(settings: Settings) -> None:
         "instance": instance_id(settings.data_dir, create=True),
         "dataDir": str(settings.data_dir.resolve()),
     }
-    app = create_app(store, client, lock, status=status, forta=forta)
+    # users' SQL: a client of its own, with no lock shared with the sink, under limits the
+    # query cannot lift (readonly): a long query runs out its time, history goes on
+    queries = connect(settings.clickhouse, settings.clickhouse_database)
+    app = create_app(store, queries, None, status=status, forta=forta, limits=settings.sql_limits)
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
     # consumer and leaves its group (else the next sink waits out this member's session)

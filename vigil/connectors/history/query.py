@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +29,21 @@ def connect(dsn: str, database: str | None = None) -> Any:
         raise HistoryError(f"cannot open ClickHouse at {dsn}: {exc}") from exc
 
 
-def run_readonly(client: Any, sql: str, lock: threading.Lock | None = None) -> Result:
-    """Run ``sql`` with ClickHouse's readonly=1: any write is refused by the engine itself."""
+def run_readonly(
+    client: Any,
+    sql: str,
+    lock: threading.Lock | None = None,
+    limits: Mapping[str, Any] | None = None,
+) -> Result:
+    """Run ``sql`` with ClickHouse's readonly=1: any write is refused by the engine itself,
+    and so is any change of ``limits`` (time, memory, rows) from inside the query."""
+    settings = {**(limits or {}), "readonly": 1}
     try:
         if lock is not None:
             with lock:
-                result = client.query(sql, settings={"readonly": 1})
+                result = client.query(sql, settings=settings)
         else:
-            result = client.query(sql, settings={"readonly": 1})
+            result = client.query(sql, settings=settings)
     except Exception as exc:  # the driver's errors carry ClickHouse's message
         raise HistoryError(str(exc).strip().splitlines()[0][:500]) from exc
     return Result(list(result.column_names), [list(r) for r in result.result_rows])
