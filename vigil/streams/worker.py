@@ -145,6 +145,13 @@ class Matching:
         for batch in result.retract:
             await self.send_batch(batch)
         self.recent.pop(f"{network}:{block_hash}", None)
+        log.info(
+            "block %s %s of %s retracted: %d match batch(es) followed up as retracted",
+            number,
+            block_hash,
+            network,
+            len(result.retract),
+        )
 
     @staticmethod
     def _read(table: Any, network: str) -> list[list[Any]]:
