@@ -233,6 +233,16 @@ def cli_page() -> str:
     return GENERATED + "\n" + done.stdout
 
 
+def openapi() -> dict[str, Any]:
+    """The OpenAPI document of the API with every router it can serve."""
+    from vigil.api.app import create_app
+    from vigil.schemas.registry import SchemaStore
+    from vigil.streams.forta.ingress import LocalModeIngress
+
+    forta = LocalModeIngress(frozenset(), None, lambda alerts, metrics: None)
+    return create_app(SchemaStore(), None, forta=forta).openapi()
+
+
 def schemas() -> dict[str, Any]:
     monitor = TypeAdapter(MonitorConfig | FortaMonitorConfig).json_schema()
     return {
@@ -256,7 +266,8 @@ Everything a user writes, generated from the code:
 - [the condition language](conditions.md): operators, literals, fields, grammar;
 - [message templates](templates.md): every path of the event, markup, limits;
 - [topics](topics.md): what subscribers read, keyed and kept how;
-- [the command line](cli.md): every command and option.
+- [the command line](cli.md): every command and option;
+- [the HTTP API](openapi.json): its OpenAPI document.
 
 JSON Schemas of the YAML files, for editors with the YAML language server (a modeline
 `# yaml-language-server: $schema=…` at the top of a file, as in `examples/`):
@@ -289,6 +300,7 @@ def pages() -> dict[str, str]:
         "cli.md": cli_page(),
     }
     files.update({name: json.dumps(schema, indent=2) + "\n" for name, schema in schemas().items()})
+    files["openapi.json"] = json.dumps(openapi(), indent=2) + "\n"
     return files
 
 

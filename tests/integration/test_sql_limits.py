@@ -17,13 +17,15 @@ from vigil.settings import load_settings
 pytestmark = pytest.mark.integration
 
 
-def test_a_runaway_query_stops_at_its_limit_and_never_holds_up_history(tmp_path: Path) -> None:
+def test_a_runaway_query_stops_at_its_limit_and_never_holds_up_history(
+    tmp_path: Path, chdb_path: Path, prefix: str
+) -> None:
     settings = load_settings(
         data_dir=tmp_path, sql_max_execution_time=1.5, sql_max_result_rows=1000
     )
-    writer = connect(settings.clickhouse, "limits")  # as the history sink's client
+    writer = connect(f"chdb://{chdb_path}", prefix)  # as the history sink's client
     writer.command("CREATE TABLE IF NOT EXISTS t (x UInt64) ENGINE = MergeTree ORDER BY x")
-    queries = connect(settings.clickhouse, "limits")
+    queries = connect(f"chdb://{chdb_path}", prefix)  # the API's own client
     app = create_app(None, queries, None, limits=settings.sql_limits)
     writes: list[float] = []
 

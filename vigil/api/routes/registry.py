@@ -1,0 +1,78 @@
+"""Confluent-compatible schema registry endpoints over vigil's schema store."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from vigil.errors import SchemaError
+from vigil.schemas.registry import SchemaStore
+
+REGISTRY_MEDIA = "application/vnd.schemaregistry.v1+json"
+router = APIRouter(tags=["schema registry"])
+
+
+class SchemaBody(BaseModel):
+    schema_: str = Field(alias="schema")
+    schemaType: str = "AVRO"
+
+
+def _registry_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error_code": code, "message": message}, status_code=status, media_type=REGISTRY_MEDIA
+    )
+
+
+def _store(request: Request) -> SchemaStore:
+    store: SchemaStore = request.app.state.store
+    return store
+
+
+@router.get("/subjects")
+def subjects(request: Request) -> JSONResponse:
+    store = _store(request)
+    return JSONResponse(store.subjects(), media_type=REGISTRY_MEDIA)
+
+
+@router.get("/subjects/{subject}/versions")
+def versions(subject: str, request: Request) -> JSONResponse:
+    store = _store(request)
+    found = store.versions(subject)
+    if not found:
+        return _registry_error(404, 40401, f"Subject '{subject}' not found.")
+    return JSONResponse(found, media_type=REGISTRY_MEDIA)
+
+
+@router.get("/subjects/{subject}/versions/{version}")
+def version(subject: str, version: str, request: Request) -> JSONResponse:
+    store = _store(request)
+    if not store.versions(subject):
+        return _registry_error(404, 40401, f"Subject '{subject}' not found.")
+    found = store.version(subject, version)
+    if found is None:
+        return _registry_error(404, 40402, f"Version {version} not found.")
+    return JSONResponse(found.as_json(), media_type=REGISTRY_MEDIA)
+
+
+@router.post("/subjects/{subject}/versions")
+async def register(subject: str, body: SchemaBody, request: Request) -> JSONResponse:
+    store = _store(request)
+    if body.schemaType.upper() != "AVRO":
+        return _registry_error(422, 42201, f"only AVRO schemas, got {body.schemaType}")
+    try:
+        schema_id = await run_in_threadpool(store.register, subject, body.schema_)
+    except SchemaError as exc:
+        return _registry_error(422, 42201, str(exc))
+    return JSONResponse({"id": schema_id}, media_type=REGISTRY_MEDIA)
+
+
+@router.get("/schemas/ids/{schema_id}")
+def schema_by_id(schema_id: int, request: Request) -> JSONResponse:
+    store = _store(request)
+    try:
+        text = store.schema_by_id(schema_id)
+    except SchemaError:
+        return _registry_error(404, 40403, f"Schema {schema_id} not found")
+    return JSONResponse({"schema": text, "schemaType": "AVRO"}, media_type=REGISTRY_MEDIA)
