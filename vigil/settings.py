@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, le=10, description="replicas of every topic vigil creates"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, le=10, description="min.insync.replicas of every topic vigil creates"
+    )
     sql_max_execution_time: float = Field(
         default=30.0, gt=0, le=3600, description="users' SQL: seconds a query may run"
     )
@@ -161,6 +167,8 @@ class Settings(BaseSettings):
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
             "VIGIL_RPC_START_WAIT": str(self.rpc_start_wait),
+            "VIGIL_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication_factor),
+            "VIGIL_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_min_insync_replicas),
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),

@@ -19,19 +19,40 @@ log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
-    """Create every catalogue topic that is missing; returns the names created."""
+    """Create every catalogue topic that is missing, with VIGIL_KAFKA_REPLICATION_FACTOR
+    replicas and VIGIL_KAFKA_MIN_INSYNC_REPLICAS; returns the names created."""
+    replicas = settings.kafka_replication_factor
+    durability = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
     wanted = [
-        NewTopic(settings.topic(t.suffix), t.partitions, 1, topic_configs=t.configs())
+        NewTopic(
+            settings.topic(t.suffix), t.partitions, replicas, topic_configs=t.configs() | durability
+        )
         for t in CATALOGUE
     ]
     wanted.append(
-        NewTopic(settings.topic(REGISTRY_TOPIC), 1, 1, topic_configs={"cleanup.policy": "compact"})
+        NewTopic(
+            settings.topic(REGISTRY_TOPIC),
+            1,
+            replicas,
+            topic_configs={"cleanup.policy": "compact"} | durability,
+        )
     )
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-admin")
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
+        brokers = len(admin.describe_cluster().get("brokers") or [])
+        if brokers and replicas > brokers:
+            raise BrokerError(
+                f"VIGIL_KAFKA_REPLICATION_FACTOR is {replicas}, but the cluster at {bootstrap} "
+                f"has {brokers} broker(s); set it to {brokers} or less"
+            )
+        if settings.kafka_min_insync_replicas > replicas:
+            raise BrokerError(
+                f"VIGIL_KAFKA_MIN_INSYNC_REPLICAS ({settings.kafka_min_insync_replicas}) is above "
+                f"VIGIL_KAFKA_REPLICATION_FACTOR ({replicas}): no write could be acknowledged"
+            )
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t.name not in existing]
         if missing:
