@@ -37,20 +37,36 @@ class _Consumer(Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets, and a never-committed stream partition to its start.
+
+        aiokafka seeks only where an offset above 0 was committed: a partition its group
+        never committed stays wherever the fetcher got to. Records fetched into it during a
+        table recovery are then dropped and never read again: a restarted worker lost the
+        retractions an ingester had written while it was down, on a reorgs partition that no
+        worker had committed yet. Reading such a partition from its start is what
+        auto_offset_reset says, and vigil's processing is idempotent, so it is safe.
+        """
+        await super().perform_seek()
+        fresh = [
+            tp
+            for tp in self.assignment()
+            if not self._committed_offset.get(tp)
+            and not tp.topic.endswith("-changelog")  # tables restore these themselves
+            and "__assignor" not in tp.topic
+        ]
+        if fresh:
+            log.info("reading %d never-committed partition(s) from the start", len(fresh))
+            await self._thread.seek_to_beginning(
+                *(TopicPartition(tp.topic, tp.partition) for tp in fresh)
+            )
+            for tp in fresh:
+                self._read_offset[tp] = None
+
     async def getmany(self, timeout: float) -> AsyncIterator[Any]:
         if self.reseek and self.flow_active and not self.should_stop:
             self.reseek = False
             await self.perform_seek()
-            # aiokafka seeks only where an offset above 0 was committed: a partition its
-            # group never committed (a worker killed before its first commit) would stay
-            # past the dropped events; read it from the start, as auto_offset_reset says
-            fresh = [tp for tp in self.assignment() if not self._committed_offset.get(tp)]
-            if fresh:
-                await self._thread.seek_to_beginning(
-                    *(TopicPartition(tp.topic, tp.partition) for tp in fresh)
-                )
-                for tp in fresh:
-                    self._read_offset[tp] = None
         async for item in super().getmany(timeout):
             yield item
 
