@@ -323,3 +323,22 @@ def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Runn
         "the monitor's changes in ClickHouse",
     )
     assert audit
+
+
+def test_status_shows_processes_lag_networks_and_dead_letters(running: Running) -> None:
+    stack = running.stack
+    block = running.mine_transfers(LARGE)
+    wait_for(lambda: stack.check() or running.receiver.received, 60, "the large transfer's POST")
+    done = _vigil(stack, "status", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    up = {p["process"]: p["up"] for p in report["processes"]}
+    assert up == {"serve": True, "worker": True, "ingest": True, "api": True}
+    [anvil] = report["networks"]
+    assert anvil["network"] == "anvil" and anvil["emitted"] >= block
+    assert anvil["head"] >= anvil["emitted"] and anvil["lag"] == anvil["head"] - anvil["emitted"]
+    assert {row["group"] for row in report["lag"]} >= {stack.settings.group("worker")}
+    assert all(row["lag"] >= 0 for row in report["lag"])
+    assert report["dead_letters"] == 0
+    table = _vigil(stack, "status")
+    assert table.returncode == 0 and "processes" in table.stdout and "anvil" in table.stdout

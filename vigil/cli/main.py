@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -156,6 +157,43 @@ app.add_typer(monitors_app, name="monitors")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(channels_app, name="channels")
 app.add_typer(project_app)  # validate, apply: top-level commands
+
+
+@app.command()
+def status(
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """One screen: processes up or down, consumer lag, network head and lag, DLQ, errors."""
+    from vigil.config.loader import load_project
+    from vigil.stack.status import status as gather
+
+    if fmt not in ("table", "json"):
+        raise VigilError(f"--format: expected table or json, got {fmt!r}")
+    settings = _settings()
+    bootstrap, codec = None, None
+    try:
+        bootstrap = stack_bootstrap(settings, "read the status of")
+        codec = stack_codec(settings)
+    except VigilError as exc:
+        err.print(f"[yellow]note:[/] {exc}", highlight=False, soft_wrap=True)
+    report = gather(load_project(settings.project_dir), settings, bootstrap, codec)
+    if fmt == "json":
+        print(json.dumps(report, default=str))
+        return
+    sections = [
+        ("processes", ["process", "pid", "up", "restarts"]),
+        ("networks", ["network", "emitted", "head", "lag", "error"]),
+        ("lag", ["group", "topic", "lag"]),
+        ("errors", ["log", "line"]),
+    ]
+    for key, columns in sections:
+        rows = [[row.get(c) for c in columns] for row in report.get(key) or []]
+        if rows:
+            print_rows(columns, rows, "table", title=key)
+    if "dead_letters" in report:
+        console.print(f"dead letters: {report['dead_letters']}")
+    if "kafka_error" in report:
+        err.print(f"[red]Kafka:[/] {report['kafka_error']}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -81,6 +81,7 @@ class Stack:
             self.apply(project)
             self.start_role("worker")
             self.start_role("ingest")
+            self._write_status()
             self.say(f"vigil is up: API {self.settings.api_url}, logs in {self.logs}")
         except BaseException:
             self.stop()
