@@ -10,10 +10,13 @@ NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.3
 
 install: $(BIN)/.installed $(TOOLS)/kafka/.fetched $(TOOLS)/node_modules/.installed $(TOOLS)/contracts.json
 
-$(BIN)/.installed: pyproject.toml
+# the pinned versions of requirements.lock, then vigil itself on top without resolving again
+$(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[test]'
+	$(BIN)/pip check
 	touch $@
 
 # the official Apache Kafka broker jars, from Maven Central (see vigil/stack/kafka-pom.xml)
