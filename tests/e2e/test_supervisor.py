@@ -251,14 +251,14 @@ def test_start_goes_through_a_throttling_node_and_past_a_dead_one(
             f"  down:\n    chain_id: 5\n    rpc_urls: ['{DEAD}']\n"
         )
         project = load_project(root)
-        [warning] = check_networks(project, wait=1.0)
+        [warning] = check_networks(project, load_settings(data_dir=tmp_path), wait=1.0)
         assert warning.startswith("network 'down' is unreachable")
         assert flaky.faults == []  # 429 twice, then through: only the dead network warns
         (root / "vigil.yaml").write_text(
             f"networks:\n  anvil:\n    chain_id: 1\n    rpc_urls: ['{anvil.url}']\n"
         )
         with pytest.raises(RpcError, match=r"is on chain 31337, but vigil\.yaml says chain_id 1"):
-            check_networks(load_project(root), wait=1.0)
+            check_networks(load_project(root), load_settings(data_dir=tmp_path), wait=1.0)
     finally:
         flaky.stop()
 

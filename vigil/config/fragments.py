@@ -162,6 +162,7 @@ def with_fragments(
     known = {(item.get("type"), signature(item)) for item in abi if "name" in item}
     added: list[dict[str, Any]] = []
     updates: dict[str, list[Any]] = {}
+    rewrote = False
     for kind, selections in (("events", conditions.events), ("functions", conditions.functions)):
         rewritten = []
         for i, selection in enumerate(selections):
@@ -186,12 +187,9 @@ def with_fragments(
                 known.add(key)
                 added.append(entry)
             rewritten.append(selection.model_copy(update={"signature": signature(entry)}))
+            rewrote = True
         updates[kind] = rewritten
-    if not added and all(
-        new is old
-        for kind, news in updates.items()
-        for new, old in zip(news, getattr(conditions, kind), strict=True)
-    ):
+    if not rewrote:
         return config, abi
     changed = config.model_copy(update={"conditions": conditions.model_copy(update=updates)})
     return changed, [*abi, *added]

@@ -59,7 +59,7 @@ class Stack:
         # bad config fails before anything runs
         project = check_project(load_project(self.settings.project_dir))
         check_secrets(project, self.settings)
-        for warning in check_networks(project, self.settings.rpc_start_wait, self.settings):
+        for warning in check_networks(project, self.settings, self.settings.rpc_start_wait):
             self.say(f"warning: {warning}")
         port = self.settings.api_bind.rsplit(":", 1)[1]
         if port_in_use(int(port)):
@@ -237,9 +237,7 @@ class Stack:
             self.say("stopped the Kafka broker")
 
 
-def check_networks(
-    project: Project, wait: float = 30.0, settings: Settings | None = None
-) -> list[str]:
+def check_networks(project: Project, settings: Settings, wait: float = 30.0) -> list[str]:
     """Each network's node answers with the configured chain id; returns warnings.
 
     Transient errors (transport, timeouts, 429, 5xx) are retried, as the ingester's pool
@@ -250,7 +248,7 @@ def check_networks(
 
     def check(name: str) -> str | None:
         network = project.config.networks[name]
-        pool = RpcPool.for_network(name, network, settings or Settings(), timeout=5.0, cooldown=0.0)
+        pool = RpcPool.for_network(name, network, settings, timeout=5.0, cooldown=0.0)
         deadline = time.monotonic() + wait
         try:
             while True:
