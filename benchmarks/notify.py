@@ -25,8 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import FIXTURES, USDC, ApiServer  # noqa: E402
-from vigil.api.app import create_app  # noqa: E402
+from tests.helpers import FIXTURES, USDC, ApiServer, api_app  # noqa: E402
 from vigil.config.loader import load_project  # noqa: E402
 from vigil.schemas.catalogue import REGISTRY_TOPIC  # noqa: E402
 from vigil.schemas.codec import Codec  # noqa: E402
@@ -105,10 +104,10 @@ def main() -> None:
         try:
             ensure_topics(settings, bootstrap)
             store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
-            with ApiServer(create_app(store, None)) as api:
+            with ApiServer(api_app(store=store)) as api:
                 codec = Codec(store)
                 apply_project(settings, bootstrap, codec, load_project(settings.project_dir))
-                env = {**os.environ, **settings.child_env(), "VIGIL_SCHEMA_REGISTRY_URL": api.url}
+                env = {**os.environ, **settings.child_env(), **api.env}
                 worker = process.spawn(
                     [sys.executable, "-m", "vigil", "worker"], env=env, log_file=root / "worker.log"
                 )

@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.matching import monitors, rate  # noqa: E402
-from tests.helpers import FIXTURES, USDC, ApiServer, recorded_block_18m  # noqa: E402
-from vigil.api.app import create_app  # noqa: E402
+from tests.helpers import FIXTURES, USDC, ApiServer, api_app, recorded_block_18m  # noqa: E402
 from vigil.config.loader import load_project  # noqa: E402
 from vigil.schemas.catalogue import REGISTRY_TOPIC  # noqa: E402
 from vigil.schemas.codec import Codec  # noqa: E402
@@ -81,7 +80,7 @@ def main() -> None:
         try:
             ensure_topics(settings, bootstrap)
             store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
-            with ApiServer(create_app(store, None)) as api:
+            with ApiServer(api_app(store=store)) as api:
                 codec = Codec(store)
                 apply_project(settings, bootstrap, codec, load_project(settings.project_dir))
                 blocks_topic = settings.topic("chain.blocks")
@@ -125,7 +124,7 @@ def main() -> None:
 
                 # throughput: the blocks wait in the topic, so only the worker is measured
                 send(copies(block, 0, THROUGHPUT_BLOCKS))
-                env = {**os.environ, **settings.child_env(), "VIGIL_SCHEMA_REGISTRY_URL": api.url}
+                env = {**os.environ, **settings.child_env(), **api.env}
                 worker = process.spawn(
                     [sys.executable, "-m", "vigil", "worker"], env=env, log_file=root / "worker.log"
                 )

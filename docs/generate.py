@@ -236,11 +236,12 @@ def cli_page() -> str:
 def openapi() -> dict[str, Any]:
     """The OpenAPI document of the API with every router it can serve."""
     from vigil.api.app import create_app
+    from vigil.api.auth import StaticKeys
     from vigil.schemas.registry import SchemaStore
     from vigil.streams.forta.ingress import LocalModeIngress
 
     forta = LocalModeIngress(frozenset(), None, lambda alerts, metrics: None)
-    return create_app(SchemaStore(), None, forta=forta).openapi()
+    return create_app(StaticKeys(""), store=SchemaStore(), forta=forta).openapi()
 
 
 def schemas() -> dict[str, Any]:

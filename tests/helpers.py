@@ -60,6 +60,18 @@ def write_monitor(
     return path
 
 
+API_KEY = "vigil_stack_test-key-of-the-test-suite"  # the stack key of tests' own API servers
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def api_app(**parts: Any) -> Any:
+    """vigil's API over ``parts`` (store, clickhouse, forta...), accepting API_KEY."""
+    from vigil.api.app import create_app
+    from vigil.api.auth import StaticKeys
+
+    return create_app(StaticKeys(API_KEY), **parts)
+
+
 class ApiServer:
     """vigil's FastAPI app served by uvicorn in a thread on a free port."""
 
@@ -72,6 +84,8 @@ class ApiServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # what a vigil process needs to use this API as its stack's (registry, SQL)
+        self.env = {"VIGIL_API_BIND": f"127.0.0.1:{self.port}", "VIGIL_API_KEY": API_KEY}
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default=None, description="external Confluent-compatible registry; absent = vigil's"
     )
     api_bind: str = Field(default="127.0.0.1:8420", description="host:port of vigil's API")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="the stack's own API key (every scope), presented by vigil's processes and "
+        "CLI; absent = the key `vigil up` keeps in the data dir",
+    )
     topic_prefix: str = Field(default="vigil", pattern=r"^[A-Za-z0-9._-]+$")
     group_prefix: str = Field(default="vigil", pattern=r"^[A-Za-z0-9._-]+$")
     secrets: dict[str, SecretStr] = Field(
@@ -182,6 +187,7 @@ class Settings(BaseSettings):
             ("VIGIL_SCHEMA_REGISTRY_URL", self.schema_registry_url),
             ("VIGIL_DATADOG_API_URL", self.datadog_api_url),
             ("VIGIL_OPSGENIE_API_URL", self.opsgenie_api_url),
+            ("VIGIL_API_KEY", self.api_key.get_secret_value() if self.api_key else None),
             (
                 "VIGIL_FORTA_WEBHOOK_TOKEN",
                 self.forta_webhook_token.get_secret_value() if self.forta_webhook_token else None,
@@ -209,7 +215,7 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             # a secret's value never reaches a message, not even when it is wrong
-            secret = field in ("secrets", "forta_webhook_token")
+            secret = field in ("secrets", "forta_webhook_token", "api_key")
             shown = "" if secret else f" (got {err.get('input')!r})"
             problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -8,6 +8,7 @@ import httpx
 
 from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.settings import REPO_ROOT
+from vigil.stack.access import api_headers
 from vigil.stack.supervisor import Stack
 from vigil.testing import WebhookReceiver
 
@@ -21,7 +22,10 @@ class Running:
 
     def sql(self, query: str) -> list[list[Any]]:
         response = httpx.post(
-            f"{self.stack.settings.api_url}/sql", json={"query": query}, timeout=30
+            f"{self.stack.settings.api_url}/sql",
+            json={"query": query},
+            headers=api_headers(self.stack.settings),
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         return response.json()["rows"]  # type: ignore[no-any-return]

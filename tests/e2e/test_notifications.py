@@ -17,6 +17,7 @@ from vigil.config.channels import CHANNEL_TYPES
 from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.settings import REPO_ROOT, load_settings
 from vigil.stack import process
+from vigil.stack.access import api_headers
 from vigil.stack.broker import free_port
 from vigil.stack.supervisor import Stack
 from vigil.testing import WebhookReceiver, wait_for
@@ -41,7 +42,9 @@ class Setup:
 
     def sql(self, query: str) -> list[list[Any]]:
         url = f"{self.stack.settings.api_url}/sql"
-        response = httpx.post(url, json={"query": query}, timeout=30)
+        response = httpx.post(
+            url, json={"query": query}, headers=api_headers(self.stack.settings), timeout=30
+        )
         assert response.status_code == 200, response.text
         return response.json()["rows"]  # type: ignore[no-any-return]
 

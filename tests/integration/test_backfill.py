@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from tests.helpers import ApiServer
-from vigil.api.app import create_app
+from tests.helpers import ApiServer, api_app
 from vigil.demo.chain import Anvil
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
@@ -31,11 +30,11 @@ def test_backfill_reemits_a_range_in_order_without_moving_the_checkpoint(
         "    batch_size: 7\n"
     )
     store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
-    with ApiServer(create_app(store, None)) as api:
+    with ApiServer(api_app(store=store)) as api:
         env = {
             **os.environ,
             **settings.child_env(),
-            "VIGIL_SCHEMA_REGISTRY_URL": api.url,
+            **api.env,
             "VIGIL_PROJECT_DIR": str(tmp_path / "project"),
         }
         done = subprocess.run(

@@ -6,8 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import FIXTURES, ApiServer, load_json, read_topic
-from vigil.api.app import create_app
+from tests.helpers import FIXTURES, ApiServer, api_app, load_json, read_topic
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
@@ -35,7 +34,7 @@ def test_signed_batches_reach_the_alert_topic_and_bad_ones_record_nothing(
         "alerts": alerts["alerts"],
         "metrics": [{"botId": "0xAA", "timestamp": "t", "metrics": [{"name": "tx", "sum": 4}]}],
     }
-    with ApiServer(create_app(None, None, forta=ingress)) as api:
+    with ApiServer(api_app(forta=ingress)) as api:
         url = f"{api.url}/forta/v1/alerts"
         bad = scan_node_jwt(b"\x12" * 32, sub=node)
         bot = scan_node_jwt(KEY, **{"bot-id": "0x" + "ab" * 32})

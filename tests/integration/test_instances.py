@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ApiServer
-from vigil.api.app import create_app
+from tests.helpers import ApiServer, api_app
 from vigil.stack.instance import instance_id
 
 pytestmark = pytest.mark.integration
@@ -25,7 +24,7 @@ def sql(api: ApiServer, data_dir: Path) -> subprocess.CompletedProcess[str]:
         check=False,
         env={
             "PATH": "/usr/bin:/bin",
-            "VIGIL_API_BIND": f"127.0.0.1:{api.port}",
+            **api.env,
             "VIGIL_DATA_DIR": str(data_dir),
         },
     )
@@ -37,7 +36,7 @@ def test_the_cli_refuses_another_instances_api(clickhouse: Any, tmp_path: Path) 
     mine = tmp_path / "mine"
     assert instance_id(mine, create=True) != theirs
     assert instance_id(mine) == instance_id(mine, create=True)  # made once, then kept
-    with ApiServer(create_app(None, clickhouse, status=status)) as api:
+    with ApiServer(api_app(clickhouse=clickhouse, status=status)) as api:
         refused = sql(api, mine)
         empty = sql(api, tmp_path / "empty")
         same = sql(api, tmp_path / "theirs")

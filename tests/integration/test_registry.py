@@ -7,8 +7,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from kafka import KafkaConsumer
 
-from tests.helpers import FIXTURES, ApiServer
-from vigil.api.app import create_app
+from tests.helpers import API_KEY, AUTH, FIXTURES, ApiServer, api_app
 from vigil.schemas import loader
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
@@ -27,8 +26,8 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
     store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
     sample = json.loads((FIXTURES / "avro" / "Transaction.json").read_text())
     topic = settings.topic("chain.transactions")
-    with ApiServer(create_app(store, None)) as api:
-        codec = Codec(HttpRegistry(api.url))
+    with ApiServer(api_app(store=store)) as api:
+        codec = Codec(HttpRegistry(api.url, headers=AUTH))
         sink = producer(kafka)
         sink.send(
             topic,
@@ -41,18 +40,20 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
         )
         [record] = list(consumer)
         consumer.close()
-        deserializer = AvroDeserializer(SchemaRegistryClient({"url": api.url}))
+        deserializer = AvroDeserializer(
+            SchemaRegistryClient({"url": api.url, "basic.auth.user.info": f"vigil:{API_KEY}"})
+        )
         decoded = deserializer(record.value, SerializationContext(topic, MessageField.VALUE))
         assert decoded == sample
-        subjects = httpx.get(f"{api.url}/subjects").json()
+        subjects = httpx.get(f"{api.url}/subjects", headers=AUTH).json()
         assert f"{topic}-value" in subjects
-        latest = httpx.get(f"{api.url}/subjects/{topic}-value/versions/latest").json()
+        latest = httpx.get(f"{api.url}/subjects/{topic}-value/versions/latest", headers=AUTH).json()
         assert latest["version"] == 1
         assert json.loads(latest["schema"]) == loader.expanded("Transaction")
-        missing = httpx.get(f"{api.url}/subjects/nope-value/versions/1")
+        missing = httpx.get(f"{api.url}/subjects/nope-value/versions/1", headers=AUTH)
         assert missing.status_code == 404
         assert missing.json()["error_code"] == 40401
-        bad = httpx.post(f"{api.url}/subjects/x-value/versions", json={"schema": "{"})
+        bad = httpx.post(f"{api.url}/subjects/x-value/versions", json={"schema": "{"}, headers=AUTH)
         assert bad.status_code == 422
     # ids survive a restart of the registry: they are kept on a compacted topic
     again = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ApiServer
-from vigil.api.app import create_app
+from tests.helpers import AUTH, ApiServer, api_app
 from vigil.connectors.history.query import connect
 from vigil.settings import load_settings
 
@@ -26,7 +25,7 @@ def test_a_runaway_query_stops_at_its_limit_and_never_holds_up_history(
     writer = connect(f"chdb://{chdb_path}", prefix)  # as the history sink's client
     writer.command("CREATE TABLE IF NOT EXISTS t (x UInt64) ENGINE = MergeTree ORDER BY x")
     queries = connect(f"chdb://{chdb_path}", prefix)  # the API's own client
-    app = create_app(None, queries, None, limits=settings.sql_limits)
+    app = api_app(clickhouse=queries, limits=settings.sql_limits)
     writes: list[float] = []
 
     def write_while_the_query_runs() -> None:
@@ -39,7 +38,7 @@ def test_a_runaway_query_stops_at_its_limit_and_never_holds_up_history(
     with ApiServer(app) as api:
 
         def sql(query: str) -> Any:
-            return httpx.post(f"{api.url}/sql", json={"query": query}, timeout=30)
+            return httpx.post(f"{api.url}/sql", json={"query": query}, headers=AUTH, timeout=30)
 
         writing = threading.Thread(target=write_while_the_query_runs)
         started = time.monotonic()

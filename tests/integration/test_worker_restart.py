@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FIXTURES, USDC, ApiServer, load_json
-from vigil.api.app import create_app
+from tests.helpers import FIXTURES, USDC, ApiServer, api_app, load_json
 from vigil.config.loader import load_project
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
@@ -60,12 +59,12 @@ def test_batches_arriving_during_worker_restarts_are_all_delivered(
     sent: set[str] = set()
     worker = None
     try:
-        with ApiServer(create_app(store, None)) as api:
+        with ApiServer(api_app(store=store)) as api:
             codec = Codec(store)
             apply_project(settings, kafka, codec, load_project(root))
             topic = settings.topic("monitor.match-batches")
             sink = producer(kafka, linger_ms=0)
-            env = {**os.environ, **settings.child_env(), "VIGIL_SCHEMA_REGISTRY_URL": api.url}
+            env = {**os.environ, **settings.child_env(), **api.env}
 
             def produce(rounds: int, gap: float) -> None:
                 for _ in range(rounds):

@@ -56,10 +56,10 @@ def stack_bootstrap(settings: Settings, purpose: str) -> str:
 
 def stack_codec(settings: Settings) -> Any:
     """A codec registered with the stack's schema registry (vigil's API unless external)."""
-    from vigil.schemas.registry import HttpRegistry
+    from vigil.stack.access import registry_client
     from vigil.stack.roles import preregistered_codec
 
-    return preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    return preregistered_codec(settings, registry_client(settings))
 
 
 def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
@@ -69,13 +69,20 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
     is refused; with no instance in the data dir, the answer says whose history it is."""
     import httpx
 
+    from vigil.stack.access import api_headers
     from vigil.stack.instance import instance_id
 
+    headers = api_headers(settings)
     try:
-        health = httpx.get(f"{settings.api_url}/health", timeout=5).json()
+        health = httpx.get(f"{settings.api_url}/health", headers=headers, timeout=5).json()
     except (httpx.HTTPError, ValueError):
         health = None
     response = None
+    if isinstance(health, dict) and not headers:
+        raise VigilError(
+            f"the API at {settings.api_url} needs an API key: set VIGIL_API_KEY to a key with "
+            "sql:read, or VIGIL_DATA_DIR to the data dir of the `vigil up` serving it"
+        )
     if isinstance(health, dict):
         mine, theirs = instance_id(settings.data_dir), health.get("instance")
         where = f"the API at {settings.api_url} (data dir {health.get('dataDir', '?')})"
@@ -93,7 +100,9 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
                 soft_wrap=True,
             )
         try:
-            response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=120)
+            response = httpx.post(
+                f"{settings.api_url}/sql", json={"query": query}, headers=headers, timeout=120
+            )
         except httpx.HTTPError as exc:
             raise VigilError(f"{where}: the query got no answer: {exc}") from None
     if response is not None:

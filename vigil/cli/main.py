@@ -19,6 +19,7 @@ from vigil.cli.common import (
     state,
 )
 from vigil.cli.common import settings as _settings
+from vigil.cli.keys import keys_app
 from vigil.cli.monitors import monitors_app
 from vigil.cli.notify import channels_app, deliveries_app
 from vigil.cli.project import project_app
@@ -156,6 +157,7 @@ def _re_emit(ingester: Any, network: str, first: int, last: int) -> None:
 app.add_typer(monitors_app, name="monitors")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(channels_app, name="channels")
+app.add_typer(keys_app, name="keys")
 app.add_typer(project_app)  # validate, apply: top-level commands
 
 

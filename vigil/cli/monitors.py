@@ -178,39 +178,21 @@ def _test_forta(monitor: Any, alerts: Path | None, fmt: str) -> None:
     console.print(table)
 
 
-def _applied_monitors() -> tuple[Any, str, Any, dict[str, dict[str, Any]]]:
-    from vigil.streams.config_topics import read_current
-
+def _stack() -> tuple[Any, str, Any]:
     built = settings()
-    bootstrap = stack_bootstrap(built, "read the applied monitors from")
-    codec = stack_codec(built)
-    current = read_current(built, bootstrap, codec)
-    monitors = {key[1]: record for key, record in current.items() if key[0] == "monitor"}
-    return built, bootstrap, codec, monitors
+    return built, stack_bootstrap(built, "read the applied monitors from"), stack_codec(built)
 
 
 @monitors_app.command("list")
 def monitors_list(fmt: str = typer.Option("table", "--format", help="table | json")) -> None:
     """The monitors applied to the running stack (from the config topic)."""
+    from vigil.config.state import monitor_summary
+    from vigil.streams.config_topics import applied_monitors
+
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    _, _, _, monitors = _applied_monitors()
-    rows = []
-    for monitor_id, record in sorted(monitors.items()):
-        config = json.loads(record["spec"])["config"]
-        rows.append(
-            {
-                "id": monitor_id,
-                "name": config["name"],
-                "network": config["network"],
-                "addresses": len(config["addresses"]),
-                "severity": config["severity"],
-                "paused": config["paused"],
-                "version": record["version"][:12],
-                "source": record["source"],
-                "at": record["at"].isoformat(timespec="seconds"),
-            }
-        )
+    monitors = applied_monitors(*_stack())
+    rows = [monitor_summary(record) for _, record in sorted(monitors.items())]
     if fmt == "json":
         print(json.dumps(rows))
         return
@@ -221,20 +203,12 @@ def monitors_list(fmt: str = typer.Option("table", "--format", help="table | jso
 
 
 def _set_paused(monitor_id: str, paused: bool) -> None:
-    from vigil.config.state import with_paused
-    from vigil.streams.config_topics import publish
+    from vigil.streams.config_topics import set_paused
 
-    built, bootstrap, codec, monitors = _applied_monitors()
-    if monitor_id not in monitors:
-        raise VigilError(
-            f"no applied monitor {monitor_id!r}; applied: {', '.join(sorted(monitors)) or 'none'}"
-        )
-    record = monitors[monitor_id]
-    if json.loads(record["spec"])["config"]["paused"] == paused:
+    if set_paused(*_stack(), monitor_id, paused):
+        console.print(f"monitor {monitor_id} {'paused' if paused else 'resumed'}")
+    else:
         console.print(f"monitor {monitor_id} is already {'paused' if paused else 'running'}")
-        return
-    publish(built, bootstrap, codec, [with_paused(record, paused, "pause" if paused else "resume")])
-    console.print(f"monitor {monitor_id} {'paused' if paused else 'resumed'}")
 
 
 @monitors_app.command("pause")

@@ -210,6 +210,22 @@ def plan(project: Project, current: dict[Key, dict[str, Any]]) -> list[Planned]:
     return planned
 
 
+def monitor_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """One applied monitor as `vigil monitors list` and ``GET /monitors`` show it."""
+    config = json.loads(record["spec"])["config"]
+    return {
+        "id": record["id"],
+        "name": config["name"],
+        "network": config["network"],
+        "addresses": len(config["addresses"]),
+        "severity": config["severity"],
+        "paused": config["paused"],
+        "version": record["version"][:12],
+        "source": record["source"],
+        "at": record["at"].isoformat(timespec="seconds"),
+    }
+
+
 def with_paused(record: dict[str, Any], paused: bool, source: str) -> Change:
     """The monitor of ``record`` with ``paused`` set: what pause and resume publish."""
     spec = json.loads(record["spec"])

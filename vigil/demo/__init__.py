@@ -14,6 +14,7 @@ from vigil.connectors.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, 
 from vigil.demo.chain import ACCOUNTS, Anvil, Token
 from vigil.errors import BrokerError, VigilError
 from vigil.settings import REPO_ROOT, Settings
+from vigil.stack.access import api_headers
 from vigil.stack.broker import port_in_use
 from vigil.stack.supervisor import Stack
 from vigil.testing import Received, WebhookReceiver, wait_for
@@ -109,7 +110,12 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
 
 def _rows(settings: Settings, query: str, at_least: int) -> dict[str, Any] | None:
     try:
-        response = httpx.post(f"{settings.api_url}/sql", json={"query": query}, timeout=10)
+        response = httpx.post(
+            f"{settings.api_url}/sql",
+            json={"query": query},
+            headers=api_headers(settings),
+            timeout=10,
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

@@ -132,6 +132,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
 )
 
 REGISTRY_TOPIC = "_schemas"
+API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, compacted
+INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC)
 
 
 def spec(suffix: str) -> TopicSpec:

@@ -119,9 +119,11 @@ class SchemaStore:
 class HttpRegistry:
     """Client of a Confluent-compatible registry (vigil's own API or an external one)."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
         self._url = url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, headers=headers)
         self._cache: dict[int, str] = {}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -15,6 +15,7 @@ from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry, Registry
 from vigil.settings import Settings
+from vigil.stack.access import registry_client, stack_key
 from vigil.stack.instance import instance_id
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,20 @@ def serve(settings: Settings) -> None:
     # users' SQL: a client of its own, with no lock shared with the sink, under limits the
     # query cannot lift (readonly): a long query runs out its time, history goes on
     queries = connect(settings.clickhouse, settings.clickhouse_database)
-    app = create_app(store, queries, None, status=status, forta=forta, limits=settings.sql_limits)
+    from vigil.streams.api_keys import KeyRing
+
+    keys = KeyRing(settings, bootstrap, stack_key(settings, create=True))
+    follower = threading.Thread(target=keys.follow, name="api-keys", daemon=True)
+    follower.start()
+    app = create_app(
+        keys,
+        store=store,
+        clickhouse=queries,
+        status=status,
+        forta=forta,
+        limits=settings.sql_limits,
+        config=(settings, bootstrap, codec),
+    )
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
     # consumer and leaves its group (else the next sink waits out this member's session)
@@ -101,6 +115,7 @@ def serve(settings: Settings) -> None:
         uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_level="warning")).run()
     finally:
         sink.stopping.set()
+        keys.stopping.set()
         thread.join(15)
         log.info("serve stopped; the history sink left its group")
 
@@ -116,7 +131,7 @@ def worker(settings: Settings) -> None:
 
     bootstrap = require_bootstrap(settings)
     ensure_topics(settings, bootstrap)  # a worker may start before `vigil serve` made them
-    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    codec = preregistered_codec(settings, registry_client(settings))
     live = LiveConfig(settings, bootstrap, codec)
     live.load()  # the applied monitors and channels, before the first block is matched
     follower = threading.Thread(target=live.follow, name="config-follower", daemon=True)
@@ -137,7 +152,7 @@ def ingest(settings: Settings) -> None:
 
     bootstrap = require_bootstrap(settings)
     project = load_project(settings.project_dir)
-    codec = preregistered_codec(settings, HttpRegistry(settings.registry_url))
+    codec = preregistered_codec(settings, registry_client(settings))
     sink = producer(bootstrap, client_id="vigil-ingester")
     from vigil.streams.forta.poller import FortaPoller
 

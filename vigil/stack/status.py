@@ -17,6 +17,7 @@ from vigil.config.loader import Project
 from vigil.errors import BrokerError, ConfigError, RpcError, VigilError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
+from vigil.stack.access import api_headers
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.kafka import read_compacted
 
@@ -39,7 +40,8 @@ def processes(settings: Settings) -> list[dict[str, Any]]:
             {"process": role, "pid": pid, "up": _alive(pid), "restarts": entry.get("restarts", 0)}
         )
     try:
-        health = httpx.get(f"{settings.api_url}/health", timeout=3).json()
+        headers = api_headers(settings)
+        health = httpx.get(f"{settings.api_url}/health", headers=headers, timeout=3).json()
         api = {"process": "api", "pid": None, "up": health.get("status") == "ok", "restarts": 0}
     except (httpx.HTTPError, ValueError):
         api = {"process": "api", "pid": None, "up": False, "restarts": 0}

@@ -89,11 +89,11 @@ class Stack:
 
     def apply(self, project: Project) -> None:
         """Publish the project's changes to the config topics (workers follow them)."""
-        from vigil.schemas.registry import HttpRegistry
+        from vigil.stack.access import registry_client
         from vigil.stack.roles import preregistered_codec
         from vigil.streams.config_topics import apply_project
 
-        codec = preregistered_codec(self.settings, HttpRegistry(self.settings.registry_url))
+        codec = preregistered_codec(self.settings, registry_client(self.settings))
         planned = apply_project(self.settings, self.bootstrap, codec, project)
         changed = sum(1 for p in planned if p.effect != "unchanged")
         self.say(f"applied {project.root}: {changed} change(s)")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -13,8 +14,8 @@ from kafka.errors import KafkaError
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.loader import Project
-from vigil.config.state import SCHEMA, TOPICS, Change, Key, Planned, plan
-from vigil.errors import BrokerError
+from vigil.config.state import SCHEMA, TOPICS, Change, Key, Planned, plan, with_paused
+from vigil.errors import BrokerError, ConfigError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.kafka import producer, read_compacted
@@ -68,3 +69,28 @@ def apply_project(
     if not dry_run:
         publish(settings, bootstrap, codec, [p.change for p in planned if p.effect != "unchanged"])
     return planned
+
+
+def applied_monitors(settings: Settings, bootstrap: str, codec: Codec) -> dict[str, dict[str, Any]]:
+    """The live config record of each applied monitor, by id."""
+    current = read_current(settings, bootstrap, codec)
+    return {key[1]: record for key, record in current.items() if key[0] == "monitor"}
+
+
+def set_paused(
+    settings: Settings, bootstrap: str, codec: Codec, monitor_id: str, paused: bool
+) -> bool:
+    """Pause or resume an applied monitor; False when it already was. An unknown id is a
+    ConfigError naming the applied ones."""
+    monitors = applied_monitors(settings, bootstrap, codec)
+    if monitor_id not in monitors:
+        raise ConfigError(
+            f"no applied monitor {monitor_id!r}; applied: {', '.join(sorted(monitors)) or 'none'}"
+        )
+    record = monitors[monitor_id]
+    if json.loads(record["spec"])["config"]["paused"] == paused:
+        return False
+    publish(
+        settings, bootstrap, codec, [with_paused(record, paused, "pause" if paused else "resume")]
+    )
+    return True

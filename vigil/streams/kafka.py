@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vigil.errors import BrokerError
-from vigil.schemas.catalogue import CATALOGUE, MAX_MESSAGE_BYTES, REGISTRY_TOPIC
+from vigil.schemas.catalogue import CATALOGUE, INTERNAL_TOPICS, MAX_MESSAGE_BYTES
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,14 @@ def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
         )
         for t in CATALOGUE
     ]
-    wanted.append(
+    wanted.extend(
         NewTopic(
-            settings.topic(REGISTRY_TOPIC),
+            settings.topic(name),
             1,
             replicas,
             topic_configs={"cleanup.policy": "compact"} | durability,
         )
+        for name in INTERNAL_TOPICS
     )
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-admin")

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from vigil.api.auth import require
 from vigil.errors import SchemaError
 from vigil.schemas.registry import SchemaStore
 
@@ -30,13 +31,13 @@ def _store(request: Request) -> SchemaStore:
     return store
 
 
-@router.get("/subjects")
+@router.get("/subjects", dependencies=[require("registry:read")])
 def subjects(request: Request) -> JSONResponse:
     store = _store(request)
     return JSONResponse(store.subjects(), media_type=REGISTRY_MEDIA)
 
 
-@router.get("/subjects/{subject}/versions")
+@router.get("/subjects/{subject}/versions", dependencies=[require("registry:read")])
 def versions(subject: str, request: Request) -> JSONResponse:
     store = _store(request)
     found = store.versions(subject)
@@ -45,7 +46,7 @@ def versions(subject: str, request: Request) -> JSONResponse:
     return JSONResponse(found, media_type=REGISTRY_MEDIA)
 
 
-@router.get("/subjects/{subject}/versions/{version}")
+@router.get("/subjects/{subject}/versions/{version}", dependencies=[require("registry:read")])
 def version(subject: str, version: str, request: Request) -> JSONResponse:
     store = _store(request)
     if not store.versions(subject):
@@ -56,7 +57,7 @@ def version(subject: str, version: str, request: Request) -> JSONResponse:
     return JSONResponse(found.as_json(), media_type=REGISTRY_MEDIA)
 
 
-@router.post("/subjects/{subject}/versions")
+@router.post("/subjects/{subject}/versions", dependencies=[require("registry:write")])
 async def register(subject: str, body: SchemaBody, request: Request) -> JSONResponse:
     store = _store(request)
     if body.schemaType.upper() != "AVRO":
@@ -68,7 +69,7 @@ async def register(subject: str, body: SchemaBody, request: Request) -> JSONResp
     return JSONResponse({"id": schema_id}, media_type=REGISTRY_MEDIA)
 
 
-@router.get("/schemas/ids/{schema_id}")
+@router.get("/schemas/ids/{schema_id}", dependencies=[require("registry:read")])
 def schema_by_id(schema_id: int, request: Request) -> JSONResponse:
     store = _store(request)
     try:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from vigil.api.auth import require
 from vigil.connectors.history.query import run_readonly
 from vigil.errors import HistoryError
 
@@ -18,7 +19,7 @@ class SqlBody(BaseModel):
     query: str = Field(min_length=1, examples=["SELECT count() FROM matches FINAL"])
 
 
-@router.post("/sql")
+@router.post("/sql", dependencies=[require("sql:read")])
 async def sql(body: SqlBody, request: Request) -> dict[str, Any]:
     """Run one read-only query; a write, or a query past its limits, is a 400 naming why."""
     state = request.app.state
@@ -26,7 +27,7 @@ async def sql(body: SqlBody, request: Request) -> dict[str, Any]:
         raise HTTPException(503, "this process has no ClickHouse connection")
     try:
         result = await run_in_threadpool(
-            run_readonly, state.clickhouse, body.query, state.lock, state.limits
+            run_readonly, state.clickhouse, body.query, None, state.limits
         )
     except HistoryError as exc:
         raise HTTPException(400, str(exc)) from exc
