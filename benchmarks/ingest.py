@@ -97,7 +97,12 @@ def main() -> None:
                 max_catch_up=BLOCKS,
             )
             ingester = Ingester(
-                settings, "mainnet", network, producer(bootstrap), Codec(SchemaStore()), bootstrap
+                settings,
+                "mainnet",
+                network,
+                producer(settings, bootstrap),
+                Codec(SchemaStore()),
+                bootstrap,
             )
             time.sleep(0.5)  # the server process binds its port
             started = time.perf_counter()

@@ -103,7 +103,7 @@ def main() -> None:
         worker = None
         try:
             ensure_topics(settings, bootstrap)
-            store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
+            store = kafka_backed_store(settings, bootstrap, settings.topic(REGISTRY_TOPIC))
             with ApiServer(api_app(store=store)) as api:
                 codec = Codec(store)
                 apply_project(settings, bootstrap, codec, load_project(settings.project_dir))
@@ -112,7 +112,7 @@ def main() -> None:
                     [sys.executable, "-m", "vigil", "worker"], env=env, log_file=root / "worker.log"
                 )
                 topic = settings.topic("monitor.match-batches")
-                sink = producer(bootstrap, linger_ms=0)
+                sink = producer(settings, bootstrap, linger_ms=0)
                 records = batches(BATCHES + WARMUP)
                 encoded = [(b["id"], codec.encode(topic, "MatchBatch", b)) for b in records]
                 sent: dict[str, float] = {}

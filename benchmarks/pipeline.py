@@ -79,13 +79,13 @@ def main() -> None:
         worker = None
         try:
             ensure_topics(settings, bootstrap)
-            store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
+            store = kafka_backed_store(settings, bootstrap, settings.topic(REGISTRY_TOPIC))
             with ApiServer(api_app(store=store)) as api:
                 codec = Codec(store)
                 apply_project(settings, bootstrap, codec, load_project(settings.project_dir))
                 blocks_topic = settings.topic("chain.blocks")
                 batches_topic = settings.topic("monitor.match-batches")
-                sink = producer(bootstrap, linger_ms=2)
+                sink = producer(settings, bootstrap, linger_ms=2)
                 from kafka import KafkaConsumer
 
                 consumer = KafkaConsumer(

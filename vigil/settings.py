@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
@@ -75,6 +75,28 @@ class Settings(BaseSettings):
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT",
+        pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
+        description="how every Kafka client of vigil connects: PLAINTEXT, SSL, SASL_PLAINTEXT, "
+        "SASL_SSL",
+    )
+    kafka_sasl_mechanism: str = Field(
+        default="SCRAM-SHA-512",
+        pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$",
+        description="SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL_*: the user")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL_*: its password")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="SSL, SASL_SSL: CA bundle (PEM) that signed the brokers' certs"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="SSL: this client's certificate (PEM), for mutual TLS"
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="SSL: this client's private key (PEM), for mutual TLS"
+    )
     kafka_replication_factor: int = Field(
         default=1, ge=1, le=10, description="replicas of every topic vigil creates"
     )
@@ -90,6 +112,43 @@ class Settings(BaseSettings):
     sql_max_result_rows: int = Field(
         default=100_000, ge=1, description="users' SQL: rows a result may hold"
     )
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            for field in ("kafka_sasl_username", "kafka_sasl_password"):
+                if not getattr(self, field):
+                    raise ValueError(
+                        f"VIGIL_{field.upper()} is required with "
+                        f"VIGIL_KAFKA_SECURITY_PROTOCOL={protocol}"
+                    )
+        for field in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, field)
+            if path is not None and not path.is_file():
+                raise ValueError(f"VIGIL_{field.upper()}: no such file {str(path)!r}")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("VIGIL_KAFKA_SSL_CERTFILE and VIGIL_KAFKA_SSL_KEYFILE go together")
+        return self
+
+    @property
+    def kafka_options(self) -> dict[str, str]:
+        """The security options of every kafka-python client (admin, producers, consumers);
+        streams.app gives Faust's aiokafka the same as credentials."""
+        options = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_sasl_username and self.kafka_sasl_password  # the validator's
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        for name, path in (
+            ("ssl_cafile", self.kafka_ssl_cafile),
+            ("ssl_certfile", self.kafka_ssl_certfile),
+            ("ssl_keyfile", self.kafka_ssl_keyfile),
+        ):
+            if path is not None:
+                options[name] = str(path.resolve())
+        return options
 
     @property
     def sql_limits(self) -> dict[str, float | int | str]:
@@ -174,6 +233,8 @@ class Settings(BaseSettings):
             "VIGIL_RPC_START_WAIT": str(self.rpc_start_wait),
             "VIGIL_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication_factor),
             "VIGIL_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_min_insync_replicas),
+            "VIGIL_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+            "VIGIL_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),
@@ -188,6 +249,14 @@ class Settings(BaseSettings):
             ("VIGIL_DATADOG_API_URL", self.datadog_api_url),
             ("VIGIL_OPSGENIE_API_URL", self.opsgenie_api_url),
             ("VIGIL_API_KEY", self.api_key.get_secret_value() if self.api_key else None),
+            ("VIGIL_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+            (
+                "VIGIL_KAFKA_SASL_PASSWORD",
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            ),
+            ("VIGIL_KAFKA_SSL_CAFILE", _resolved(self.kafka_ssl_cafile)),
+            ("VIGIL_KAFKA_SSL_CERTFILE", _resolved(self.kafka_ssl_certfile)),
+            ("VIGIL_KAFKA_SSL_KEYFILE", _resolved(self.kafka_ssl_keyfile)),
             (
                 "VIGIL_FORTA_WEBHOOK_TOKEN",
                 self.forta_webhook_token.get_secret_value() if self.forta_webhook_token else None,
@@ -206,6 +275,10 @@ class Settings(BaseSettings):
         return f"{self.group_prefix}-{role}"
 
 
+def _resolved(path: Path | None) -> str | None:
+    return str(path.resolve()) if path is not None else None
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings at an entry point; errors name the variable and what was wrong."""
     try:
@@ -213,9 +286,12 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            if not err["loc"]:  # a rule over several settings: its message names them
+                problems.append(err["msg"].removeprefix("Value error, "))
+                continue
+            field = str(err["loc"][0])
             # a secret's value never reaches a message, not even when it is wrong
-            secret = field in ("secrets", "forta_webhook_token", "api_key")
+            secret = field in ("secrets", "forta_webhook_token", "api_key", "kafka_sasl_password")
             shown = "" if secret else f" (got {err.get('input')!r})"
             problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -204,7 +204,7 @@ def test_worker_restart_and_redelivered_batches_send_nothing_twice(running: Runn
     consumer.close()
     # at least one per block; the restart may already have re-emitted one (at-least-once)
     assert len(replayed) >= 2
-    sink = producer(stack.bootstrap)
+    sink = producer(stack.settings, stack.bootstrap)
     for key, value in replayed:
         sink.send(topic, key=key, value=value)
     sink.flush()

@@ -29,7 +29,7 @@ def test_keys_are_made_scoped_and_revoked_through_the_cli(
     settings: Settings, kafka: str, clickhouse: Any, tmp_path: Path
 ) -> None:
     ensure_topics(settings, kafka)
-    store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    store = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     codec = Codec(store)
     loaded = load_project(
         project(tmp_path, monitor("conditions:\n  events:\n    - signature: Transfer\n"))
@@ -105,7 +105,9 @@ def test_keys_are_made_scoped_and_revoked_through_the_cli(
             assert [(k["key_id"], k["scopes"]) for k in json.loads(listed.stdout)] == [
                 (key_id, "sql:read")
             ]
-            kept = b"".join(read_compacted(kafka, settings.topic(API_KEYS_TOPIC)).values())
+            kept = b"".join(
+                read_compacted(settings, kafka, settings.topic(API_KEYS_TOPIC)).values()
+            )
             assert (
                 key.encode() not in kept and key.split("_")[2].encode() not in kept
             )  # a hash only

@@ -29,7 +29,7 @@ def test_backfill_reemits_a_range_in_order_without_moving_the_checkpoint(
         f"networks:\n  anvil:\n    chain_id: 31337\n    rpc_urls: ['{anvil.url}']\n"
         "    batch_size: 7\n"
     )
-    store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    store = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     with ApiServer(api_app(store=store)) as api:
         env = {
             **os.environ,
@@ -89,4 +89,4 @@ def test_backfill_reemits_a_range_in_order_without_moving_the_checkpoint(
     numbers = [codec.decode(r.value, "Block")["number"] for r in consumer]
     consumer.close()
     assert numbers == list(range(first, last + 1))
-    assert read_compacted(kafka, settings.topic("chain.checkpoints")) == {}
+    assert read_compacted(settings, kafka, settings.topic("chain.checkpoints")) == {}

@@ -30,7 +30,7 @@ def test_apply_is_seen_whole_and_workers_follow_pause_and_bad_records(
     loaded = load_project(project(tmp_path, monitor(TRANSFER + "channels: [ops]\n")))
 
     # an aborted transaction leaves nothing a reader can see
-    aborted = producer(kafka, transactional_id="test-aborted")
+    aborted = producer(settings, kafka, transactional_id="test-aborted")
     aborted.init_transactions()
     aborted.begin_transaction()
     [change] = [c for c in desired(loaded).values() if c.kind == "monitor"]

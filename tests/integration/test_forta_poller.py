@@ -80,7 +80,7 @@ def poller(settings: Settings, kafka: str, url: str, codec: Codec) -> FortaPolle
         name="main", url=url, api_key_secret="forta", bot_ids=[BOT], chain_id=1, page_size=3
     )
     with_key = load_settings(**{**settings.model_dump(), "secrets": {"forta": "KEY"}})
-    return FortaPoller(with_key, config, producer(kafka), codec, kafka)
+    return FortaPoller(with_key, config, producer(with_key, kafka), codec, kafka)
 
 
 def test_alerts_are_emitted_once_across_pages_and_restarts(

@@ -24,7 +24,7 @@ def golden(name: str) -> dict[str, Any]:
 
 def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str, Any]:
     block = recorded_block_18m()
-    sink = producer(kafka)
+    sink = producer(settings, kafka)
     for tx in block["transactions"]:
         topic = settings.topic("chain.transactions")
         sink.send(topic, key=tx["hash"].encode(), value=codec.encode(topic, "Transaction", tx))
@@ -127,7 +127,7 @@ def test_rows_of_an_orphaned_block_are_retracted_whatever_order_they_arrive_in(
         "forkHash": block["parentHash"],
         "at": 1_700_000_000_000,
     }
-    out = producer(kafka)
+    out = producer(settings, kafka)
 
     def send(suffix: str, schema: str, record: dict[str, Any]) -> None:
         topic = settings.topic(suffix)

@@ -23,7 +23,9 @@ def run(settings: Settings, kafka: str, server: JsonRpcServer, **network: Any) -
     config = NetworkConfig(
         chain_id=1, rpc_urls=[server.url], start_block=18_000_000, poll_interval=0.05, **network
     )
-    ingester = Ingester(settings, "mainnet", config, producer(kafka), Codec(SchemaStore()), kafka)
+    ingester = Ingester(
+        settings, "mainnet", config, producer(settings, kafka), Codec(SchemaStore()), kafka
+    )
     threading.Thread(target=ingester.run, daemon=True).start()
     return ingester
 

@@ -32,7 +32,7 @@ def ingest_one(
     network = NetworkConfig(
         chain_id=1, rpc_urls=[server.url], start_block=number, poll_interval=0.1
     )
-    ingester = Ingester(settings, "mainnet", network, producer(kafka), codec, kafka)
+    ingester = Ingester(settings, "mainnet", network, producer(settings, kafka), codec, kafka)
     with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 1, 30, f"block {number}")
 

@@ -23,12 +23,12 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
     settings: Settings, kafka: str
 ) -> None:
     ensure_topics(settings, kafka)
-    store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    store = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     sample = json.loads((FIXTURES / "avro" / "Transaction.json").read_text())
     topic = settings.topic("chain.transactions")
     with ApiServer(api_app(store=store)) as api:
         codec = Codec(HttpRegistry(api.url, headers=AUTH))
-        sink = producer(kafka)
+        sink = producer(settings, kafka)
         sink.send(
             topic,
             key=b"mainnet:" + sample["hash"].encode(),
@@ -56,7 +56,7 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
         bad = httpx.post(f"{api.url}/subjects/x-value/versions", json={"schema": "{"}, headers=AUTH)
         assert bad.status_code == 422
     # ids survive a restart of the registry: they are kept on a compacted topic
-    again = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    again = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     assert again.subjects() == store.subjects()
     assert again.register(f"{topic}-value", loader.schema_text("Transaction")) == (
         store.register(f"{topic}-value", loader.schema_text("Transaction"))

@@ -45,7 +45,7 @@ def test_reorg_retracts_orphaned_blocks_and_reemits_the_canonical_chain(
     network = NetworkConfig(
         chain_id=31337, rpc_urls=[anvil.url], start_block=fork, poll_interval=0.1
     )
-    ingester = Ingester(settings, "anvil", network, producer(kafka), codec, kafka)
+    ingester = Ingester(settings, "anvil", network, producer(settings, kafka), codec, kafka)
     with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 4, 30, "fork .. fork+3")
         anvil.rpc("evm_revert", snapshot)
@@ -72,7 +72,7 @@ def test_reorg_retracts_orphaned_blocks_and_reemits_the_canonical_chain(
     matcher = Matcher([compile_monitor(LoadedMonitor("t", config, [], Path("t.yaml")), 31337)])
     matches = [m for b in blocks[1:4] for m in matcher.match_block(b)]  # the orphaned ones
     assert [m["blockHash"] for m in matches] == [orphan_hash]
-    sink_producer = producer(kafka)
+    sink_producer = producer(settings, kafka)
     topic = settings.topic("monitor.matches")
     sink_producer.send(topic, key=b"t", value=codec.encode(topic, "Match", matches[0]))
     sink_producer.flush()
@@ -118,7 +118,9 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
         poll_interval=0.05,
         batch_size=3,
     )
-    ingester = Ingester(settings, "anvil", network, producer(kafka), codec, kafka, rpc=pool)
+    ingester = Ingester(
+        settings, "anvil", network, producer(settings, kafka), codec, kafka, rpc=pool
+    )
     try:
         with RunningIngester(ingester):
             for _ in range(100):  # keep the chain moving until every fault has been served

@@ -54,7 +54,7 @@ def test_batches_arriving_during_worker_restarts_are_all_delivered(
     root = project(tmp_path / "project", receiver.url)
     settings = load_settings(**{**settings.model_dump(), "project_dir": root, "secrets": {}})
     ensure_topics(settings, kafka)
-    store = kafka_backed_store(kafka, settings.topic(REGISTRY_TOPIC))
+    store = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     golden = load_json(FIXTURES / "avro" / "MatchBatch.json")
     sent: set[str] = set()
     worker = None
@@ -63,7 +63,7 @@ def test_batches_arriving_during_worker_restarts_are_all_delivered(
             codec = Codec(store)
             apply_project(settings, kafka, codec, load_project(root))
             topic = settings.topic("monitor.match-batches")
-            sink = producer(kafka, linger_ms=0)
+            sink = producer(settings, kafka, linger_ms=0)
             env = {**os.environ, **settings.child_env(), **api.env}
 
             def produce(rounds: int, gap: float) -> None:

@@ -39,6 +39,8 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in QUIET:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    # SASL_PLAINTEXT is chosen on purpose; kafka-python warns of it on every connection
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
 
 
 def stack_bootstrap(settings: Settings, purpose: str) -> str:

@@ -116,7 +116,7 @@ def backfill(
         )
     bootstrap = stack_bootstrap(settings, "backfill into")
     codec = stack_codec(settings)
-    sink = producer(bootstrap, client_id="vigil-backfill")
+    sink = producer(settings, bootstrap, client_id="vigil-backfill")
     ingester = Ingester(settings, network, project.config.networks[network], sink, codec, bootstrap)
     try:
         if reorg is not None:

@@ -47,12 +47,13 @@ def deliveries(
     print_rows(columns, rows, fmt, title="failed deliveries" if failed else "deliveries")
 
 
-def _dead_letters(bootstrap: str, topic: str, codec: Any) -> list[dict[str, Any]]:
+def _dead_letters(built: Any, bootstrap: str, topic: str, codec: Any) -> list[dict[str, Any]]:
     from vigil.streams.kafka import read_compacted
 
     # read_compacted keeps the latest record per key: the dead letters' keys are their ids
     return [
-        codec.decode(value, "DeadLetter") for value in read_compacted(bootstrap, topic).values()
+        codec.decode(value, "DeadLetter")
+        for value in read_compacted(built, bootstrap, topic).values()
     ]
 
 
@@ -78,7 +79,7 @@ def deliveries_retry(
     built = settings()
     bootstrap = stack_bootstrap(built, "resend through")
     codec = stack_codec(built)
-    letters = _dead_letters(bootstrap, built.topic("dlq"), codec)
+    letters = _dead_letters(built, bootstrap, built.topic("dlq"), codec)
     letter = _find(letters, wanted, codec)
     if letter is None:
         raise VigilError(
@@ -91,7 +92,7 @@ def deliveries_retry(
         )
     from vigil.streams.kafka import producer
 
-    sink = producer(bootstrap, client_id="vigil-retry")
+    sink = producer(built, bootstrap, client_id="vigil-retry")
     try:
         sink.send(letter["topic"], key=letter["key"], value=letter["payload"]).get(timeout=30)
     finally:

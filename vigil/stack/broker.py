@@ -60,14 +60,17 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def bootstrap_ready(bootstrap: str, timeout: float = 5.0) -> bool:
-    """True when a broker answers a metadata request over the Kafka protocol."""
+def bootstrap_ready(
+    bootstrap: str, timeout: float = 5.0, options: dict[str, str] | None = None
+) -> bool:
+    """True when a broker answers a metadata request over the Kafka protocol, logged in with
+    ``options`` (Settings.kafka_options)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaConfigurationError, KafkaError
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(options or {})
         )
     except KafkaConfigurationError:
         raise  # a bug in vigil, not a broker that is still starting
@@ -82,13 +85,18 @@ def bootstrap_ready(bootstrap: str, timeout: float = 5.0) -> bool:
         admin.close()
 
 
+def _jaas(value: str | None) -> str:
+    """``value`` as the inside of a quoted JAAS option."""
+    return (value or "").replace("\\", "\\\\").replace('"', '\\"')
+
+
 def running_embedded(settings: Settings) -> str | None:
     """The bootstrap address of the embedded broker of ``settings.data_dir``, if it runs."""
     saved = (settings.data_dir / "kafka" / "ports.json").resolve()
     if not saved.exists():
         return None
     bootstrap = f"127.0.0.1:{json.loads(saved.read_text())['broker']}"
-    return bootstrap if bootstrap_ready(bootstrap, timeout=3.0) else None
+    return bootstrap if bootstrap_ready(bootstrap, 3.0, settings.kafka_options) else None
 
 
 class EmbeddedKafka:
@@ -99,6 +107,7 @@ class EmbeddedKafka:
         self.java = settings.java
         self.dir = (settings.data_dir / "kafka").resolve()
         self.requested_port = settings.kafka_port
+        self.settings = settings
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -154,20 +163,59 @@ class EmbeddedKafka:
                 return int(ports["broker"]), int(ports["controller"])
         return free_port(), free_port()
 
+    def _listener(self, port: int) -> list[str]:
+        """The client listener: PLAINTEXT, or SASL_PLAINTEXT with the settings' user (SSL
+        needs certificates the embedded broker does not make: use your own cluster)."""
+        protocol = self.settings.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{{controller}}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+            ]
+        if protocol != "SASL_PLAINTEXT":
+            raise BrokerError(
+                f"VIGIL_KAFKA_SECURITY_PROTOCOL={protocol}: the embedded broker listens in "
+                "PLAINTEXT or SASL_PLAINTEXT; for TLS set VIGIL_KAFKA_BOOTSTRAP to your cluster"
+            )
+        mechanism = self.settings.kafka_sasl_mechanism
+        user, password = _jaas(self.settings.kafka_sasl_username), _jaas(self._password())
+        if mechanism == "PLAIN":
+            module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+            extra = f' user_{self.settings.kafka_sasl_username}="{password}"'
+        else:
+            module, extra = "org.apache.kafka.common.security.scram.ScramLoginModule", ""
+        return [
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{{controller}}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={mechanism}",
+            f"sasl.mechanism.inter.broker.protocol={mechanism}",
+            f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={module} "
+            f'required username="{user}" password="{password}"{extra};',
+        ]
+
+    def _password(self) -> str:
+        secret = self.settings.kafka_sasl_password
+        return secret.get_secret_value() if secret else ""
+
     def _write_config(self, port: int, controller: int) -> Path:
         data = self.dir / "data"
         config = self.dir / "server.properties"
+        listener = [line.replace("{controller}", str(controller)) for line in self._listener(port)]
+        # it may hold the SASL password: readable by its owner only
+        config.touch(mode=0o600)
+        config.chmod(0o600)
         config.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    *listener,
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={data}",
                     "num.partitions=1",
                     "auto.create.topics.enable=false",
@@ -221,6 +269,7 @@ class EmbeddedKafka:
                     str(config),
                     "--cluster-id",
                     cluster_id,
+                    *self._scram_users(),
                 ),
                 capture_output=True,
                 text=True,
@@ -243,7 +292,7 @@ class EmbeddedKafka:
                     f"the Kafka broker exited with {self._process.returncode} "
                     f"during start; end of {log_file}:\n{tail}"
                 )
-            if bootstrap_ready(self.bootstrap, timeout=2.0):
+            if bootstrap_ready(self.bootstrap, 2.0, self.settings.kafka_options):
                 log.info("Kafka broker ready on %s (data in %s)", self.bootstrap, self.dir)
                 return self.bootstrap
             time.sleep(0.5)
@@ -252,6 +301,25 @@ class EmbeddedKafka:
             f"the Kafka broker did not answer on {self.bootstrap} within "
             f"{timeout:.0f} s; see {log_file}"
         )
+
+    def _scram_users(self) -> list[str]:
+        """The SCRAM user of the settings, made when the storage is formatted."""
+        settings = self.settings
+        if settings.kafka_security_protocol != "SASL_PLAINTEXT":
+            return []
+        if not settings.kafka_sasl_mechanism.startswith("SCRAM-"):
+            return []
+        for name, value in (
+            ("USERNAME", settings.kafka_sasl_username),
+            ("PASSWORD", self._password()),
+        ):
+            if any(c in (value or "") for c in ',[]="\\'):
+                raise BrokerError(
+                    f"VIGIL_KAFKA_SASL_{name}: the embedded broker's SCRAM user cannot hold any "
+                    'of , [ ] = " \\'
+                )
+        user = f"name={settings.kafka_sasl_username},password={self._password()}"
+        return ["--add-scram", f"{settings.kafka_sasl_mechanism}=[{user}]"]
 
     def stop(self) -> None:
         if self._process is not None:

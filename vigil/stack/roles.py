@@ -63,7 +63,7 @@ def serve(settings: Settings) -> None:
     if settings.schema_registry_url:
         registry = HttpRegistry(settings.schema_registry_url)
     else:
-        store = kafka_backed_store(bootstrap, settings.topic(REGISTRY_TOPIC))
+        store = kafka_backed_store(settings, bootstrap, settings.topic(REGISTRY_TOPIC))
         registry = store
     codec = preregistered_codec(settings, registry)
     client = connect(settings.clickhouse, settings.clickhouse_database)
@@ -153,7 +153,7 @@ def ingest(settings: Settings) -> None:
     bootstrap = require_bootstrap(settings)
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, registry_client(settings))
-    sink = producer(bootstrap, client_id="vigil-ingester")
+    sink = producer(settings, bootstrap, client_id="vigil-ingester")
     from vigil.streams.forta.poller import FortaPoller
 
     ingesters: list[Ingester | FortaPoller] = [

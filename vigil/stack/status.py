@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from vigil.config.loader import Project
-from vigil.errors import BrokerError, ConfigError, RpcError, VigilError
+from vigil.errors import ConfigError, RpcError, VigilError
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.stack.access import api_headers
 from vigil.streams.evm.rpc import RpcPool
-from vigil.streams.kafka import read_compacted
+from vigil.streams.kafka import admin_client, read_compacted
 
 GROUPS = ("worker", "history")  # the consumer groups of vigil's roles
 LAST_ERRORS = 3  # per log file
@@ -62,10 +62,7 @@ def _alive(pid: Any) -> bool:
 
 def group_lag(settings: Settings, bootstrap: str) -> list[dict[str, Any]]:
     """Per consumer group and topic: committed offsets behind the end, summed over partitions."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-status")
-    except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    admin = admin_client(settings, bootstrap, client_id="vigil-status")
     rows: list[dict[str, Any]] = []
     try:
         groups = [settings.group(role) for role in GROUPS]
@@ -100,7 +97,7 @@ def group_lag(settings: Settings, bootstrap: str) -> list[dict[str, Any]]:
 def dead_letters(settings: Settings, bootstrap: str) -> int:
     """Records on the dead-letter topic (what failed to process, kept for `deliveries retry`)."""
     topic = settings.topic("dlq")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-status")
+    admin = admin_client(settings, bootstrap, client_id="vigil-status")
     try:
         partitions = admin.describe_topics([topic])[0].get("partitions") or []
         tps = [TopicPartition(topic, p["partition_index"]) for p in partitions]
@@ -118,7 +115,7 @@ def networks(
 ) -> list[dict[str, Any]]:
     """Each network's last emitted block (the checkpoint), the node's head and the lag."""
     topic = settings.topic("chain.checkpoints")
-    saved = read_compacted(bootstrap, topic)
+    saved = read_compacted(settings, bootstrap, topic)
     rows = []
     for name, config in project.config.networks.items():
         raw = saved.get(name.encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -14,14 +14,14 @@ from vigil.config.access import ApiKey
 from vigil.errors import BrokerError
 from vigil.schemas.catalogue import API_KEYS_TOPIC
 from vigil.settings import Settings
-from vigil.streams.kafka import producer, read_compacted
+from vigil.streams.kafka import consumer, producer, read_compacted
 
 log = logging.getLogger(__name__)
 
 
 def publish_key(settings: Settings, bootstrap: str, record: ApiKey) -> None:
     """Write ``record`` (a new key or a revocation) and wait for the brokers to keep it."""
-    sink = producer(bootstrap, client_id="vigil-keys", linger_ms=0)
+    sink = producer(settings, bootstrap, client_id="vigil-keys", linger_ms=0)
     try:
         value = record.model_dump_json().encode()
         sink.send(settings.topic(API_KEYS_TOPIC), key=record.key_id.encode(), value=value).get(30)
@@ -33,7 +33,7 @@ def publish_key(settings: Settings, bootstrap: str, record: ApiKey) -> None:
 
 def read_keys(settings: Settings, bootstrap: str) -> dict[str, ApiKey]:
     """Every key there is, revoked ones included, by key id."""
-    return _parsed(read_compacted(bootstrap, settings.topic(API_KEYS_TOPIC)).items())
+    return _parsed(read_compacted(settings, bootstrap, settings.topic(API_KEYS_TOPIC)).items())
 
 
 def _parsed(items: object) -> dict[str, ApiKey]:
@@ -56,26 +56,24 @@ class KeyRing:
         self.keys = read_keys(settings, bootstrap)
         self.stopping = threading.Event()
         self._topic = settings.topic(API_KEYS_TOPIC)
-        self._bootstrap = bootstrap
+        self._bootstrap, self._settings = bootstrap, settings
 
     def get(self, key_id: str) -> ApiKey | None:
         return self.keys.get(key_id)
 
     def follow(self) -> None:
         """Apply new records until ``stopping``; run in a thread of the API process."""
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, client_id="vigil-keys"
-        )
+        reader = consumer(self._settings, self._bootstrap, client_id="vigil-keys")
         try:
             parts = [
                 TopicPartition(self._topic, p)
-                for p in consumer.partitions_for_topic(self._topic) or ()
+                for p in reader.partitions_for_topic(self._topic) or ()
             ]
-            consumer.assign(parts)
-            consumer.seek_to_beginning(*parts)
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
             while not self.stopping.is_set():
-                for records in consumer.poll(timeout_ms=200).values():
+                for records in reader.poll(timeout_ms=200).values():
                     pairs = [(r.key, r.value) for r in records if r.value is not None]
                     self.keys = {**self.keys, **_parsed(pairs)}
         finally:
-            consumer.close()
+            reader.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -112,6 +113,29 @@ class VigilApp(faust.App):
         return _FlowControl(self, loop=self.loop)
 
 
+def credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust's (aiokafka's) form of the Kafka security settings every other client uses."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+        if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
 def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilApp:
     """A Faust app for ``role``; records are bytes in Confluent framing, decoded by vigil."""
     datadir = (settings.data_dir / "faust").resolve()
@@ -119,6 +143,7 @@ def make_app(settings: Settings, bootstrap: str, role: str = "worker") -> VigilA
     return VigilApp(
         settings.group(role),
         broker=f"kafka://{bootstrap}",
+        broker_credentials=credentials(settings),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",

@@ -26,7 +26,7 @@ def read_current(settings: Settings, bootstrap: str, codec: Codec) -> dict[Key, 
     current: dict[Key, dict[str, Any]] = {}
     for kind, suffix in TOPICS.items():
         topic = settings.topic(suffix)
-        for key, value in read_compacted(bootstrap, topic, read_committed=True).items():
+        for key, value in read_compacted(settings, bootstrap, topic, read_committed=True).items():
             record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
             if record["action"] != "delete":
                 current[(kind, record["id"])] = record
@@ -44,7 +44,7 @@ def publish(
     batch = list(changes)
     if not batch:
         return batch
-    sink = producer(bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
+    sink = producer(settings, bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
     try:
         sink.init_transactions()
         sink.begin_transaction()

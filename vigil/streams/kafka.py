@@ -38,10 +38,7 @@ def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
         )
         for name in INTERNAL_TOPICS
     )
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-admin")
-    except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    admin = admin_client(settings, bootstrap, client_id="vigil-admin")
     try:
         brokers = len(admin.describe_cluster().get("brokers") or [])
         if brokers and replicas > brokers:
@@ -74,10 +71,86 @@ def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float
         time.sleep(0.2)
 
 
-def producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+_LOGGED_IN: set[tuple[str, str | None, object]] = set()  # logins this process has checked
+
+
+def _connect(kind: type[Any], settings: Settings, bootstrap: str, options: dict[str, Any]) -> Any:
+    """A kafka-python client with the security settings in force; a refused login or an
+    unreachable broker is a BrokerError that says which."""
+    login = (bootstrap, settings.kafka_sasl_username, settings.kafka_sasl_password)
+    if settings.kafka_security_protocol.startswith("SASL_") and login not in _LOGGED_IN:
+        check_login(settings, bootstrap)  # named in a second, not after kafka-python's 30 s
+        _LOGGED_IN.add(login)
+    try:
+        return kind(bootstrap_servers=bootstrap, **settings.kafka_options, **options)
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(
+            f"cannot reach Kafka at {bootstrap} ({settings.kafka_security_protocol}): {exc}"
+        ) from exc
+
+
+def check_login(settings: Settings, bootstrap: str, timeout: float = 10.0) -> None:
+    """A BrokerError naming the user when the brokers refuse the SASL login.
+
+    kafka-python takes a refused login for a lost connection and retries until its timeout;
+    librdkafka reports it as such within a second, so it is asked."""
+    from confluent_kafka import KafkaError as RdKafkaError
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    refused: list[str] = []
+
+    def on_error(error: Any) -> None:
+        if error.code() == RdKafkaError._AUTHENTICATION:
+            refused.append(error.str())
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+        "sasl.mechanism": settings.kafka_sasl_mechanism,
+        "sasl.username": settings.kafka_sasl_username or "",
+        "sasl.password": settings.kafka_options.get("sasl_plain_password", ""),
+        "error_cb": on_error,
+        "log_level": 0,  # its own lines would repeat what the BrokerError says
+    }
+    if settings.kafka_ssl_cafile:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_cafile)
+    client = AdminClient(config)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not refused:
+        try:
+            client.list_topics(timeout=0.5)
+            return
+        except KafkaException:
+            client.poll(0.1)
+    if refused:
+        raise BrokerError(
+            f"Kafka at {bootstrap} refused the login of VIGIL_KAFKA_SASL_USERNAME "
+            f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): check "
+            "VIGIL_KAFKA_SASL_PASSWORD and VIGIL_KAFKA_SASL_MECHANISM"
+        )
+
+
+def admin_client(settings: Settings, bootstrap: str, **options: Any) -> KafkaAdminClient:
+    """An admin client of the cluster at ``bootstrap`` (closed by the caller)."""
+    admin: KafkaAdminClient = _connect(KafkaAdminClient, settings, bootstrap, options)
+    return admin
+
+
+def consumer(settings: Settings, bootstrap: str, **options: Any) -> KafkaConsumer:
+    """A consumer that can fetch whole blocks; topics are assigned or subscribed by the caller."""
+    defaults = {
+        "fetch_max_bytes": MAX_MESSAGE_BYTES,
+        "max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
+        "enable_auto_commit": False,
+    }
+    found: KafkaConsumer = _connect(KafkaConsumer, settings, bootstrap, defaults | options)
+    return found
+
+
+def producer(settings: Settings, bootstrap: str, **overrides: Any) -> KafkaProducer:
     """An idempotent producer that waits for all replicas and can carry whole blocks."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
         "acks": "all",
         "enable_idempotence": True,
         "max_request_size": MAX_MESSAGE_BYTES,
@@ -85,37 +158,38 @@ def producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "client_id": "vigil",
     }
     options.update(overrides)
-    try:
-        return KafkaProducer(**options)
-    except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    made: KafkaProducer = _connect(KafkaProducer, settings, bootstrap, options)
+    return made
 
 
 def read_compacted(
-    bootstrap: str, topic: str, timeout: float = 30.0, *, read_committed: bool = False
+    settings: Settings,
+    bootstrap: str,
+    topic: str,
+    timeout: float = 30.0,
+    *,
+    read_committed: bool = False,
 ) -> dict[bytes, bytes]:
     """The latest value per key of ``topic`` (all partitions), read from the start to the end."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
+    reader = consumer(
+        settings,
+        bootstrap,
         isolation_level="read_committed" if read_committed else "read_uncommitted",
-        fetch_max_bytes=MAX_MESSAGE_BYTES,
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
     )
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = reader.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         if not tps:
             return {}
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        end = reader.end_offsets(tps)
         latest: dict[bytes, bytes] = {}
         deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in tps):
+        while any(reader.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise BrokerError(f"reading {topic} to its end took over {timeout:.0f} s")
-            for records in consumer.poll(timeout_ms=200).values():
+            for records in reader.poll(timeout_ms=200).values():
                 for record in records:
                     if record.key is None:
                         continue
@@ -125,4 +199,4 @@ def read_compacted(
                         latest[record.key] = record.value
         return latest
     finally:
-        consumer.close()
+        reader.close()

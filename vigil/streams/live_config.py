@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from vigil.config.loader import LoadedChannel
 from vigil.config.models import FortaMonitorConfig, MonitorConfig
@@ -23,9 +23,9 @@ from vigil.config.state import (
 from vigil.errors import BrokerError, SerializationError, VigilError
 from vigil.processors.forta import FortaMatcher, FortaMonitor
 from vigil.processors.matching import CompiledMonitor, Matcher, compile_monitor
-from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
+from vigil.streams.kafka import consumer
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,10 @@ class LiveConfig:
         self.snapshot = Snapshot(Matcher([]))
         self.rejected = 0
         self.stopping = threading.Event()
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
+        self._consumer = consumer(
+            settings,
+            bootstrap,
             isolation_level="read_committed",  # an apply is seen whole or not at all
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
             fetch_max_wait_ms=50,
             client_id="vigil-worker-config",
         )

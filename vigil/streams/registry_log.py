@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 
 from vigil.schemas.registry import SchemaStore, SchemaVersion
+from vigil.settings import Settings
 from vigil.streams.kafka import producer, read_compacted
 
 
-def kafka_backed_store(bootstrap: str, topic: str) -> SchemaStore:
+def kafka_backed_store(settings: Settings, bootstrap: str, topic: str) -> SchemaStore:
     """A SchemaStore restored from ``topic`` whose new versions are written there first."""
-    sink = producer(bootstrap, client_id="vigil-registry", linger_ms=0)
+    sink = producer(settings, bootstrap, client_id="vigil-registry", linger_ms=0)
 
     def append(version: SchemaVersion) -> None:
         key = f"{version.subject}:{version.version}".encode()
         sink.send(topic, key=key, value=json.dumps(version.as_json()).encode()).get(timeout=30)
 
     store = SchemaStore(append)
-    saved = [json.loads(v) for v in read_compacted(bootstrap, topic).values()]
+    saved = [json.loads(v) for v in read_compacted(settings, bootstrap, topic).values()]
     for entry in sorted(saved, key=lambda e: (e["id"], e["version"])):
         store.restore(
             SchemaVersion(entry["subject"], entry["version"], entry["id"], entry["schema"])

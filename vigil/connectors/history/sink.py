@@ -98,9 +98,10 @@ class HistorySink:
             settings.topic("forta.alerts"): "FortaAlert",
             settings.topic("forta.metrics"): "FortaBotMetric",
         }
+        # the connectors sit below streams.kafka: the security options come from the settings
         self.consumer = KafkaConsumer(
-            *self.kinds,
             bootstrap_servers=bootstrap,
+            **settings.kafka_options,
             group_id=settings.group("history"),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -113,6 +114,7 @@ class HistorySink:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
+        self.consumer.subscribe(list(self.kinds))
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}
         self.failures = 0

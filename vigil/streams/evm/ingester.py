@@ -115,7 +115,9 @@ class Ingester:
 
     def checkpoint(self) -> Saved | None:
         """The last block fully emitted for this network, with the window before it."""
-        raw = read_compacted(self.bootstrap, self.checkpoint_topic).get(self.network.encode())
+        raw = read_compacted(self.settings, self.bootstrap, self.checkpoint_topic).get(
+            self.network.encode()
+        )
         if raw is None:
             return None
         record = self.codec.decode(raw, "Checkpoint", where=self.checkpoint_topic)

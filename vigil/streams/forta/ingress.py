@@ -153,7 +153,7 @@ def kafka_publisher(
     settings: Settings, bootstrap: str, codec: Codec
 ) -> Callable[[list[FortaAlert], list[dict[str, Any]]], None]:
     """``publish`` for the ingress: alerts keyed by hash, metrics by bot, acknowledged."""
-    sink = producer(bootstrap, client_id="vigil-forta-ingress")
+    sink = producer(settings, bootstrap, client_id="vigil-forta-ingress")
     alerts_topic, metrics_topic = settings.topic("forta.alerts"), settings.topic("forta.metrics")
 
     def publish(alerts: list[FortaAlert], metrics: list[dict[str, Any]]) -> None:

@@ -63,6 +63,7 @@ class FortaPoller:
         clock: Clock = SYSTEM,
     ) -> None:
         self.config, self.sink, self.codec, self.bootstrap = config, sink, codec, bootstrap
+        self.settings = settings
         self.clock = clock
         self.name = f"forta:{config.name}"
         self.alerts_topic = settings.topic("forta.alerts")
@@ -76,7 +77,9 @@ class FortaPoller:
         self.seen_at_newest: set[str] = set()
 
     def load_checkpoint(self) -> None:
-        raw = read_compacted(self.bootstrap, self.checkpoint_topic).get(self.name.encode())
+        raw = read_compacted(self.settings, self.bootstrap, self.checkpoint_topic).get(
+            self.name.encode()
+        )
         if raw is None:
             return
         record = self.codec.decode(raw, "Checkpoint", where=self.checkpoint_topic)
