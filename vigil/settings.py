@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         default=None, description="external Confluent-compatible registry; absent = vigil's"
     )
     api_bind: str = Field(default="127.0.0.1:8420", description="host:port of vigil's API")
+    worker_metrics_bind: str = Field(
+        default="127.0.0.1:8421", description="host:port of `vigil worker`'s /metrics"
+    )
+    ingest_metrics_bind: str = Field(
+        default="127.0.0.1:8422", description="host:port of `vigil ingest`'s /metrics"
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="the stack's own API key (every scope), presented by vigil's processes and "
@@ -160,7 +166,7 @@ class Settings(BaseSettings):
             "result_overflow_mode": "throw",
         }
 
-    @field_validator("api_bind")
+    @field_validator("api_bind", "worker_metrics_bind", "ingest_metrics_bind")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
@@ -223,6 +229,8 @@ class Settings(BaseSettings):
             "VIGIL_KAFKA_HOME": str(self.kafka_home),
             "VIGIL_JAVA": self.java,
             "VIGIL_API_BIND": self.api_bind,
+            "VIGIL_WORKER_METRICS_BIND": self.worker_metrics_bind,
+            "VIGIL_INGEST_METRICS_BIND": self.ingest_metrics_bind,
             "VIGIL_TOPIC_PREFIX": self.topic_prefix,
             "VIGIL_GROUP_PREFIX": self.group_prefix,
             "VIGIL_LOG_LEVEL": self.log_level,

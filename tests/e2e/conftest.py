@@ -29,6 +29,8 @@ def running(
         topic_prefix=prefix,
         group_prefix=prefix,
         api_bind=f"127.0.0.1:{free_port()}",
+        worker_metrics_bind=f"127.0.0.1:{free_port()}",
+        ingest_metrics_bind=f"127.0.0.1:{free_port()}",
         secrets={"hook": SECRET},
     )
     stack = Stack(settings, say=print)

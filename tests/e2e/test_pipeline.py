@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from kafka import KafkaConsumer
 
@@ -19,12 +20,27 @@ from vigil.connectors.notify.webhook import (
     verify,
 )
 from vigil.demo.chain import Anvil, Token
+from vigil.stack.access import api_headers
 from vigil.stack.broker import free_port, port_in_use
 from vigil.stack.supervisor import Stack
 from vigil.streams.kafka import producer
 from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Prometheus text format as {series with sorted labels: value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(url, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    found = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
 
 
 def test_transfers_reach_the_webhook_once_per_block_and_clickhouse(running: Running) -> None:
@@ -57,6 +73,20 @@ def test_transfers_reach_the_webhook_once_per_block_and_clickhouse(running: Runn
         "matches, deliveries and transactions in ClickHouse",
     )
     assert rows
+    # each process serves its metrics: the worker's matches and deliveries, the ingester's
+    # head and RPC endpoint (host only), the API's history rows (behind a key)
+    settings = running.stack.settings
+    worker = scrape(f"http://{settings.worker_metrics_bind}/metrics")
+    assert worker['vigil_matches_total{monitor="large"}'] == 2
+    assert worker['vigil_deliveries_total{channel="hook",status="SENT",type="webhook"}'] == 2
+    ingest = scrape(f"http://{settings.ingest_metrics_bind}/metrics")
+    assert ingest['vigil_ingest_head_block{network="anvil"}'] >= block
+    host = running.anvil.url.split("//")[1].rstrip("/")
+    assert ingest[f'vigil_rpc_requests_total{{endpoint="{host}"}}'] > 0
+    assert httpx.get(f"{settings.api_url}/metrics").status_code == 401
+    api = scrape(f"{settings.api_url}/metrics", api_headers(settings))
+    assert api['vigil_history_rows_total{table="matches"}'] == 2
+    assert api["vigil_dlq_records"] == 0
     # the CLI reaches chDB through the running API (chDB lets one process open its data)
     env = {**os.environ, **running.stack.settings.child_env()}
     done = subprocess.run(

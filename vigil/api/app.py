@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from vigil import __version__
 from vigil.api.auth import Keys
 from vigil.api.routes import forta as forta_routes
-from vigil.api.routes import health, monitors, registry, sql
+from vigil.api.routes import health, metrics, monitors, registry, sql
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
@@ -43,6 +43,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(sql.router)
     app.include_router(monitors.router)
+    app.include_router(metrics.router)
     if forta is not None:
         app.include_router(forta_routes.router)
     if store is not None:

@@ -24,6 +24,7 @@ SCOPES: dict[str, str] = {
     "registry:read": "GET the schema registry (subscribers' Avro deserializers)",
     "registry:write": "POST schemas to the registry (vigil's own processes)",
     "status:read": "GET /health with the instance, data dir and history counts",
+    "metrics:read": "GET /metrics: Prometheus metrics of the API process",
 }
 ALL = "*"  # every scope: the stack's own key, and `vigil keys create --scope '*'`
 KEY_FORMAT = re.compile(r"^vigil_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")

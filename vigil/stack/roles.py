@@ -8,9 +8,12 @@ import threading
 from types import FrameType
 from typing import Any
 
+from kafka.errors import KafkaError
+
+from vigil import metrics
 from vigil.config.loader import Project, load_project
 from vigil.config.secrets import missing_secrets
-from vigil.errors import SettingsError
+from vigil.errors import SettingsError, VigilError
 from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry, Registry
@@ -70,6 +73,9 @@ def serve(settings: Settings) -> None:
     applied = migrate(client)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)
+    from vigil.stack.status import dead_letters
+
+    metrics.DLQ_RECORDS.set_function(lambda: _dlq_size(settings, bootstrap, dead_letters))
     lock = threading.Lock()
     sink = HistorySink(settings, bootstrap, client, codec, lock)
     thread = threading.Thread(target=sink.run, name="history-sink", daemon=True)
@@ -130,6 +136,7 @@ def worker(settings: Settings) -> None:
     from vigil.streams.worker import register_agents
 
     bootstrap = require_bootstrap(settings)
+    metrics.serve(settings.worker_metrics_bind, "VIGIL_WORKER_METRICS_BIND")
     ensure_topics(settings, bootstrap)  # a worker may start before `vigil serve` made them
     codec = preregistered_codec(settings, registry_client(settings))
     live = LiveConfig(settings, bootstrap, codec)
@@ -151,6 +158,7 @@ def ingest(settings: Settings) -> None:
     from vigil.streams.kafka import producer
 
     bootstrap = require_bootstrap(settings)
+    metrics.serve(settings.ingest_metrics_bind, "VIGIL_INGEST_METRICS_BIND")
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, registry_client(settings))
     sink = producer(settings, bootstrap, client_id="vigil-ingester")
@@ -190,6 +198,13 @@ def ingest(settings: Settings) -> None:
     sink.close()
     if failures:
         raise failures[0]
+
+
+def _dlq_size(settings: Settings, bootstrap: str, count: Any) -> float:
+    try:
+        return float(count(settings, bootstrap))
+    except (VigilError, KafkaError, OSError):
+        return float("nan")  # the broker is away: no figure rather than a wrong one
 
 
 def _label(ingester: Any) -> str:

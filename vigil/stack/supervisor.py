@@ -61,12 +61,15 @@ class Stack:
         check_secrets(project, self.settings)
         for warning in check_networks(project, self.settings, self.settings.rpc_start_wait):
             self.say(f"warning: {warning}")
-        port = self.settings.api_bind.rsplit(":", 1)[1]
-        if port_in_use(int(port)):
-            raise BrokerError(
-                f"the API address {self.settings.api_bind} is in use; stop what "
-                "listens there or set VIGIL_API_BIND"
-            )
+        for name, bind in (
+            ("VIGIL_API_BIND", self.settings.api_bind),
+            ("VIGIL_WORKER_METRICS_BIND", self.settings.worker_metrics_bind),
+            ("VIGIL_INGEST_METRICS_BIND", self.settings.ingest_metrics_bind),
+        ):
+            if port_in_use(int(bind.rsplit(":", 1)[1])):
+                raise BrokerError(
+                    f"the address {bind} of {name} is in use; stop what listens there or set {name}"
+                )
         try:
             if not self.bootstrap:
                 self.broker = EmbeddedKafka(self.settings)

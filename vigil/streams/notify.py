@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from vigil import metrics
 from vigil.clock import SYSTEM, Clock
 from vigil.config.loader import LoadedChannel
 from vigil.config.message import parsed
@@ -164,6 +165,8 @@ class Notifier:
             "timestamp": int(match["timestamp"]),
             "at": self.clock.ms(),
         }
+        metrics.SUPPRESSED.labels(match["monitor"]["id"], reason).inc()
+        metrics.RECORDS.labels(self.suppressed.get_topic_name()).inc()
         await self.suppressed.send(
             key=match["monitor"]["id"].encode(),
             value=self.codec.encode(self.suppressed.get_topic_name(), "Suppressed", record),
@@ -239,6 +242,8 @@ class Notifier:
             if outcome.ok:
                 self.delivered[key] = request_id
             record = delivery_record(match, key, channel, request_id, outcome, self.clock.ms())
+            metrics.DELIVERIES.labels(channel.id, channel.config.type, record["status"]).inc()
+            metrics.RECORDS.labels(self.deliveries.get_topic_name()).inc()
             await self.deliveries.send(
                 key=key.encode(),
                 value=self.codec.encode(self.deliveries.get_topic_name(), "Delivery", record),

@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from vigil import metrics
 from vigil.errors import SerializationError
 from vigil.processors import confirmation
 from vigil.processors.forta import alert_batch
@@ -60,12 +61,15 @@ class Matching:
         self.in_order = asyncio.Lock()
 
     async def send_match(self, match: Match) -> None:
+        metrics.MATCHES.labels(match["monitor"]["id"]).inc()
+        metrics.RECORDS.labels(self.matches.get_topic_name()).inc()
         await self.matches.send(
             key=match["monitor"]["id"].encode(),
             value=self.codec.encode(self.matches.get_topic_name(), "Match", match),
         )
 
     async def send_batch(self, batch: MatchBatch) -> None:
+        metrics.RECORDS.labels(self.batches.get_topic_name()).inc()
         await self.batches.send(
             key=batch["monitorId"].encode(),
             value=self.codec.encode(self.batches.get_topic_name(), "MatchBatch", batch),
@@ -240,6 +244,7 @@ async def _guarded(
 
 async def _dead(dead: DeadLetters, event: Any, schema: str, error: str) -> None:
     message = event.message
+    metrics.DEAD_LETTERS.labels(message.topic).inc()
     await dead.send(
         dead_letter(
             id=f"{message.topic}[{message.partition}]@{message.offset}",

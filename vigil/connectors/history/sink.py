@@ -14,7 +14,9 @@ import time
 from typing import Any
 
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 
+from vigil import metrics
 from vigil.connectors.history import rows
 from vigil.errors import HistoryError, SerializationError
 from vigil.schemas.catalogue import MAX_MESSAGE_BYTES
@@ -186,6 +188,7 @@ class HistorySink:
     def step(self, timeout_ms: int = 500) -> int:
         """Poll once, insert what came, commit; returns the rows inserted."""
         polled = self.consumer.poll(timeout_ms=timeout_ms)
+        metrics.HISTORY_LAG.set(self.lag())
         if not polled:
             return 0
         batch = self._batch(polled)
@@ -202,11 +205,25 @@ class HistorySink:
                 except Exception as exc:  # clickhouse-connect and chdb raise several types
                     raise HistoryError(f"insert into {table} failed: {exc}") from exc
             self.inserted[table] = self.inserted.get(table, 0) + len(data)
+            metrics.HISTORY_ROWS.labels(table).inc(len(data))
             count += len(data)
         if batch.retractions:  # rows stored by earlier polls
             self._retract(batch.retractions)
         self.consumer.commit()
         return count
+
+    def lag(self) -> int:
+        """Records on the assigned partitions not yet read, as of the last fetch."""
+        behind = 0
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            try:
+                at = self.consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                at = None
+            if end is not None and at is not None:
+                behind += max(0, end - at)
+        return behind
 
     def run(self) -> None:
         """Loop until stopped; a ClickHouse failure is retried without committing offsets."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from vigil import metrics
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
@@ -143,6 +144,7 @@ class Ingester:
             self.head = int(self.rpc.call("eth_blockNumber"), 16)
             return int(tagged["number"], 16) if tagged else -1
         self.head = int(self.rpc.call("eth_blockNumber"), 16)
+        metrics.INGEST_HEAD.labels(self.network).set(self.head)
         return self.head - level
 
     def _save_checkpoint(self, number: int, block_hash: str) -> None:
@@ -179,6 +181,10 @@ class Ingester:
             self.window.append((record["number"] - 1, record["parentHash"]))
         self.window.append((record["number"], record["hash"]))
         self.emitted += 1
+        metrics.RECORDS.labels(self.tx_topic).inc(len(record["transactions"]))
+        metrics.RECORDS.labels(self.blocks_topic).inc()
+        metrics.INGEST_EMITTED.labels(self.network).set(record["number"])
+        metrics.INGEST_LAG.labels(self.network).set(max(0, self.head - record["number"]))
 
     def _canonical_hash(self, number: int) -> str | None:
         block = self.rpc.call("eth_getBlockByNumber", hex(number), False)

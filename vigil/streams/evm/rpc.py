@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
+from vigil import metrics
 from vigil.config.models import NetworkConfig, RpcEndpoint
 from vigil.config.urls import redact, references
 from vigil.errors import ConfigError, RpcError, RpcReplyError, RpcUnavailable
@@ -36,12 +37,30 @@ class RpcClient:
         self.url, self.shown = url, redact(url)  # errors and logs name `shown`, never `url`
         self._http = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
         self._ids = itertools.count(1)
+        host = metrics.endpoint(url)
+        self._requests = metrics.RPC_REQUESTS.labels(host)
+        self._seconds = metrics.RPC_SECONDS.labels(host)
+        self._errors = {
+            kind: metrics.RPC_ERRORS.labels(host, kind) for kind in ("transport", "reply")
+        }
 
     def call(self, method: str, *params: Any) -> Any:
         return self.batch([(method, list(params))])[0]
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Results in call order; errors name the endpoint and the method."""
+        self._requests.inc()
+        try:
+            with self._seconds.time():
+                return self._batch(calls)
+        except RpcUnavailable:
+            self._errors["transport"].inc()
+            raise
+        except RpcReplyError:
+            self._errors["reply"].inc()
+            raise
+
+    def _batch(self, calls: Sequence[Call]) -> list[Any]:
         requests = [
             {"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls
         ]
