@@ -5,10 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import SECRET, Running, write_project
+from tests.e2e.stack import Running, stack_settings, write_project
 from vigil.demo.chain import Anvil, Token
-from vigil.settings import load_settings
-from vigil.stack.broker import free_port
 from vigil.stack.supervisor import Stack
 from vigil.testing import WebhookReceiver
 
@@ -22,17 +20,7 @@ def running(
     receiver = WebhookReceiver().start()
     confirm_blocks = getattr(request, "param", 0)  # the monitor's confirm_blocks
     write_project(tmp_path / "project", anvil, token, receiver, start, confirm_blocks)
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        project_dir=tmp_path / "project",
-        kafka_bootstrap=kafka,
-        topic_prefix=prefix,
-        group_prefix=prefix,
-        api_bind=f"127.0.0.1:{free_port()}",
-        worker_metrics_bind=f"127.0.0.1:{free_port()}",
-        ingest_metrics_bind=f"127.0.0.1:{free_port()}",
-        secrets={"hook": SECRET},
-    )
+    settings = stack_settings(tmp_path, kafka, prefix)
     stack = Stack(settings, say=print)
     stack.start()
     children = list(stack.children.values())

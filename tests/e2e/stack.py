@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 
 from vigil.demo.chain import ACCOUNTS, Anvil, Token
-from vigil.settings import REPO_ROOT
+from vigil.settings import REPO_ROOT, Settings, load_settings
 from vigil.stack.access import api_headers
+from vigil.stack.broker import free_port
 from vigil.stack.supervisor import Stack
 from vigil.testing import WebhookReceiver
 
@@ -39,6 +40,22 @@ class Running:
         receipts = [self.token.w3.eth.wait_for_transaction_receipt(h) for h in hashes]
         assert len({r["blockNumber"] for r in receipts}) == 1
         return int(receipts[0]["blockNumber"])
+
+
+def stack_settings(root: Path, kafka: str, prefix: str, **extra: Any) -> Settings:
+    """Settings of a test stack under ``root`` (project written there), on free ports."""
+    return load_settings(
+        data_dir=root / "data",
+        project_dir=root / "project",
+        kafka_bootstrap=kafka,
+        topic_prefix=prefix,
+        group_prefix=prefix,
+        api_bind=f"127.0.0.1:{free_port()}",
+        worker_metrics_bind=f"127.0.0.1:{free_port()}",
+        ingest_metrics_bind=f"127.0.0.1:{free_port()}",
+        secrets={"hook": SECRET},
+        **extra,
+    )
 
 
 def write_project(

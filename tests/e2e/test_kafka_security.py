@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import LARGE, SECRET, Running, write_project
+from tests.e2e.stack import LARGE, Running, stack_settings, write_project
 from tests.helpers import vigil_cli
 from vigil.demo.chain import Anvil, Token
 from vigil.errors import BrokerError
 from vigil.settings import Settings, load_settings
-from vigil.stack.broker import EmbeddedKafka, bootstrap_ready, free_port
+from vigil.stack.broker import EmbeddedKafka, bootstrap_ready
 from vigil.stack.supervisor import Stack
 from vigil.streams.kafka import ensure_topics
 from vigil.testing import WebhookReceiver, wait_for
@@ -47,16 +47,14 @@ def test_every_role_logs_in_with_scram(
     start = int(anvil.rpc("eth_blockNumber"), 16) + 1
     receiver = WebhookReceiver().start()
     write_project(tmp_path / "project", anvil, token, receiver, start)
-    settings = scram(
-        data_dir=tmp_path / "data",
-        project_dir=tmp_path / "project",
-        kafka_bootstrap=secured,
-        topic_prefix=prefix,
-        group_prefix=prefix,
-        api_bind=f"127.0.0.1:{free_port()}",
-        worker_metrics_bind=f"127.0.0.1:{free_port()}",
-        ingest_metrics_bind=f"127.0.0.1:{free_port()}",
-        secrets={"hook": SECRET},
+    settings = stack_settings(
+        tmp_path,
+        secured,
+        prefix,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username=USER,
+        kafka_sasl_password=PASSWORD,
     )
     stack = Stack(settings, say=print)
     stack.start()
