@@ -16,6 +16,7 @@ The tree::
     │   └── RpcReplyError       the node answered a JSON-RPC error object: do not retry
     ├── ReorgTooDeep            a reorg reaches below the remembered window: repair by hand
     ├── HistoryError            ClickHouse refused a statement
+    ├── NotFound                a named object (monitor, dead letter, query) does not exist
     └── DeliveryError           a notification could not be delivered
 """
 
@@ -97,6 +98,10 @@ class ReorgTooDeep(VigilError):
 
 class HistoryError(VigilError):
     """ClickHouse refused a statement."""
+
+
+class NotFound(VigilError):
+    """A named object (an applied monitor, a dead letter, a ready-made query) does not exist."""
 
 
 class DeliveryError(VigilError):

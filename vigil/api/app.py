@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from vigil import __version__
 from vigil.api.auth import Keys
+from vigil.api.routes import deliveries, health, metrics, monitors, queries, registry, sql
 from vigil.api.routes import forta as forta_routes
-from vigil.api.routes import health, metrics, monitors, registry, sql
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
@@ -42,6 +42,8 @@ def create_app(
     app.state.config = config
     app.include_router(health.router)
     app.include_router(sql.router)
+    app.include_router(queries.router)
+    app.include_router(deliveries.router)
     app.include_router(monitors.router)
     app.include_router(metrics.router)
     if forta is not None:

@@ -232,6 +232,49 @@ def sql(
     print_rows(columns, rows, fmt)
 
 
+queries_app = typer.Typer(
+    help="Ready-made queries over the history: list them, run one.", no_args_is_help=True
+)
+app.add_typer(queries_app, name="queries")
+
+
+@queries_app.command("list")
+def queries_list(fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
+    """The ready-made queries, what each answers and its parameters."""
+    from vigil.connectors.history.queries import QUERIES
+
+    check_format(fmt)
+    rows = [
+        [
+            q.name,
+            q.doc,
+            " ".join(f"{p.name}={p.default if p.default is not None else ''}" for p in q.params),
+        ]
+        for q in QUERIES.values()
+    ]
+    print_rows(["name", "answers", "params (defaults)"], rows, fmt, title="ready-made queries")
+
+
+@queries_app.command("run")
+def queries_run(
+    name: str = typer.Argument(..., help="a query from `vigil queries list`"),
+    params: list[str] = typer.Option([], "--param", help="NAME=VALUE, repeatable"),
+    fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+) -> None:
+    """Run a ready-made query (read-only, under the SQL limits)."""
+    from vigil.connectors.history.queries import ready_query
+
+    check_format(fmt)
+    given = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise VigilError(f"--param: expected NAME=VALUE such as hours=6, got {param!r}")
+        given[key] = value
+    columns, rows = history_query(_settings(), ready_query(name).render(given))
+    print_rows(columns, rows, fmt)
+
+
 @app.command()
 def demo(
     exit_after: bool = typer.Option(False, "--exit", help="stop once the matches show"),

@@ -38,37 +38,10 @@ def deliveries(
     if ctx.invoked_subcommand is not None:
         return
     check_format(fmt)
-    where = "WHERE status = 'FAILED'" if failed else ""
-    columns, rows = history_query(
-        settings(),
-        "SELECT id, request_id, channel, channel_type, status, attempts, http_status, error, at "
-        f"FROM deliveries FINAL {where} ORDER BY at DESC LIMIT {limit}",
-    )
+    from vigil.connectors.history.queries import deliveries_sql
+
+    columns, rows = history_query(settings(), deliveries_sql(failed, limit))
     print_rows(columns, rows, fmt, title="failed deliveries" if failed else "deliveries")
-
-
-def _dead_letters(built: Any, bootstrap: str, topic: str, codec: Any) -> list[dict[str, Any]]:
-    from vigil.streams.kafka import read_compacted
-
-    # read_compacted keeps the latest record per key: the dead letters' keys are their ids
-    return [
-        codec.decode(value, "DeadLetter")
-        for value in read_compacted(built, bootstrap, topic).values()
-    ]
-
-
-def _find(letters: list[dict[str, Any]], wanted: str, codec: Any) -> dict[str, Any] | None:
-    """The dead letter of request ``wanted``, or the one that carries delivery ``wanted``."""
-    for letter in letters:
-        if letter["id"] == wanted and letter["payload"] is not None:
-            return letter
-    for letter in letters:
-        if letter["payloadSchema"] != "MatchBatch" or letter["payload"] is None:
-            continue
-        batch = codec.decode(letter["payload"], "MatchBatch")
-        if any(f"{m['id']}:{batch['channel']}" == wanted for m in batch["matches"]):
-            return letter
-    return None
 
 
 @deliveries_app.command("retry")
@@ -76,28 +49,10 @@ def deliveries_retry(
     wanted: str = typer.Argument(..., help="a failed delivery's id or request id"),
 ) -> None:
     """Send a failed delivery again (its dead letter goes back to the worker, once)."""
-    built = settings()
-    bootstrap = stack_bootstrap(built, "resend through")
-    codec = stack_codec(built)
-    letters = _dead_letters(built, bootstrap, built.topic("dlq"), codec)
-    letter = _find(letters, wanted, codec)
-    if letter is None:
-        raise VigilError(
-            f"no dead letter for {wanted!r}; `vigil deliveries --failed` lists the failed ones"
-        )
-    if letter["payloadSchema"] != "MatchBatch":
-        raise VigilError(
-            f"{wanted!r} is a {letter['payloadSchema'] or 'raw'} record from {letter['topic']}, "
-            "not a delivery; it cannot be resent by hand"
-        )
-    from vigil.streams.kafka import producer
+    from vigil.streams.dlq import resend
 
-    sink = producer(built, bootstrap, client_id="vigil-retry")
-    try:
-        sink.send(letter["topic"], key=letter["key"], value=letter["payload"]).get(timeout=30)
-    finally:
-        sink.close()
-    batch = codec.decode(letter["payload"], "MatchBatch")
+    built = settings()
+    batch = resend(built, stack_bootstrap(built, "resend through"), stack_codec(built), wanted)
     console.print(
         f"resent {len(batch['matches'])} match(es) to channel {batch['channel']}; "
         "`vigil deliveries` shows the outcome"

@@ -19,8 +19,10 @@ from vigil.errors import ConfigError
 
 SCOPES: dict[str, str] = {
     "sql:read": "POST /sql: read-only SQL over the history",
-    "monitors:read": "GET /monitors: the applied monitors and whether each is paused",
+    "monitors:read": "GET /monitors and /channels: what is applied, and what is paused",
     "monitors:write": "POST /monitors/{id}/pause and /resume",
+    "deliveries:read": "GET /deliveries: the latest deliveries and their outcome",
+    "deliveries:write": "POST /deliveries/{id}/resend: send a failed delivery again",
     "registry:read": "GET the schema registry (subscribers' Avro deserializers)",
     "registry:write": "POST schemas to the registry (vigil's own processes)",
     "status:read": "GET /health with the instance, data dir and history counts",

@@ -226,6 +226,18 @@ def monitor_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def channel_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """One applied channel as ``GET /channels`` shows it: never its URL or secrets."""
+    config = json.loads(record["spec"])["config"]
+    return {
+        "id": record["id"],
+        "type": config["type"],
+        "version": record["version"][:12],
+        "source": record["source"],
+        "at": record["at"].isoformat(timespec="seconds"),
+    }
+
+
 def with_paused(record: dict[str, Any], paused: bool, source: str) -> Change:
     """The monitor of ``record`` with ``paused`` set: what pause and resume publish."""
     spec = json.loads(record["spec"])

@@ -73,8 +73,15 @@ def apply_project(
 
 def applied_monitors(settings: Settings, bootstrap: str, codec: Codec) -> dict[str, dict[str, Any]]:
     """The live config record of each applied monitor, by id."""
+    return applied(settings, bootstrap, codec, "monitor")
+
+
+def applied(
+    settings: Settings, bootstrap: str, codec: Codec, kind: str
+) -> dict[str, dict[str, Any]]:
+    """The live config record of each applied object of ``kind`` (monitor, channel), by id."""
     current = read_current(settings, bootstrap, codec)
-    return {key[1]: record for key, record in current.items() if key[0] == "monitor"}
+    return {key[1]: record for key, record in current.items() if key[0] == kind}
 
 
 def set_paused(

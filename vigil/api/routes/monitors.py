@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from vigil.api.auth import require
-from vigil.config.state import monitor_summary
+from vigil.config.state import channel_summary, monitor_summary
 from vigil.errors import ConfigError
-from vigil.streams.config_topics import applied_monitors, set_paused
+from vigil.streams.config_topics import applied, applied_monitors, set_paused
 
 router = APIRouter(tags=["monitors"])
 
@@ -28,6 +28,13 @@ async def monitors(request: Request) -> list[dict[str, Any]]:
     """Every applied monitor: id, name, network, severity, paused, version, source."""
     found = await run_in_threadpool(applied_monitors, *_config(request))
     return [monitor_summary(record) for _, record in sorted(found.items())]
+
+
+@router.get("/channels", dependencies=[require("monitors:read")])
+async def channels(request: Request) -> list[dict[str, Any]]:
+    """Every applied channel: id, type, version, source (never a URL or a secret)."""
+    found = await run_in_threadpool(applied, *_config(request), "channel")
+    return [channel_summary(record) for _, record in sorted(found.items())]
 
 
 async def _set(request: Request, monitor_id: str, paused: bool) -> dict[str, Any]:
