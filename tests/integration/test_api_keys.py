@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import API_KEY, AUTH, ApiServer, vigil_cli
 from tests.unit.test_config import monitor, project
 from vigil.api.app import create_app
+from vigil.config.access import SCOPES
 from vigil.config.loader import load_project
 from vigil.schemas.catalogue import API_KEYS_TOPIC, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
@@ -131,7 +132,7 @@ def test_key_mistakes_are_one_line_and_exit_2(settings: Settings, kafka: str) ->
     assert typo.returncode == 2
     assert typo.stderr.strip().splitlines() == [
         "error: --scope: unknown scope 'sql:raed'; did you mean sql:read? known: "
-        "sql:read, monitors:read, monitors:write, registry:read, registry:write, status:read or '*'"
+        f"{', '.join(SCOPES)} or '*'"
     ]
     unknown = vigil_cli("keys", "revoke", "0123456789ab", env=env)
     assert unknown.returncode == 2 and "no API key '0123456789ab'" in unknown.stderr
