@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/notify.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

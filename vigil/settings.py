@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = Field(
         default=None, description="SSL: this client's private key (PEM), for mutual TLS"
     )
+    kafka_partitions: int = Field(
+        default=3,
+        ge=1,
+        le=256,
+        description="partitions of the topics work spreads over (blocks, matches, deliveries…); "
+        "set before the first start: Kafka can add partitions, not move records",
+    )
     kafka_replication_factor: int = Field(
         default=1, ge=1, le=10, description="replicas of every topic vigil creates"
     )
@@ -239,6 +246,7 @@ class Settings(BaseSettings):
             "VIGIL_PAGERDUTY_API_URL": self.pagerduty_api_url,
             "VIGIL_WORKER_COMMIT_INTERVAL": str(self.worker_commit_interval),
             "VIGIL_RPC_START_WAIT": str(self.rpc_start_wait),
+            "VIGIL_KAFKA_PARTITIONS": str(self.kafka_partitions),
             "VIGIL_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication_factor),
             "VIGIL_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_min_insync_replicas),
             "VIGIL_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,

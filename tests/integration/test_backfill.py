@@ -86,7 +86,13 @@ def test_backfill_reemits_a_range_in_order_without_moving_the_checkpoint(
         consumer_timeout_ms=3000,
     )
     codec = Codec(store)
-    numbers = [codec.decode(r.value, "Block")["number"] for r in consumer]
+    records = [(r.partition, r.key, codec.decode(r.value, "Block")["number"]) for r in consumer]
     consumer.close()
-    assert numbers == list(range(first, last + 1))
+    # every block once, spread over the partitions by number, in order within each
+    assert sorted(number for _, _, number in records) == list(range(first, last + 1))
+    assert all(key == f"anvil:{number}".encode() for _, key, number in records)
+    for partition in {p for p, _, _ in records}:
+        mine = [number for p, _, number in records if p == partition]
+        assert mine == sorted(mine)
+    assert len({p for p, _, _ in records}) > 1
     assert read_compacted(settings, kafka, settings.topic("chain.checkpoints")) == {}

@@ -25,7 +25,7 @@ def test_a_table_into_a_pipe_keeps_whole_hashes() -> None:
 
 def test_listings_print_json_and_csv() -> None:
     topics = json.loads(vigil("topics", "--format", "json").stdout)
-    assert {"topic": "vigil.chain.blocks", "key": "network", "schema": "Block"}.items() <= (
+    assert {"topic": "vigil.chain.blocks", "key": "network:number", "schema": "Block"}.items() <= (
         topics[0].items()
     )
     templates = json.loads(vigil("monitors", "templates", "--format", "json").stdout)

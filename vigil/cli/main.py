@@ -212,7 +212,7 @@ def topics(
             settings.topic(t.suffix),
             t.key,
             t.schema,
-            t.partitions,
+            t.partitions(settings.kafka_partitions),
             "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days",
             t.doc,
         ]

@@ -16,10 +16,14 @@ class TopicSpec:
     schema: str
     key: str
     doc: str
-    partitions: int = 1
+    spread: bool = False  # VIGIL_KAFKA_PARTITIONS partitions, else one
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
     extra: dict[str, str] = field(default_factory=dict)
+
+    def partitions(self, spread: int) -> int:
+        """Partitions at creation: ``spread`` (VIGIL_KAFKA_PARTITIONS) for spread topics."""
+        return spread if self.spread else 1
 
     def configs(self) -> dict[str, str]:
         """Topic configuration given to the broker at creation."""
@@ -36,24 +40,35 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         "chain.blocks",
         "Block",
-        key="network",
-        doc="one record per block with all transactions, receipts and logs; ordered per network",
-        partitions=3,
+        key="network:number",
+        doc="one record per block with all transactions, receipts and logs; spread over the "
+        "partitions by number, so one busy chain spreads over the workers",
+        spread=True,
     ),
     TopicSpec(
         "chain.transactions",
         "Transaction",
         key="network:tx_hash",
         doc="one record per transaction (receipt and logs inside), for subscribers and history",
-        partitions=3,
+        spread=True,
     ),
     TopicSpec(
         "chain.reorgs",
         "Retraction",
-        key="network",
-        doc="one record per orphaned block, in the order the ingester found them",
+        key="network:number",
+        doc="one record per orphaned block, on its block's partition (same key), in the order "
+        "the ingester found them",
         retention_ms=365 * DAY_MS,
-        partitions=3,  # co-partitioned with chain.blocks (same key): one worker sees both
+        spread=True,
+    ),
+    TopicSpec(
+        "chain.heads",
+        "Checkpoint",
+        key="network",
+        doc="the highest block emitted per network, sent to every partition after each block: "
+        "each worker releases the match batches it holds for confirmations",
+        spread=True,
+        retention_ms=DAY_MS,
     ),
     TopicSpec(
         "chain.checkpoints",
@@ -67,7 +82,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "FortaAlert",
         key="alert_hash",
         doc="Forta alerts from the API poller and the Local Mode webhook (repeats possible)",
-        partitions=3,
+        spread=True,
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
@@ -82,7 +97,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "Match",
         key="monitor_id",
         doc="one record per (monitor, transaction) match",
-        partitions=3,
+        spread=True,
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
@@ -90,14 +105,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "MatchBatch",
         key="monitor_id",
         doc="the matches of one monitor in one block, for notification",
-        partitions=3,
+        spread=True,
     ),
     TopicSpec(
         "monitor.suppressed",
         "Suppressed",
         key="monitor_id",
         doc="matches that notified no one (alert threshold not reached, or within the timeout)",
-        partitions=3,
+        spread=True,
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
@@ -105,7 +120,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "Delivery",
         key="delivery_id",
         doc="one record per (match, channel) delivery outcome",
-        partitions=3,
+        spread=True,
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
@@ -131,6 +146,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     ),
 )
 
+# read together by the worker's agents: their partition counts must be equal
+CO_PARTITIONED = ("chain.blocks", "chain.reorgs", "chain.heads")
 REGISTRY_TOPIC = "_schemas"
 API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, compacted
 INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC)

@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vigil.errors import BrokerError
-from vigil.schemas.catalogue import CATALOGUE, INTERNAL_TOPICS, MAX_MESSAGE_BYTES
+from vigil.schemas.catalogue import CATALOGUE, CO_PARTITIONED, INTERNAL_TOPICS, MAX_MESSAGE_BYTES
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,10 @@ def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
     durability = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
     wanted = [
         NewTopic(
-            settings.topic(t.suffix), t.partitions, replicas, topic_configs=t.configs() | durability
+            settings.topic(t.suffix),
+            t.partitions(settings.kafka_partitions),
+            replicas,
+            topic_configs=t.configs() | durability,
         )
         for t in CATALOGUE
     ]
@@ -58,9 +61,23 @@ def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
         _wait_for_metadata(admin, [t.name for t in missing])
+        _check_co_partitioned(admin, settings)
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def _check_co_partitioned(admin: KafkaAdminClient, settings: Settings) -> None:
+    """The worker reads a block, its retraction and the heads from the same partition
+    number: topics made at different VIGIL_KAFKA_PARTITIONS would split them."""
+    names = [settings.topic(suffix) for suffix in CO_PARTITIONED]
+    counts = {d["name"]: len(d.get("partitions") or []) for d in admin.describe_topics(names)}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        raise BrokerError(
+            f"these topics must have as many partitions as each other: {listed}; add "
+            "partitions to the smaller ones (kafka-topics.sh --alter --partitions N)"
+        )
 
 
 def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float = 30) -> None:

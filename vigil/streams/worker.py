@@ -31,7 +31,7 @@ def _json_table(app: VigilApp, name: str) -> Any:
     return app.Table(
         name,
         default=None,
-        partitions=3,
+        partitions=app.conf.topic_partitions,  # as many as the topics its events come from
         schema=faust.Schema(
             key_type=str, value_type=None, key_serializer="json", value_serializer="json"
         ),
@@ -75,27 +75,49 @@ class Matching:
             value=self.codec.encode(self.batches.get_topic_name(), "MatchBatch", batch),
         )
 
-    async def on_block(self, block: Block) -> None:
+    async def on_block(self, block: Block, partition: int) -> None:
         async with self.in_order:
-            await self._block(block)
+            await self._block(block, self._state_key(block["network"], partition))
 
-    async def on_retraction(self, retraction: dict[str, Any]) -> None:
+    async def on_retraction(self, retraction: dict[str, Any], partition: int) -> None:
+        network = retraction["network"]
         async with self.in_order:
-            await self._retraction(retraction["network"], retraction["number"], retraction["hash"])
+            await self._retraction(
+                network,
+                self._state_key(network, partition),
+                retraction["number"],
+                retraction["hash"],
+            )
 
-    async def _block(self, block: Block) -> None:
+    async def on_head(self, head: dict[str, Any], partition: int) -> None:
+        """The network reached block ``head["number"]``: release what this partition holds."""
+        network = head["network"]
+        async with self.in_order:
+            await self._release(network, self._state_key(network, partition), head["number"])
+
+    def _state_key(self, network: str, partition: int) -> str:
+        """Per-network state is kept per partition of chain.blocks (``network#partition``):
+        a block, its retraction and the heads that release its held batches all arrive on
+        that partition, so whichever worker owns it has all it needs. State written under
+        the plain network name (before blocks were spread by number) is taken over once."""
+        key = f"{network}#{partition}"
+        for table in (self.held, self.orphans, self.recent_index):
+            legacy = table.get(network)
+            if legacy:
+                table[key] = [*self._read(table, key), *legacy]
+                table.pop(network, None)
+        return key
+
+    async def _block(self, block: Block, key: str) -> None:
         snapshot = self.live.snapshot
         found = snapshot.matcher.match_block(block)
         for match in found:  # history marks those of an orphaned block retracted
             await self.send_match(match)
         network, number, block_hash = block["network"], block["number"], block["hash"]
         grouped = batches(found)
-        self._write(
-            self.orphans,
-            network,
-            confirmation.within_window(self._read(self.orphans, network), number),
-        )
-        if confirmation.is_orphaned(self._read(self.orphans, network), block_hash):
+        orphans = confirmation.within_window(self._read(self.orphans, key), number)
+        self._write(self.orphans, key, orphans)
+        if confirmation.is_orphaned(orphans, block_hash):
             log.info(
                 "block %s of %s came after its retraction: %d match batch(es) not sent",
                 number,
@@ -103,29 +125,29 @@ class Matching:
                 len(grouped),
             )
             return
-        self._remember(network, number, block_hash, grouped)
+        self._remember(network, key, number, block_hash, grouped)
         split = confirmation.split_by_depth(grouped, snapshot.extra_depth, number, block_hash)
         for batch in split.now:
             await self.send_batch(batch)
         if split.hold:
-            self.held[network] = [*self._read(self.held, network), *split.hold]
-        await self._release(network, number)
+            self.held[key] = [*self._read(self.held, key), *split.hold]
+        await self._release(network, key, number)
 
     def _remember(
-        self, network: str, number: int, block_hash: str, found: list[MatchBatch]
+        self, network: str, key: str, number: int, block_hash: str, found: list[MatchBatch]
     ) -> None:
         if found:
             self.recent[f"{network}:{block_hash}"] = found
         remembered = confirmation.remember(
-            self._read(self.recent_index, network), number, block_hash, bool(found)
+            self._read(self.recent_index, key), number, block_hash, bool(found)
         )
         for old_hash in remembered.forgotten:
             self.recent.pop(f"{network}:{old_hash}", None)
-        self._write(self.recent_index, network, remembered.index)
+        self._write(self.recent_index, key, remembered.index)
 
-    async def _release(self, network: str, number: int) -> None:
+    async def _release(self, network: str, key: str, number: int) -> None:
         """Send the held batches whose monitors' depth block ``number`` reaches."""
-        released = confirmation.release(self._read(self.held, network), number)
+        released = confirmation.release(self._read(self.held, key), number)
         if not released.due:
             return
         remembered = {
@@ -134,18 +156,18 @@ class Matching:
         }
         for batch in confirmation.due_batches(released.due, remembered):
             await self.send_batch(batch)
-        self.held[network] = released.waiting
+        self.held[key] = released.waiting
 
-    async def _retraction(self, network: str, number: int, block_hash: str) -> None:
+    async def _retraction(self, network: str, key: str, number: int, block_hash: str) -> None:
         result = confirmation.orphan(
-            self._read(self.orphans, network),
-            self._read(self.held, network),
+            self._read(self.orphans, key),
+            self._read(self.held, key),
             self.recent.get(f"{network}:{block_hash}") or [],
             number,
             block_hash,
         )
-        self._write(self.orphans, network, result.orphans)
-        self._write(self.held, network, result.held)
+        self._write(self.orphans, key, result.orphans)
+        self._write(self.held, key, result.held)
         for batch in result.retract:
             await self.send_batch(batch)
         self.recent.pop(f"{network}:{block_hash}", None)
@@ -204,12 +226,20 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
     @app.agent(app.topic(settings.topic("chain.blocks")))
     async def match_blocks(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, dead, event, "Block", matching.on_block)
+            on_block = partial(matching.on_block, partition=event.message.partition)
+            await _guarded(codec, dead, event, "Block", on_block)
 
     @app.agent(app.topic(settings.topic("chain.reorgs")))
     async def retract(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(codec, dead, event, "Retraction", matching.on_retraction)
+            on_retraction = partial(matching.on_retraction, partition=event.message.partition)
+            await _guarded(codec, dead, event, "Retraction", on_retraction)
+
+    @app.agent(app.topic(settings.topic("chain.heads")))
+    async def heads(stream: Any) -> None:
+        async for event in stream.events():
+            on_head = partial(matching.on_head, partition=event.message.partition)
+            await _guarded(codec, dead, event, "Checkpoint", on_head)
 
     @app.agent(matching.batches)
     async def notify(stream: Any) -> None:

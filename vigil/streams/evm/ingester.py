@@ -103,6 +103,8 @@ class Ingester:
         self.tx_topic = settings.topic("chain.transactions")
         self.reorg_topic = settings.topic("chain.reorgs")
         self.checkpoint_topic = settings.topic("chain.checkpoints")
+        self.heads_topic = settings.topic("chain.heads")
+        self._head_partitions: list[int] = []
         self.window: deque[tuple[int, str]] = deque(maxlen=config.reorg_window)
         self.block_receipts = True
         self.emitted = 0
@@ -170,11 +172,13 @@ class Ingester:
                 key=f"{self.network}:{tx['hash']}".encode(),
                 value=self.codec.encode(self.tx_topic, "Transaction", tx),
             )
+        # keyed by number: one busy chain spreads over the partitions, and so over workers
         self.producer.send(
             self.blocks_topic,
-            key=self.network.encode(),
+            key=self.block_key(record["number"]),
             value=self.codec.encode(self.blocks_topic, "Block", record),
         )
+        self._send_head(record["number"], record["hash"])
         if not self.window and record["number"] > 0:
             # the first block's parent anchors the window: a reorg of the very first
             # emitted block then finds its fork at the parent instead of "too deep"
@@ -185,6 +189,24 @@ class Ingester:
         metrics.RECORDS.labels(self.blocks_topic).inc()
         metrics.INGEST_EMITTED.labels(self.network).set(record["number"])
         metrics.INGEST_LAG.labels(self.network).set(max(0, self.head - record["number"]))
+
+    def block_key(self, number: int) -> bytes:
+        """The key of a block and of its retraction: both land on the same partition."""
+        return f"{self.network}:{number}".encode()
+
+    def _send_head(self, number: int, block_hash: str) -> None:
+        """Tell every partition's worker how high the network is: each releases the match
+        batches it holds for confirmations, whichever partition their block was on."""
+        if not self._head_partitions:
+            self._head_partitions = sorted(self.producer.partitions_for(self.heads_topic))
+        head = {"network": self.network, "number": number, "hash": block_hash}
+        value = self.codec.encode(
+            self.heads_topic, "Checkpoint", {**head, "at": self.clock.ms(), "window": []}
+        )
+        for partition in self._head_partitions:
+            self.producer.send(
+                self.heads_topic, key=self.network.encode(), value=value, partition=partition
+            )
 
     def _canonical_hash(self, number: int) -> str | None:
         block = self.rpc.call("eth_getBlockByNumber", hex(number), False)
@@ -207,7 +229,7 @@ class Ingester:
             }
             self.producer.send(
                 self.reorg_topic,
-                key=self.network.encode(),
+                key=self.block_key(number),  # the orphaned block's own partition
                 value=self.codec.encode(self.reorg_topic, "Retraction", retraction),
             )
             count += 1
