@@ -12,11 +12,12 @@ from tests.helpers import AUTH, FIXTURES, ApiServer, read_topic
 from tests.unit.test_config import monitor, project
 from vigil.api.app import create_app
 from vigil.api.auth import StaticKeys
+from vigil.api.routes.monitors import MONITOR_EXAMPLE
 from vigil.config.loader import load_project
 from vigil.connectors.history.ddl import migrate
 from vigil.schemas.catalogue import REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
-from vigil.settings import Settings
+from vigil.settings import Settings, load_settings
 from vigil.streams.config_topics import apply_project
 from vigil.streams.dlq import dead_letter
 from vigil.streams.kafka import ensure_topics, producer
@@ -38,6 +39,7 @@ def test_channels_deliveries_and_ready_made_queries(
     store = kafka_backed_store(settings, kafka, settings.topic(REGISTRY_TOPIC))
     codec = Codec(store)
     root = project(tmp_path, monitor("conditions:\n  events:\n    - signature: Transfer\n"))
+    settings = load_settings(**{**settings.model_dump(), "project_dir": root})
     apply_project(settings, kafka, codec, load_project(root))
     # a delivery that failed after its retries: its batch waits on the dead-letter topic
     batch = json.loads((FIXTURES / "avro" / "MatchBatch.json").read_text())
@@ -70,6 +72,40 @@ def test_channels_deliveries_and_ready_made_queries(
         [channel] = get("/channels").json()
         assert channel["id"] == "ops" and channel["type"] == "webhook"
         assert "url" not in channel and "secret" not in json.dumps(channel)
+
+        # monitors and channels made, changed and removed over HTTP, checked as files are
+        put = lambda path, body: httpx.put(f"{api.url}{path}", json=body, headers=AUTH)  # noqa: E731
+        made = put("/monitors/usdt-large", MONITOR_EXAMPLE)
+        assert made.status_code == 200, made.text
+        assert made.json()["effect"] == "created"
+        assert put("/monitors/usdt-large", MONITOR_EXAMPLE).json()["effect"] == "unchanged"
+        cheaper = {**MONITOR_EXAMPLE, "severity": "high"}
+        assert put("/monitors/usdt-large", cheaper).json()["effect"] == "updated"
+        applied = {m["id"]: m for m in get("/monitors").json()}
+        assert applied["usdt-large"]["severity"] == "high"
+        typo = put("/monitors/bad", {**MONITOR_EXAMPLE, "netwrok": "mainnet"})
+        assert typo.status_code == 422 and "netwrok" in typo.json()["detail"]
+        unknown = put("/monitors/bad", {**MONITOR_EXAMPLE, "channels": ["pager"]})
+        assert unknown.status_code == 422
+        assert "unknown channel alias 'pager'; the applied channels are: ops" in unknown.text
+        broken = {
+            **MONITOR_EXAMPLE,
+            "conditions": {"events": [{"signature": "Transfer(", "expression": "x"}]},
+        }
+        assert put("/monitors/bad", broken).status_code == 422
+        assert "bad" not in {m["id"] for m in get("/monitors").json()}  # nothing half-applied
+        in_use = httpx.delete(f"{api.url}/channels/ops", headers=AUTH)
+        assert in_use.status_code == 409 and "usdt-large" in in_use.text
+        pager = put(
+            "/channels/pager", {"alias": "pager", "type": "webhook", "url": "http://127.0.0.1:9/x"}
+        )
+        assert pager.json()["effect"] == "created"
+        assert (
+            httpx.delete(f"{api.url}/monitors/usdt-large", headers=AUTH).json()["effect"]
+            == "deleted"
+        )
+        assert httpx.delete(f"{api.url}/monitors/usdt-large", headers=AUTH).status_code == 404
+        assert "usdt-large" not in {m["id"] for m in get("/monitors").json()}
 
         listed = {q["name"]: q for q in get("/queries").json()}
         assert listed["recent-matches"]["params"][0] == {

@@ -20,7 +20,7 @@ from vigil.errors import ConfigError
 SCOPES: dict[str, str] = {
     "sql:read": "POST /sql: read-only SQL over the history",
     "monitors:read": "GET /monitors and /channels: what is applied, and what is paused",
-    "monitors:write": "POST /monitors/{id}/pause and /resume",
+    "monitors:write": "PUT and DELETE /monitors/{id} and /channels/{id}; pause and resume",
     "deliveries:read": "GET /deliveries: the latest deliveries and their outcome",
     "deliveries:write": "POST /deliveries/{id}/resend: send a failed delivery again",
     "registry:read": "GET the schema registry (subscribers' Avro deserializers)",

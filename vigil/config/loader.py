@@ -137,17 +137,47 @@ def load_monitor_file(path: Path) -> LoadedMonitor:
 
     Conditions are compiled by ``processors.checks``, which callers run before acting.
     """
-    data = _read_yaml(path)
-    name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
+    return monitor_from_data(_read_yaml(path), path, path.stem.lower().replace(".", "-"))
+
+
+def monitor_from_data(
+    data: Any, origin: Path, monitor_id: str, *, abi_files: bool = True
+) -> LoadedMonitor:
+    """A monitor from its file's content (or the same as JSON, from the API), named
+    ``origin`` in errors; ``abi_files`` False refuses an ``abi`` path (give it inline)."""
+    name = data.get("name", monitor_id) if isinstance(data, dict) else monitor_id
     obj = f"monitor {name!r}"
-    monitor_id = path.stem.lower().replace(".", "-")
     if isinstance(data, dict) and data.get("type") == "forta":
-        forta = _validate(FortaMonitorConfig, data, path, obj)
-        return LoadedMonitor(forta.id or monitor_id, forta, [], path)
-    config = _validate(MonitorConfig, data, path, obj)
-    abi = _load_abi(config.abi, path.parent, path, obj)
-    config, abi = with_fragments(config, abi, path, obj)
-    return LoadedMonitor(config.id or monitor_id, config, abi, path)
+        forta = _validate(FortaMonitorConfig, data, origin, obj)
+        return LoadedMonitor(forta.id or monitor_id, forta, [], origin)
+    config = _validate(MonitorConfig, data, origin, obj)
+    if isinstance(config.abi, str) and not abi_files:
+        raise ConfigError(
+            "give the ABI inline, as a JSON list of ABI entries (or human-readable "
+            "signatures in the conditions): there is no file to read it from",
+            file=str(origin),
+            obj=obj,
+            field="abi",
+        )
+    abi = _load_abi(config.abi, origin.parent, origin, obj)
+    config, abi = with_fragments(config, abi, origin, obj)
+    return LoadedMonitor(config.id or monitor_id, config, abi, origin)
+
+
+def channel_from_data(data: Any, origin: Path, channel_id: str) -> LoadedChannel:
+    """A channel from its file's content (or the same as JSON, from the API)."""
+    channel = _validate(CHANNEL, data, origin, f"channel {channel_id!r}")
+    return LoadedChannel(channel_id, channel, origin)
+
+
+def load_project_config(root: Path) -> ProjectConfig:
+    """``root``'s vigil.yaml alone: its networks and defaults."""
+    main = root / "vigil.yaml"
+    if not main.exists():
+        raise ConfigError(
+            f"no vigil.yaml in {root.resolve()}; is this a vigil project?", file=str(main)
+        )
+    return _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -178,15 +208,11 @@ def _check_confirmations(monitor: MonitorConfig, network: int | str, path: Path)
 def load_project(root: Path) -> Project:
     """Load and cross-check ``root``: networks exist, channel aliases exist, ids are unique."""
     main = root / "vigil.yaml"
-    if not main.exists():
-        raise ConfigError(
-            f"no vigil.yaml in {root.resolve()}; is this a vigil project?", file=str(main)
-        )
-    config = _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
+    config = load_project_config(root)
     channels: dict[str, list[LoadedChannel]] = {}
     for path in _yaml_files(root / "channels"):
-        channel = _validate(CHANNEL, _read_yaml(path), path, f"channel {path.stem!r}")
-        channels.setdefault(channel.alias, []).append(LoadedChannel(path.stem, channel, path))
+        channel = channel_from_data(_read_yaml(path), path, path.stem)
+        channels.setdefault(channel.config.alias, []).append(channel)
     for severity, aliases in config.defaults:
         for alias in aliases:
             if alias not in channels:
@@ -206,7 +232,7 @@ def load_project(root: Path) -> Project:
     monitors: list[LoadedMonitor] = []
     seen: dict[str, Path] = {}
     for path in _yaml_files(root / "monitors"):
-        monitor = _routed(load_monitor_file(path), config)
+        monitor = routed(load_monitor_file(path), config)
         obj = f"monitor {monitor.config.name!r}"
         warnings.extend(_template_warnings(monitor.config.message, path, obj))
         if monitor.id in seen:
@@ -217,31 +243,42 @@ def load_project(root: Path) -> Project:
                 field="id",
             )
         seen[monitor.id] = path
-        if monitor.config.network is not None and monitor.config.network not in config.networks:
-            raise ConfigError(
-                f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
-                f"{', '.join(sorted(config.networks)) or 'none'}",
-                file=str(path),
-                obj=obj,
-                field="network",
-            )
-        for alias in monitor.config.channels:
-            if alias not in channels:
-                raise ConfigError(
-                    f"unknown channel alias {alias!r}; channels/ defines: "
-                    f"{', '.join(sorted(channels)) or 'none'}",
-                    file=str(path),
-                    obj=obj,
-                    field="channels",
-                )
-        if isinstance(monitor.config, MonitorConfig):
-            level = config.networks[monitor.config.network].confirmations
-            _check_confirmations(monitor.config, level, path)
+        cross_check(monitor, config, set(channels))
         monitors.append(monitor)
     return Project(root, config, monitors, channels, warnings)
 
 
-def _routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
+def cross_check(
+    monitor: LoadedMonitor,
+    config: ProjectConfig,
+    aliases: set[str],
+    known: str = "channels/ defines",
+) -> None:
+    """The monitor's network is the project's, its channels exist (``known`` says where
+    they were looked for), its depth fits."""
+    obj, path = f"monitor {monitor.config.name!r}", monitor.file
+    if monitor.config.network is not None and monitor.config.network not in config.networks:
+        raise ConfigError(
+            f"unknown network {monitor.config.network!r}; vigil.yaml defines: "
+            f"{', '.join(sorted(config.networks)) or 'none'}",
+            file=str(path),
+            obj=obj,
+            field="network",
+        )
+    for alias in monitor.config.channels:
+        if alias not in aliases:
+            raise ConfigError(
+                f"unknown channel alias {alias!r}; {known}: {', '.join(sorted(aliases)) or 'none'}",
+                file=str(path),
+                obj=obj,
+                field="channels",
+            )
+    if isinstance(monitor.config, MonitorConfig):
+        level = config.networks[monitor.config.network].confirmations
+        _check_confirmations(monitor.config, level, path)
+
+
+def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     """A monitor naming no channels goes to the project's defaults for its severity."""
     if monitor.config.channels:
         return monitor

@@ -8,14 +8,33 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from kafka.errors import KafkaError
 
 from vigil.clock import SYSTEM, Clock
-from vigil.config.loader import Project
-from vigil.config.state import SCHEMA, TOPICS, Change, Key, Planned, plan, with_paused
-from vigil.errors import BrokerError, ConfigError
+from vigil.config.loader import (
+    Project,
+    channel_from_data,
+    cross_check,
+    load_project_config,
+    monitor_from_data,
+    routed,
+)
+from vigil.config.state import (
+    SCHEMA,
+    TOPICS,
+    Change,
+    Key,
+    Planned,
+    channel_spec,
+    monitor_spec,
+    plan,
+    with_paused,
+)
+from vigil.errors import BrokerError, ConfigError, NotFound
+from vigil.processors.checks import check_monitor
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.kafka import producer, read_compacted
@@ -91,7 +110,7 @@ def set_paused(
     ConfigError naming the applied ones."""
     monitors = applied_monitors(settings, bootstrap, codec)
     if monitor_id not in monitors:
-        raise ConfigError(
+        raise NotFound(
             f"no applied monitor {monitor_id!r}; applied: {', '.join(sorted(monitors)) or 'none'}"
         )
     record = monitors[monitor_id]
@@ -101,3 +120,66 @@ def set_paused(
         settings, bootstrap, codec, [with_paused(record, paused, "pause" if paused else "resume")]
     )
     return True
+
+
+def put_object(settings: Settings, bootstrap: str, codec: Codec, change: Change) -> str:
+    """Write one object (created, updated, or unchanged when its version is the same)."""
+    current = read_current(settings, bootstrap, codec).get((change.kind, change.id))
+    if current is not None and current["version"] == change.version:
+        return "unchanged"
+    publish(settings, bootstrap, codec, [change])
+    return "updated" if current is not None else "created"
+
+
+def monitor_change(
+    settings: Settings, bootstrap: str, codec: Codec, monitor_id: str, data: Any
+) -> Change:
+    """The upsert of the monitor ``data`` (a monitor file's content as JSON) under
+    ``monitor_id``, checked as `vigil apply` checks files: against the project's networks
+    and defaults and the applied channels, its conditions compiled. Errors are ConfigErrors
+    naming the field."""
+    origin = Path(f"PUT /monitors/{monitor_id}")
+    config = load_project_config(settings.project_dir)
+    monitor = routed(monitor_from_data(data, origin, monitor_id, abi_files=False), config)
+    if monitor.id != monitor_id:
+        raise ConfigError(
+            f"the id {monitor.id!r} differs from the path's {monitor_id!r}",
+            file=str(origin),
+            field="id",
+        )
+    channels = applied(settings, bootstrap, codec, "channel").values()
+    aliases = {json.loads(record["spec"])["config"]["alias"] for record in channels}
+    cross_check(monitor, config, aliases, "the applied channels are")
+    check_monitor(monitor)
+    project = Project(settings.project_dir, config, [monitor], {}, [])
+    return Change("monitor", monitor_id, "upsert", monitor_spec(monitor, project), "api")
+
+
+def channel_change(channel_id: str, data: Any) -> Change:
+    """The upsert of the channel ``data`` (a channel file's content as JSON)."""
+    channel = channel_from_data(data, Path(f"PUT /channels/{channel_id}"), channel_id)
+    return Change("channel", channel_id, "upsert", channel_spec(channel), "api")
+
+
+def delete_object(
+    settings: Settings, bootstrap: str, codec: Codec, kind: str, object_id: str
+) -> None:
+    """Remove an applied monitor or channel; a channel a monitor still names is refused."""
+    current = read_current(settings, bootstrap, codec)
+    record = current.get((kind, object_id))
+    if record is None:
+        known = sorted(i for k, i in current if k == kind)
+        raise NotFound(f"no applied {kind} {object_id!r}; applied: {', '.join(known) or 'none'}")
+    if kind == "channel":
+        alias = json.loads(record["spec"])["config"]["alias"]
+        users = sorted(
+            i
+            for (k, i), r in current.items()
+            if k == "monitor" and alias in json.loads(r["spec"])["config"]["channels"]
+        )
+        if users:
+            raise ConfigError(
+                f"channel {object_id!r} (alias {alias!r}) is named by monitor(s) "
+                f"{', '.join(users)}; change or delete them first"
+            )
+    publish(settings, bootstrap, codec, [Change(kind, object_id, "delete", None, "api")])
