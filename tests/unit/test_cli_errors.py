@@ -1,6 +1,7 @@
 """A user's mistake on the command line: one line naming it, exit status 2, no traceback."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,15 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], expected: str) ->
 def test_version() -> None:
     done = vigil("--version")
     assert (done.returncode, done.stdout.strip()) == (0, f"vigil {__version__}")
+
+
+def test_sql_on_a_data_dir_with_no_history_says_so(tmp_path: Path) -> None:
+    env = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_API_BIND": "127.0.0.1:9"}
+    for args in (["sql", "SELECT 1 FROM deliveries"], ["queries", "run", "failed-deliveries"]):
+        done = vigil_cli(*args, env=env)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.strip().splitlines() == [
+            f"error: no history at chdb://{tmp_path}/clickhouse (database vigil) yet: is "
+            f"VIGIL_DATA_DIR ({tmp_path}) the data dir of a vigil that has run? `vigil up` "
+            "makes the tables"
+        ]

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from vigil.errors import VigilError
+from vigil.errors import HistoryError, VigilError
 from vigil.settings import Settings, load_settings
 
 # a pipe or file gets whole values (hashes, addresses), never cut at 80 columns
@@ -112,10 +112,22 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
             raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
         body = response.json()
         return body["columns"], body["rows"]
+    from vigil.config.urls import redact
     from vigil.connectors.history.query import connect, run_readonly
 
     client = connect(settings.clickhouse, settings.clickhouse_database)
-    result = run_readonly(client, query, limits=settings.sql_limits)
+    try:
+        result = run_readonly(client, query, limits=settings.sql_limits)
+    except HistoryError as exc:
+        if "UNKNOWN_TABLE" in str(exc) and not client.query("SHOW TABLES").result_rows:
+            dsn = settings.clickhouse
+            shown = dsn if dsn.startswith("chdb://") else redact(dsn)  # a path holds no secret
+            raise VigilError(
+                f"no history at {shown} (database "
+                f"{settings.clickhouse_database}) yet: is VIGIL_DATA_DIR ({settings.data_dir}) "
+                "the data dir of a vigil that has run? `vigil up` makes the tables"
+            ) from None
+        raise
     return result.columns, [list(r) for r in result.rows]
 
 
