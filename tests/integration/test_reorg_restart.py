@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """One partition: these tests read the ingester's whole emission order, which Kafka
-    keeps per partition (blocks spread over partitions by number; see test_scale_out)."""
-    return settings.model_copy(update={"kafka_partitions": 1})
-
-
-@pytest.fixture
 def codec() -> Codec:
     return Codec(SchemaStore())
 

@@ -1,6 +1,7 @@
-"""Three workers in one group share one busy chain: blocks spread over the partitions by
-number. One worker is killed mid-stream; its partitions move to the other two, and every
-match is delivered, none twice under a new request id, held ones released on time."""
+"""Three workers in one group share one busy chain (``spread: true``): blocks spread over
+the partitions by number. One worker is killed mid-stream; its partitions move to the
+other two, and every match is delivered, none twice under a new request id, held ones
+released on time."""
 
 import copy
 import os
@@ -70,6 +71,7 @@ def project(root: Path, rpc: str, hook: str) -> Path:
     (root / "vigil.yaml").write_text(
         f"networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['{rpc}']\n"
         f"    start_block: {FIRST}\n    poll_interval: 0.05\n    confirmations: 0\n"
+        "    spread: true\n"
     )
     for name, address, depth in (("usdt", USDT, 0), ("usdc", USDC, 0), ("usdt-deep", USDT, 3)):
         (root / "monitors" / f"{name}.yaml").write_text(

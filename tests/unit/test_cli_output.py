@@ -25,9 +25,11 @@ def test_a_table_into_a_pipe_keeps_whole_hashes() -> None:
 
 def test_listings_print_json_and_csv() -> None:
     topics = json.loads(vigil("topics", "--format", "json").stdout)
-    assert {"topic": "vigil.chain.blocks", "key": "network:number", "schema": "Block"}.items() <= (
-        topics[0].items()
-    )
+    assert {
+        "topic": "vigil.chain.blocks",
+        "key": "network (network:number for a network with spread: true)",
+        "schema": "Block",
+    }.items() <= (topics[0].items())
     templates = json.loads(vigil("monitors", "templates", "--format", "json").stdout)
     assert {t["template"] for t in templates} >= {"role-changes", "large-erc20-transfer"}
     csv_lines = vigil("topics", "--format", "csv").stdout.splitlines()

@@ -106,6 +106,12 @@ class NetworkConfig(_Model):
     explorer_url: str | None = Field(
         default=None, description="e.g. https://etherscan.io/tx/{hash}"
     )
+    spread: bool = Field(
+        default=False,
+        description="key this network's blocks by number, so one busy chain spreads over "
+        "every worker; a monitor's notifications may then arrive out of block order (its "
+        "threshold and timeout count them as they arrive)",
+    )
 
     @field_validator("rpc_urls", mode="before")
     @classmethod

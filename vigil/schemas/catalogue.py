@@ -40,9 +40,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         "chain.blocks",
         "Block",
-        key="network:number",
-        doc="one record per block with all transactions, receipts and logs; spread over the "
-        "partitions by number, so one busy chain spreads over the workers",
+        key="network (network:number for a network with spread: true)",
+        doc="one record per block with all transactions, receipts and logs; in order per "
+        "network, or spread over the partitions by number",
         spread=True,
     ),
     TopicSpec(
@@ -55,7 +55,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         "chain.reorgs",
         "Retraction",
-        key="network:number",
+        key="as chain.blocks",
         doc="one record per orphaned block, on its block's partition (same key), in the order "
         "the ingester found them",
         retention_ms=365 * DAY_MS,

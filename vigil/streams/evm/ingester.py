@@ -172,7 +172,6 @@ class Ingester:
                 key=f"{self.network}:{tx['hash']}".encode(),
                 value=self.codec.encode(self.tx_topic, "Transaction", tx),
             )
-        # keyed by number: one busy chain spreads over the partitions, and so over workers
         self.producer.send(
             self.blocks_topic,
             key=self.block_key(record["number"]),
@@ -191,8 +190,10 @@ class Ingester:
         metrics.INGEST_LAG.labels(self.network).set(max(0, self.head - record["number"]))
 
     def block_key(self, number: int) -> bytes:
-        """The key of a block and of its retraction: both land on the same partition."""
-        return f"{self.network}:{number}".encode()
+        """The key of a block and of its retraction (both land on the same partition): the
+        network, so its blocks stay in order on one partition; with ``spread``, the network
+        and the number, so a busy chain spreads over every partition and every worker."""
+        return f"{self.network}:{number}".encode() if self.config.spread else self.network.encode()
 
     def _send_head(self, number: int, block_hash: str) -> None:
         """Tell every partition's worker how high the network is: each releases the match
