@@ -11,7 +11,12 @@ from vigil.settings import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 # commands that need no broker, node or API: run in README order, each where it is meant
-OFFLINE = ("vigil monitors test examples/", "vigil monitors new ", "vigil monitors save-template ")
+OFFLINE = (
+    "vigil monitors test examples/",
+    "vigil monitors new ",
+    "vigil monitors save-template ",
+    "vigil tasks run examples/",
+)
 MAINNET_PROJECT = "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['https://rpc.example']\n"
 
 
@@ -57,9 +62,9 @@ def test_the_offline_commands_run_as_written(tmp_path: Path) -> None:
     for args in commands():
         if not " ".join(args).startswith(OFFLINE) or (args[2] == "test" and "--blocks" not in args):
             continue  # the rest need a broker, a node or the API
-        in_repo = args[2] == "test"
+        in_repo = args[2] == "test" or args[1] == "tasks"
         done = run(args, REPO_ROOT if in_repo else tmp_path, tmp_path)
         assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
         ran += 1
-    assert ran == 3
+    assert ran == 4
     assert (tmp_path / "templates" / "my-check.yaml").exists()

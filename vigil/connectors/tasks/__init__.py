@@ -1,0 +1,1 @@
+"""User tasks: the sandboxed runner, the run protocol, and (to come) kv and secrets."""

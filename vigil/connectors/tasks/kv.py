@@ -1,0 +1,77 @@
+"""The key-value store's rules (the hosted service's): string keys up to 1 KB, string values
+up to 300 KB, at most ``max_items`` items, each gone 90 days after its last update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vigil.clock import SYSTEM, Clock
+
+MAX_KEY_BYTES = 1024
+MAX_VALUE_BYTES = 300 * 1024
+EXPIRY_MS = 90 * 24 * 3600 * 1000
+
+
+def check_key(key: str) -> str:
+    if not key or len(key.encode()) > MAX_KEY_BYTES:
+        raise ValueError(f"key: expected 1 to {MAX_KEY_BYTES} bytes, got {len(key.encode())}")
+    return key
+
+
+def check_value(value: str) -> str:
+    if len(value.encode()) > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"value: at most {MAX_VALUE_BYTES} bytes (300 KB), got {len(value.encode())}"
+        )
+    return value
+
+
+@dataclass
+class MemoryStore:
+    """The store in one process (local runs): the same rules, nothing kept after."""
+
+    max_items: int = 1000
+    clock: Clock = SYSTEM
+    items: dict[str, tuple[str, int]] = field(default_factory=dict)  # key → (value, updated)
+
+    def get(self, key: str) -> str | None:
+        found = self.items.get(check_key(key))
+        if found is None or self.clock.ms() - found[1] > EXPIRY_MS:
+            self.items.pop(key, None)
+            return None
+        return found[0]
+
+    def put(self, key: str, value: str) -> None:
+        check_key(key)
+        check_value(value)
+        live = {k for k, (_, at) in self.items.items() if self.clock.ms() - at <= EXPIRY_MS}
+        if key not in live and len(live) >= self.max_items:
+            raise ValueError(f"the store holds its limit of {self.max_items} items")
+        self.items[key] = (value, self.clock.ms())
+
+    def delete(self, key: str) -> None:
+        self.items.pop(check_key(key), None)
+
+
+@dataclass
+class LocalApi:
+    """A run's API without the stack: the memory store, and notifications recorded (and
+    printed to the run's record) instead of sent."""
+
+    store: MemoryStore = field(default_factory=MemoryStore)
+    sent: list[dict[str, object]] = field(default_factory=list)
+
+    def kv_get(self, key: str) -> str | None:
+        return self.store.get(key)
+
+    def kv_put(self, key: str, value: str) -> None:
+        self.store.put(key, value)
+
+    def kv_delete(self, key: str) -> None:
+        self.store.delete(key)
+
+    def notify(self, alias: str, subject: str, message: str) -> None:
+        self.sent.append({"alias": alias, "subject": subject, "message": message})
+
+    def metric(self, alias: str, name: str, value: float) -> None:
+        self.sent.append({"alias": alias, "metric": name, "value": value})

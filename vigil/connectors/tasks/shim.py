@@ -1,0 +1,126 @@
+"""The program a task run executes, in its own process: ``python -I shim.py``.
+
+It imports nothing of vigil (the run sees neither vigil's code nor its settings). The run
+protocol is language-neutral, so another runtime needs only its own shim:
+- the event arrives as JSON on stdin;
+- ``context.kv`` and ``context.notify`` are HTTP calls to ``VIGIL_TASK_API`` with the
+  run's own token (``Authorization: Bearer``), which allows that run and nothing else;
+- the outcome goes to the file descriptor ``VIGIL_TASK_OUTCOME_FD`` names, as one JSON
+  object: ``{"ok": true, "result": …}``
+  or ``{"ok": false, "errorType": …, "errorMessage": …}``;
+- stdout and stderr are the run's logs.
+"""
+
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+
+class TaskError(Exception):
+    """vigil refused a call of the task (an unknown alias, a value too long…)."""
+
+
+def _call(path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        os.environ["VIGIL_TASK_API"] + path,
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": "Bearer " + os.environ["VIGIL_TASK_TOKEN"],
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        with contextlib.suppress(ValueError):
+            detail = json.loads(detail).get("detail", detail)
+        raise TaskError(str(detail)) from None
+
+
+class KeyValueStore:
+    """context.kv: string keys (1 KB) and values (300 KB), shared by every task."""
+
+    def get(self, key: str) -> str | None:
+        value: str | None = _call("/kv/get", {"key": key})["value"]
+        return value
+
+    def put(self, key: str, value: str) -> None:
+        _call("/kv/put", {"key": key, "value": value})
+
+    def delete(self, key: str) -> None:
+        _call("/kv/del", {"key": key})
+
+
+setattr(KeyValueStore, "del", KeyValueStore.delete)
+
+
+class Notifications:
+    """context.notify: through the project's channels; an unknown alias raises."""
+
+    def send(self, alias: str, subject: str, message: str) -> None:
+        _call("/notify/send", {"alias": alias, "subject": subject, "message": message})
+
+    def send_metric(self, alias: str, name: str, value: float) -> None:
+        _call("/notify/metric", {"alias": alias, "name": name, "value": value})
+
+
+class Context:
+    def __init__(self) -> None:
+        self.kv = KeyValueStore()
+        self.notify = Notifications()
+
+
+def _handler() -> Callable[..., Any]:
+    spec = importlib.util.spec_from_file_location("main", os.path.join(os.getcwd(), "main.py"))
+    if spec is None or spec.loader is None:
+        raise TaskError("main.py cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["main"] = module
+    spec.loader.exec_module(module)
+    handler = getattr(module, "handler", None)
+    if not callable(handler):
+        raise TaskError("main.py defines no handler(event, context)")
+    found: Callable[..., Any] = handler
+    return found
+
+
+def main() -> None:
+    out = os.fdopen(int(os.environ.pop("VIGIL_TASK_OUTCOME_FD")), "w")
+    try:
+        event = json.load(sys.stdin)
+        sys.path.insert(0, os.getcwd())
+        handler = _handler()
+        parameters = len(inspect.signature(handler).parameters)
+        args = (event, Context())[: max(1, min(parameters, 2))]
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+        json.dump({"ok": True, "result": result}, out, default=str)
+    except BaseException as exc:  # the task's own failure, reported, never re-raised
+        # the task's frames only: the shim's own say nothing to its author
+        frames = exc.__traceback__.tb_next if exc.__traceback__ else None
+        traceback.print_exception(type(exc), exc, frames)
+        message = str(exc) or type(exc).__name__
+        json.dump({"ok": False, "errorType": type(exc).__name__, "errorMessage": message}, out)
+    finally:
+        out.flush()
+
+
+async def _awaited(result: Any) -> Any:
+    return await result
+
+
+if __name__ == "__main__":
+    main()
