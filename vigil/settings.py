@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description='JSON object {"name": "value"} of channel secrets'
     )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="the operator's key that seals the secrets `vigil secrets set` keeps "
+        "(32 bytes, base64url; `vigil secrets new-key`)",
+    )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # third-party API base URLs: settings, so a proxy (or a test's local server) can stand in
     telegram_api_url: str = Field(default="https://api.telegram.org")
@@ -265,6 +270,10 @@ class Settings(BaseSettings):
             ("VIGIL_DATADOG_API_URL", self.datadog_api_url),
             ("VIGIL_OPSGENIE_API_URL", self.opsgenie_api_url),
             ("VIGIL_API_KEY", self.api_key.get_secret_value() if self.api_key else None),
+            (
+                "VIGIL_SECRETS_KEY",
+                self.secrets_key.get_secret_value() if self.secrets_key else None,
+            ),
             ("VIGIL_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
             (
                 "VIGIL_KAFKA_SASL_PASSWORD",
@@ -307,7 +316,13 @@ def load_settings(**overrides: object) -> Settings:
                 continue
             field = str(err["loc"][0])
             # a secret's value never reaches a message, not even when it is wrong
-            secret = field in ("secrets", "forta_webhook_token", "api_key", "kafka_sasl_password")
+            secret = field in (
+                "secrets",
+                "forta_webhook_token",
+                "api_key",
+                "kafka_sasl_password",
+                "secrets_key",
+            )
             shown = "" if secret else f" (got {err.get('input')!r})"
             problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

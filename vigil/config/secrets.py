@@ -13,7 +13,8 @@ def missing_secrets(project: Project, settings: Settings) -> list[ConfigError]:
     """One error per secret or reference that is not set, naming file, object and field."""
     missing = [
         ConfigError(
-            f'secret {name!r} is not set; provide it in VIGIL_SECRETS as {{"{name}": "..."}}',
+            f"secret {name!r} is not set; keep it sealed with `vigil secrets set {name}`, or "
+            f'give it in VIGIL_SECRETS as {{"{name}": "..."}}',
             file=str(channel.file),
             obj=f"channel {channel.config.alias!r}",
             field=field,

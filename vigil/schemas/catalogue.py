@@ -150,7 +150,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
 CO_PARTITIONED = ("chain.blocks", "chain.reorgs", "chain.heads")
 REGISTRY_TOPIC = "_schemas"
 API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, compacted
-INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC)
+SECRETS_TOPIC = "_secrets"  # secrets sealed with the operator's key (streams.secrets), compacted
+INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC, SECRETS_TOPIC)
 
 
 def spec(suffix: str) -> TopicSpec:

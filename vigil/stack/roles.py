@@ -20,6 +20,7 @@ from vigil.schemas.registry import HttpRegistry, Registry
 from vigil.settings import Settings
 from vigil.stack.access import registry_client, stack_key
 from vigil.stack.instance import instance_id
+from vigil.streams.secrets import with_stored_secrets
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def serve(settings: Settings) -> None:
 
     bootstrap = require_bootstrap(settings)
     ensure_topics(settings, bootstrap)
+    settings = with_stored_secrets(settings, bootstrap)
     store = None
     registry: Registry
     if settings.schema_registry_url:
@@ -138,6 +140,7 @@ def worker(settings: Settings) -> None:
     bootstrap = require_bootstrap(settings)
     metrics.serve(settings.worker_metrics_bind, "VIGIL_WORKER_METRICS_BIND")
     ensure_topics(settings, bootstrap)  # a worker may start before `vigil serve` made them
+    settings = with_stored_secrets(settings, bootstrap)
     codec = preregistered_codec(settings, registry_client(settings))
     live = LiveConfig(settings, bootstrap, codec)
     live.load()  # the applied monitors and channels, before the first block is matched
@@ -159,6 +162,7 @@ def ingest(settings: Settings) -> None:
 
     bootstrap = require_bootstrap(settings)
     metrics.serve(settings.ingest_metrics_bind, "VIGIL_INGEST_METRICS_BIND")
+    settings = with_stored_secrets(settings, bootstrap)
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, registry_client(settings))
     sink = producer(settings, bootstrap, client_id="vigil-ingester")

@@ -58,7 +58,8 @@ class Stack:
     def start(self) -> None:
         # bad config fails before anything runs
         project = check_project(load_project(self.settings.project_dir))
-        check_secrets(project, self.settings)
+        if self.settings.secrets_key is None:  # else some are in the store: checked below
+            check_secrets(project, self.settings)
         for warning in check_networks(project, self.settings, self.settings.rpc_start_wait):
             self.say(f"warning: {warning}")
         for name, bind in (
@@ -79,6 +80,10 @@ class Stack:
             created = ensure_topics(self.settings, self.bootstrap)
             if created:
                 self.say(f"created {len(created)} topics")
+            if self.settings.secrets_key is not None:
+                from vigil.streams.secrets import with_stored_secrets
+
+                check_secrets(project, with_stored_secrets(self.settings, self.bootstrap))
             self.start_role("serve")
             self._wait_healthy()
             self.apply(project)
