@@ -60,6 +60,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/notify.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/tasks.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil
