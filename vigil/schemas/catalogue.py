@@ -151,7 +151,8 @@ CO_PARTITIONED = ("chain.blocks", "chain.reorgs", "chain.heads")
 REGISTRY_TOPIC = "_schemas"
 API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, compacted
 SECRETS_TOPIC = "_secrets"  # secrets sealed with the operator's key (streams.secrets), compacted
-INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC, SECRETS_TOPIC)
+TASK_KV_TOPIC = "_task-kv"  # the tasks' key-value store (streams.task_kv), compacted
+INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC, SECRETS_TOPIC, TASK_KV_TOPIC)
 
 
 def spec(suffix: str) -> TopicSpec:

@@ -28,7 +28,8 @@ def check_value(value: str) -> str:
 
 @dataclass
 class MemoryStore:
-    """The store in one process (local runs): the same rules, nothing kept after."""
+    """The store's rules over a map; ``persist`` is where a durable store writes first (a
+    failed write leaves the map as it was). As is, it keeps nothing after the process."""
 
     max_items: int = 1000
     clock: Clock = SYSTEM
@@ -36,21 +37,40 @@ class MemoryStore:
 
     def get(self, key: str) -> str | None:
         found = self.items.get(check_key(key))
-        if found is None or self.clock.ms() - found[1] > EXPIRY_MS:
-            self.items.pop(key, None)
+        if found is None:
+            return None
+        if self._expired(found[1]):
+            self.delete(key)
             return None
         return found[0]
 
     def put(self, key: str, value: str) -> None:
         check_key(key)
         check_value(value)
-        live = {k for k, (_, at) in self.items.items() if self.clock.ms() - at <= EXPIRY_MS}
-        if key not in live and len(live) >= self.max_items:
+        live = sum(1 for k, (_, at) in self.items.items() if k != key and not self._expired(at))
+        if key not in self.items and live >= self.max_items:
             raise ValueError(f"the store holds its limit of {self.max_items} items")
-        self.items[key] = (value, self.clock.ms())
+        now = self.clock.ms()
+        self.persist(key, (value, now))
+        self.items[key] = (value, now)
 
     def delete(self, key: str) -> None:
-        self.items.pop(check_key(key), None)
+        if check_key(key) in self.items:
+            self.persist(key, None)
+            self.items.pop(key, None)
+
+    def sweep(self) -> int:
+        """Drop the items past their 90 days; returns how many."""
+        gone = [k for k, (_, at) in self.items.items() if self._expired(at)]
+        for key in gone:
+            self.delete(key)
+        return len(gone)
+
+    def persist(self, key: str, item: tuple[str, int] | None) -> None:
+        """Keep ``item`` for ``key`` (None: its deletion) before the map changes."""
+
+    def _expired(self, updated_ms: int) -> bool:
+        return self.clock.ms() - updated_ms > EXPIRY_MS
 
 
 @dataclass
