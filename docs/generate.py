@@ -22,7 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from vigil.config.channels import CHANNEL_MODELS, ChannelConfig
 from vigil.config.message import DEFAULT_BODY, DEFAULT_CHAT_BODY, DEFAULT_SUBJECT
-from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
+from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig, TaskConfig
 from vigil.connectors.notify.render import LIMITS
 from vigil.processors.conditions.evaluate import ARITHMETIC, COMPARISONS
 from vigil.processors.matching import TX_FIELDS
@@ -253,6 +253,7 @@ def schemas() -> dict[str, Any]:
             "title": "vigil channel",
             **TypeAdapter(ChannelConfig).json_schema(),
         },
+        "schemas/task.schema.json": {"title": "vigil task", **TaskConfig.model_json_schema()},
     }
 
 
@@ -273,7 +274,7 @@ Everything a user writes, generated from the code:
 JSON Schemas of the YAML files, for editors with the YAML language server (a modeline
 `# yaml-language-server: $schema=…` at the top of a file, as in `examples/`):
 [vigil.yaml](schemas/vigil.schema.json), [monitors](schemas/monitor.schema.json),
-[channels](schemas/channel.schema.json).
+[channels](schemas/channel.schema.json), [tasks](schemas/task.schema.json).
 """
 
 

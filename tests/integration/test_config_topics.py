@@ -77,3 +77,39 @@ def test_apply_is_seen_whole_and_workers_follow_pause_and_bad_records(
     finally:
         live.stopping.set()
         follower.join(5)
+
+
+def test_apply_publishes_tasks_and_keeps_every_version(
+    settings: Settings, kafka: str, tmp_path: Path
+) -> None:
+    from tests.unit.test_task_config import HANDLER, with_task
+    from vigil.streams.kafka import read_compacted
+
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    root = with_task(tmp_path, "name: counter\ncode: count.py\n")
+    first = [
+        p
+        for p in apply_project(settings, kafka, codec, load_project(root))
+        if p.change.kind == "task"
+    ]
+    assert [(p.change.id, p.effect) for p in first] == [("count", "create")]
+    (root / "tasks" / "count.py").write_text(HANDLER.replace("1", "2"))
+    second = [
+        p
+        for p in apply_project(settings, kafka, codec, load_project(root))
+        if p.change.kind == "task"
+    ]
+    assert [p.effect for p in second] == ["update"]
+    versions = read_compacted(
+        settings, kafka, settings.topic("tasks.versions"), read_committed=True
+    )
+    assert sorted(versions) == sorted(
+        f"count:{p.change.version}".encode() for p in (*first, *second)
+    )
+    current = read_current(settings, kafka, codec)[("task", "count")]
+    assert current["version"] == second[0].change.version
+    # the matcher's follower takes task records without rejecting them
+    live = LiveConfig(settings, kafka, codec)
+    live.load()
+    assert live.rejected == 0

@@ -46,7 +46,7 @@ def validate(
         load_project(root)  # raises the error that says this is not a project
     errors: list[str] = []
     warnings: list[str] = []
-    counts = {"networks": 0, "monitors": 0, "channels": 0}
+    counts = {"networks": 0, "monitors": 0, "channels": 0, "tasks": 0}
     try:
         loaded = check_project(load_project(root))
     except ConfigError as first:
@@ -70,6 +70,7 @@ def validate(
             "networks": len(loaded.config.networks),
             "monitors": len(loaded.monitors),
             "channels": sum(len(g) for g in loaded.channels.values()),
+            "tasks": len(loaded.tasks),
         }
     if fmt == "json":
         print(json.dumps({"ok": not errors, "errors": errors, "warnings": warnings, **counts}))
@@ -81,9 +82,10 @@ def validate(
         if errors:
             err.print(f"{len(errors)} error(s) in {root}", highlight=False, soft_wrap=True)
         else:
+            tasks = f", {counts['tasks']} tasks" if counts.get("tasks") else ""
             console.print(
                 f"ok: {counts['networks']} networks, {counts['monitors']} monitors, "
-                f"{counts['channels']} channels"
+                f"{counts['channels']} channels{tasks}"
             )
     if errors:
         raise typer.Exit(2)

@@ -43,8 +43,9 @@ def tasks_run(
 ) -> None:
     """Run a task once: handler(event, context) gets the payload as event.request.body.
     Exit status: 0 the task succeeded, 1 it failed (error, timeout, killed), 2 bad input."""
+    from vigil.config.tasks import package
     from vigil.connectors.tasks.kv import LocalApi
-    from vigil.connectors.tasks.runner import Limits, package, run
+    from vigil.connectors.tasks.runner import Limits, run
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")

@@ -14,8 +14,9 @@ from pydantic_core import ErrorDetails
 from vigil.config.channels import CHANNEL, CHANNEL_MODELS, CHANNEL_TYPES, ChannelConfig
 from vigil.config.fragments import with_fragments
 from vigil.config.message import Template
-from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig
+from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig, TaskConfig
 from vigil.config.problems import plain, suggestion
+from vigil.config.tasks import package
 from vigil.errors import ConfigError
 
 AnyMonitor = MonitorConfig | FortaMonitorConfig
@@ -56,6 +57,35 @@ class Project:
     monitors: list[LoadedMonitor] = field(default_factory=list)
     channels: dict[str, list[LoadedChannel]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    tasks: list[LoadedTask] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task with its id (the file's stem), its code's files and the file it came from."""
+
+    id: str
+    config: TaskConfig
+    files: dict[str, bytes]
+    file: Path
+
+
+def load_task_file(path: Path, aliases: set[str]) -> LoadedTask:
+    """One task file; its code is read (and size-checked), its failure channels checked."""
+    task_id = path.stem.lower().replace(".", "-")
+    config = _validate(TaskConfig, _read_yaml(path), path, f"task {task_id!r}")
+    obj = f"task {config.name!r}"
+    for alias in config.failure_channels:
+        if alias not in aliases:
+            raise ConfigError(
+                f"unknown channel alias {alias!r}; channels/ defines: "
+                f"{', '.join(sorted(aliases)) or 'none'}",
+                file=str(path),
+                obj=obj,
+                field="failure_channels",
+            )
+    files = package((path.parent / config.code).resolve(), obj=obj, field="code")
+    return LoadedTask(task_id, config, files, path)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -245,7 +275,8 @@ def load_project(root: Path) -> Project:
         seen[monitor.id] = path
         cross_check(monitor, config, set(channels))
         monitors.append(monitor)
-    return Project(root, config, monitors, channels, warnings)
+    tasks = [load_task_file(path, set(channels)) for path in _yaml_files(root / "tasks")]
+    return Project(root, config, monitors, channels, warnings, tasks)
 
 
 def cross_check(
@@ -322,6 +353,11 @@ def load_each(root: Path) -> tuple[list[LoadedMonitor], list[ConfigError]]:
     for path in _yaml_files(root / "monitors"):
         try:
             monitors.append(load_monitor_file(path))
+        except ConfigError as exc:
+            errors.append(exc)
+    for path in _yaml_files(root / "tasks"):
+        try:
+            _validate(TaskConfig, _read_yaml(path), path, f"task {path.stem!r}")
         except ConfigError as exc:
             errors.append(exc)
     return monitors, errors

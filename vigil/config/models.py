@@ -279,6 +279,21 @@ class SeverityRoutes(_Model):
     low: list[str] = Field(default_factory=list)
 
 
+class TaskConfig(_Model):
+    """A task: tasks/<id>.yaml names its code and its limits."""
+
+    name: str = Field(min_length=1, max_length=100)
+    code: str = Field(
+        min_length=1, description="a .py file or a folder with main.py, relative to this file"
+    )
+    timeout: float = Field(default=300.0, gt=0, le=900, description="seconds a run may take")
+    memory_mb: int = Field(default=256, ge=64, le=4096, description="memory a run may use")
+    failure_channels: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(
+        default_factory=list, description="channel aliases told when a run fails"
+    )
+    paused: bool = False
+
+
 class ProjectConfig(_Model):
     """vigil.yaml."""
 

@@ -9,6 +9,7 @@ Kafka transaction, so readers see all of them or none.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from vigil.config.channels import CHANNEL
-from vigil.config.loader import LoadedChannel, LoadedMonitor, Project
+from vigil.config.loader import LoadedChannel, LoadedMonitor, LoadedTask, Project
 from vigil.config.models import FortaMonitorConfig, MonitorConfig
 from vigil.errors import ConfigError
 
-TOPICS = {"monitor": "config.monitors", "channel": "config.channels"}
+TOPICS = {"monitor": "config.monitors", "channel": "config.channels", "task": "config.tasks"}
+VERSIONS_TOPIC = "tasks.versions"  # every version of every task, kept: a run names its own
 SCHEMA = "ConfigChange"
 Key = tuple[str, str]  # (kind, id)
 
@@ -91,6 +93,12 @@ def default_explorer(chain_id: int) -> str | None:
     return EXPLORERS.get(chain_id)
 
 
+def task_spec(task: LoadedTask) -> dict[str, Any]:
+    """A task's config and its code's files (base64): everything a runner needs."""
+    files = {name: base64.b64encode(content).decode() for name, content in task.files.items()}
+    return {"config": task.config.model_dump(mode="json"), "files": files}
+
+
 def channel_spec(channel: LoadedChannel) -> dict[str, Any]:
     return {"config": channel.config.model_dump(mode="json")}
 
@@ -150,6 +158,10 @@ def desired(project: Project, source: str = "apply") -> dict[Key, Change]:
             wanted[("channel", channel.id)] = Change(
                 "channel", channel.id, "upsert", channel_spec(channel), source, str(channel.file)
             )
+    for task in project.tasks:
+        wanted[("task", task.id)] = Change(
+            "task", task.id, "upsert", task_spec(task), source, str(task.file)
+        )
     return wanted
 
 

@@ -138,6 +138,20 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         compacted=True,
     ),
     TopicSpec(
+        "config.tasks",
+        "ConfigChange",
+        key="task_id",
+        doc="task changes from `vigil apply` (config and code); latest per id (compacted)",
+        compacted=True,
+    ),
+    TopicSpec(
+        "tasks.versions",
+        "ConfigChange",
+        key="task_id:version",
+        doc="every version of every task, kept (compacted by version): a run names its own",
+        compacted=True,
+    ),
+    TopicSpec(
         "config.channels",
         "ConfigChange",
         key="channel_id",

@@ -25,6 +25,7 @@ from vigil.config.loader import (
 from vigil.config.state import (
     SCHEMA,
     TOPICS,
+    VERSIONS_TOPIC,
     Change,
     Key,
     Planned,
@@ -72,6 +73,10 @@ def publish(
             topic = settings.topic(TOPICS[change.kind])
             value = codec.encode(topic, SCHEMA, change.record(at))
             sink.send(topic, key=change.id.encode(), value=value)
+            if change.kind == "task" and change.action == "upsert":
+                versions = settings.topic(VERSIONS_TOPIC)
+                kept = codec.encode(versions, SCHEMA, change.record(at))
+                sink.send(versions, key=f"{change.id}:{change.version}".encode(), value=kept)
         sink.commit_transaction()
     except KafkaError as exc:
         raise BrokerError(f"publishing {len(batch)} config change(s) failed: {exc}") from exc

@@ -131,6 +131,9 @@ class LiveConfig:
         key = (kind, change["id"])
         if self.versions.get(key) == change["version"]:
             return False
+        if kind == "task":  # the task runner's, not the matcher's
+            self.versions[key] = change["version"]
+            return False
         if change["action"] == "delete":
             if kind == "monitor":
                 self.monitors.pop(change["id"], None)

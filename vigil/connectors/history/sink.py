@@ -95,6 +95,7 @@ class HistorySink:
             settings.topic("notify.deliveries"): "Delivery",
             settings.topic("config.monitors"): "ConfigChange",
             settings.topic("config.channels"): "ConfigChange",
+            settings.topic("config.tasks"): "ConfigChange",
             settings.topic("monitor.suppressed"): "Suppressed",
             settings.topic("dlq"): "DeadLetter",
             settings.topic("forta.alerts"): "FortaAlert",

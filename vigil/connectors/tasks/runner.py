@@ -15,7 +15,6 @@ The sandbox, and what it does not do:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
@@ -27,18 +26,13 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-from vigil.errors import ConfigError
-
 SHIM = Path(__file__).with_name("shim.py")
-MAX_PACKAGE_BYTES = 5 * 1024 * 1024  # zipped, as the hosted service counted it
-SKIPPED = {"__pycache__", ".venv", ".git", "node_modules"}
 
 
 @dataclass(frozen=True)
@@ -69,34 +63,6 @@ class RunRecord:
             "errorMessage": self.error_message,
             "durationMs": self.duration_ms,
         }
-
-
-def package(path: Path) -> dict[str, bytes]:
-    """The task's files: a single ``.py`` file (it becomes main.py), or a folder with
-    main.py; at most MAX_PACKAGE_BYTES zipped. A ConfigError names what is wrong."""
-    if path.is_file():
-        if path.suffix != ".py":
-            raise ConfigError("expected a .py file or a folder with main.py", file=str(path))
-        files = {"main.py": path.read_bytes()}
-    elif path.is_dir():
-        if not (path / "main.py").is_file():
-            raise ConfigError("a task folder needs a main.py with handler()", file=str(path))
-        files = {
-            str(p.relative_to(path)): p.read_bytes()
-            for p in sorted(path.rglob("*"))
-            if p.is_file() and not SKIPPED & set(p.relative_to(path).parts)
-        }
-    else:
-        raise ConfigError("no such file or folder", file=str(path))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    if buffer.tell() > MAX_PACKAGE_BYTES:
-        raise ConfigError(
-            f"the task is {buffer.tell() / 1e6:.1f} MB zipped; at most 5 MB", file=str(path)
-        )
-    return files
 
 
 class TaskApi(Protocol):
