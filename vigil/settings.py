@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         description="the operator's key that seals the secrets `vigil secrets set` keeps "
         "(32 bytes, base64url; `vigil secrets new-key`)",
     )
+    task_kv_max_items: int = Field(
+        default=10_000, ge=1, description="items the tasks' key-value store may hold"
+    )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # third-party API base URLs: settings, so a proxy (or a test's local server) can stand in
     telegram_api_url: str = Field(default="https://api.telegram.org")
@@ -256,6 +259,7 @@ class Settings(BaseSettings):
             "VIGIL_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_min_insync_replicas),
             "VIGIL_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             "VIGIL_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "VIGIL_TASK_KV_MAX_ITEMS": str(self.task_kv_max_items),
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),

@@ -42,6 +42,14 @@ class Running:
         return int(receipts[0]["blockNumber"])
 
 
+COUNTER = """def handler(event, context):
+    seen = int(context.kv.get("e2e:count") or 0) + 1
+    context.kv.put("e2e:count", str(seen))
+    print("run", seen, "with", event["request"]["body"], "key", event["secrets"]["hook"])
+    return {"count": seen, "trigger": event["trigger"]}
+"""
+
+
 def stack_settings(root: Path, kafka: str, prefix: str, **extra: Any) -> Settings:
     """Settings of a test stack under ``root`` (project written there), on free ports."""
     return load_settings(
@@ -83,3 +91,6 @@ def write_project(
     (root / "channels" / "hook.yaml").write_text(
         f"alias: hook\ntype: webhook\nurl: {receiver.url}\nsecret: hook\n"
     )
+    (root / "tasks").mkdir()
+    (root / "tasks" / "counter.yaml").write_text("name: counter\ncode: counter.py\ntimeout: 30\n")
+    (root / "tasks" / "counter.py").write_text(COUNTER)

@@ -78,6 +78,14 @@ def worker() -> None:
 
 
 @app.command()
+def runner() -> None:
+    """The task runner: runs requested tasks in the sandbox (started by `vigil up`)."""
+    from vigil.stack.roles import runner as run
+
+    run(_settings())
+
+
+@app.command()
 def ingest() -> None:
     """The block ingester (started by `vigil up`)."""
     from vigil.stack.roles import ingest as run

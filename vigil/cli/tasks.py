@@ -1,5 +1,5 @@
-"""`vigil tasks run PATH --local`: one run of a task file or folder, in the same sandbox and
-limits the stack's runner uses, without the stack."""
+"""`vigil tasks run NAME`: a run through the stack's runner; `vigil tasks run PATH --local`:
+one run of a task file or folder, in the same sandbox and limits, without the stack."""
 
 from __future__ import annotations
 
@@ -34,28 +34,30 @@ def _payload(text: str | None) -> Any:
 
 @tasks_app.command("run")
 def tasks_run(
-    path: Path = typer.Argument(..., help="a task: a .py file or a folder with main.py"),
-    local: bool = typer.Option(False, "--local", help="run here, without the stack"),
+    path: Path = typer.Argument(
+        ..., help="an applied task's id; with --local, a .py file or a folder with main.py"
+    ),
+    local: bool = typer.Option(False, "--local", help="run PATH here, without the stack"),
     payload: str = typer.Option(None, "--payload", help="the request body: JSON or @file"),
     timeout: float = typer.Option(300.0, "--timeout", min=0.1, max=900, help="seconds"),
     memory: int = typer.Option(256, "--memory", min=32, max=4096, help="MB"),
     fmt: str = typer.Option("table", "--format", help="table | json (the run record only)"),
 ) -> None:
     """Run a task once: handler(event, context) gets the payload as event.request.body.
-    Exit status: 0 the task succeeded, 1 it failed (error, timeout, killed), 2 bad input."""
+    Through the stack, the answer waits up to 25 s; a longer run answers pending and goes on.
+    Exit status: 0 the task succeeded (or is pending), 1 it failed, 2 bad input."""
     from vigil.config.tasks import package
     from vigil.connectors.tasks.kv import LocalApi
     from vigil.connectors.tasks.runner import Limits, run
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    if not local:
-        raise VigilError(
-            "give --local: runs through the stack's task runner are not built yet (issue 14)"
-        )
-    files = package(path)
     body = _payload(payload)
     built = settings()
+    if not local:
+        _through_stack(built, str(path), body, fmt)
+        return
+    files = package(path)
     secrets = {name: value.get_secret_value() for name, value in built.secrets.items()}
     event = {
         "request": {"body": body, "headers": {}, "queryParameters": {}},
@@ -81,3 +83,29 @@ def tasks_run(
         else:
             console.print(f"{record.error_type}: {record.error_message}", highlight=False)
     raise typer.Exit(0 if record.status == "success" else 1)
+
+
+def _through_stack(built: Any, task_id: str, body: Any, fmt: str) -> None:
+    from vigil.cli.common import stack_bootstrap, stack_codec
+    from vigil.streams.tasks import RunWatch, request_run
+
+    bootstrap = stack_bootstrap(built, "request the run through")
+    codec = stack_codec(built)
+    watch = RunWatch(built, bootstrap, codec)
+    run_id = request_run(built, bootstrap, codec, task_id, body)
+    record = watch.wait(run_id, 25.0) or {"runId": run_id, "status": "pending"}
+    if fmt == "json":
+        print(json.dumps(record, default=str))
+    else:
+        status = record["status"]
+        colour = {"success": "green", "pending": "yellow"}.get(status, "red")
+        console.print(f"run {run_id}: [{colour}]{status}[/]", highlight=False)
+        if record.get("logs"):
+            console.print(record["logs"].rstrip(), highlight=False, markup=False)
+        if status == "success":
+            console.print(f"result: {record['result']}", highlight=False)
+        elif status == "pending":
+            console.print("still running; its record lands in the task_runs table", highlight=False)
+        else:
+            console.print(f"{record['errorType']}: {record['errorMessage']}", highlight=False)
+    raise typer.Exit(0 if record["status"] in ("success", "pending") else 1)

@@ -138,6 +138,21 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         compacted=True,
     ),
     TopicSpec(
+        "tasks.requests",
+        "TaskRequest",
+        key="run_id",
+        doc="requests to run a task (manual, schedule, webhook, monitor); one run per run id",
+        spread=True,
+    ),
+    TopicSpec(
+        "tasks.runs",
+        "TaskRun",
+        key="run_id",
+        doc="task runs: pending when started, then how each ended (secrets redacted)",
+        spread=True,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
         "config.tasks",
         "ConfigChange",
         key="task_id",

@@ -204,6 +204,26 @@ def ingest(settings: Settings) -> None:
         raise failures[0]
 
 
+def runner(settings: Settings) -> None:
+    """The task runner: runs requested tasks one at a time; SIGTERM/SIGINT stop it after
+    the run in progress."""
+    from vigil.streams.kafka import ensure_topics
+    from vigil.streams.tasks import TaskRunner
+
+    bootstrap = require_bootstrap(settings)
+    ensure_topics(settings, bootstrap)
+    settings = with_stored_secrets(settings, bootstrap)
+    codec = preregistered_codec(settings, registry_client(settings))
+    tasks = TaskRunner(settings, bootstrap, codec)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        tasks.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    tasks.run()
+
+
 def _dlq_size(settings: Settings, bootstrap: str, count: Any) -> float:
     try:
         return float(count(settings, bootstrap))

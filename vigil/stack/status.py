@@ -21,7 +21,7 @@ from vigil.stack.access import api_headers
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.kafka import admin_client, read_compacted
 
-GROUPS = ("worker", "history")  # the consumer groups of vigil's roles
+GROUPS = ("worker", "history", "tasks")  # the consumer groups of vigil's roles
 LAST_ERRORS = 3  # per log file
 
 

@@ -37,7 +37,7 @@ from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
-ROLES = ("serve", "worker", "ingest")
+ROLES = ("serve", "worker", "runner", "ingest")
 MAX_RESTART_DELAY = 30.0
 
 
@@ -88,6 +88,7 @@ class Stack:
             self._wait_healthy()
             self.apply(project)
             self.start_role("worker")
+            self.start_role("runner")
             self.start_role("ingest")
             self._write_status()
             self.say(f"vigil is up: API {self.settings.api_url}, logs in {self.logs}")
@@ -209,6 +210,7 @@ class Stack:
             self.start_role("serve")
             self._wait_healthy()
             self.start_role("worker")
+            self.start_role("runner")
             self.start_role("ingest")
         else:
             self.start_role(role)

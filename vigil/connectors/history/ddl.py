@@ -112,6 +112,19 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (network, hash)""",
         ],
     ),
+    (
+        6,
+        "task runs: the latest record of each run (pending, then how it ended)",
+        [
+            """CREATE TABLE IF NOT EXISTS task_runs (
+            run_id String, task_id String, task_version String, trigger LowCardinality(String),
+            status LowCardinality(String), result Nullable(String), logs String,
+            error_type Nullable(String), error_message Nullable(String), duration_ms UInt64,
+            started_at DateTime64(3, 'UTC'), finished_at Nullable(DateTime64(3, 'UTC')),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (task_id, run_id)""",
+        ],
+    ),
 ]
 
 

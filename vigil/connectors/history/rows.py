@@ -360,3 +360,37 @@ def reorg_row(retraction: dict[str, Any]) -> list[Any]:
         retraction["forkHash"],
         _moment(retraction["at"]),
     ]
+
+
+TASK_RUN_COLUMNS = [
+    "run_id",
+    "task_id",
+    "task_version",
+    "trigger",
+    "status",
+    "result",
+    "logs",
+    "error_type",
+    "error_message",
+    "duration_ms",
+    "started_at",
+    "finished_at",
+]
+
+
+def task_run_row(run: dict[str, Any]) -> list[Any]:
+    finished = run["finishedAt"]
+    return [
+        run["runId"],
+        run["taskId"],
+        run["taskVersion"],
+        run["trigger"],
+        run["status"],
+        run["result"],
+        run["logs"],
+        run["errorType"],
+        run["errorMessage"],
+        run["durationMs"],
+        _moment(run["startedAt"]),
+        None if finished is None else _moment(finished),
+    ]

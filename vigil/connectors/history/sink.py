@@ -50,6 +50,7 @@ class Batch:
             "forta_alerts": (rows.FORTA_COLUMNS, []),
             "forta_bot_metrics": (rows.METRIC_COLUMNS, []),
             "reorgs": (rows.REORG_COLUMNS, []),
+            "task_runs": (rows.TASK_RUN_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -73,6 +74,8 @@ class Batch:
             self.rows["dead_letters"][1].append(rows.dead_letter_row(value))
         elif kind == "FortaAlert":
             self.rows["forta_alerts"][1].append(rows.forta_row(value))
+        elif kind == "TaskRun":
+            self.rows["task_runs"][1].append(rows.task_run_row(value))
         elif kind == "FortaBotMetric":
             self.rows["forta_bot_metrics"][1].append(rows.metric_row(value))
         else:
@@ -96,6 +99,7 @@ class HistorySink:
             settings.topic("config.monitors"): "ConfigChange",
             settings.topic("config.channels"): "ConfigChange",
             settings.topic("config.tasks"): "ConfigChange",
+            settings.topic("tasks.runs"): "TaskRun",
             settings.topic("monitor.suppressed"): "Suppressed",
             settings.topic("dlq"): "DeadLetter",
             settings.topic("forta.alerts"): "FortaAlert",

@@ -1,0 +1,256 @@
+"""The stack's task runner (a sink connector): it takes requests from ``tasks.requests``
+and runs each task in the sandbox (``connectors.tasks.runner``), one run per run id.
+
+One run per run id: before a run starts, its ``pending`` record is written to
+``tasks.runs`` and acknowledged; a runner that starts reads every run id there, so a
+request delivered again (a retried producer, a runner that died before committing its
+offset) is skipped, never run twice. A run whose runner died keeps its ``pending`` record.
+Runs are one at a time per runner process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from kafka import TopicPartition
+
+from vigil.clock import SYSTEM, Clock
+from vigil.config.state import SCHEMA, TOPICS
+from vigil.connectors.tasks.runner import Limits, RunRecord, run
+from vigil.errors import NotFound
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+from vigil.streams.kafka import consumer, producer, read_compacted
+from vigil.streams.task_kv import TopicStore
+
+log = logging.getLogger(__name__)
+FINAL = ("success", "error", "timeout", "killed")
+
+
+def applied_tasks(settings: Settings, bootstrap: str, codec: Codec) -> dict[str, dict[str, Any]]:
+    """The applied tasks' specs (config and files), by id."""
+    topic = settings.topic(TOPICS["task"])
+    found = {}
+    for key, value in read_compacted(settings, bootstrap, topic, read_committed=True).items():
+        record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
+        if record["action"] == "upsert" and record["spec"]:
+            found[record["id"]] = {**json.loads(record["spec"]), "version": record["version"]}
+    return found
+
+
+class StackApi:
+    """A run's API in the stack: the durable store; notifications are not sent yet."""
+
+    def __init__(self, store: TopicStore) -> None:
+        self.store = store
+
+    def kv_get(self, key: str) -> str | None:
+        return self.store.get(key)
+
+    def kv_put(self, key: str, value: str) -> None:
+        self.store.put(key, value)
+
+    def kv_delete(self, key: str) -> None:
+        self.store.delete(key)
+
+    def notify(self, alias: str, subject: str, message: str) -> None:
+        raise ValueError("context.notify is not available to runs in the stack yet")
+
+    def metric(self, alias: str, name: str, value: float) -> None:
+        raise ValueError("context.notify is not available to runs in the stack yet")
+
+
+class TaskRunner:
+    """Runs requested tasks until ``stopping``; run in the `vigil runner` process."""
+
+    def __init__(
+        self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM
+    ) -> None:
+        self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
+        self.requests, self.runs = settings.topic("tasks.requests"), settings.topic("tasks.runs")
+        self.stopping = threading.Event()
+        self.claimed = self._claimed()
+        self.store = TopicStore(settings, bootstrap, max_items=settings.task_kv_max_items)
+        self.sink = producer(settings, bootstrap, client_id="vigil-runner", linger_ms=0)
+        self.secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
+        self.ran = 0
+
+    def _claimed(self) -> set[str]:
+        """Every run id on ``tasks.runs``: taken, whatever became of the run."""
+        reader = consumer(self.settings, self.bootstrap, client_id="vigil-runner-claims")
+        try:
+            parts = [
+                TopicPartition(self.runs, p) for p in reader.partitions_for_topic(self.runs) or ()
+            ]
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
+            end = reader.end_offsets(parts)
+            found: set[str] = set()
+            while any(reader.position(tp) < end[tp] for tp in parts):
+                for records in reader.poll(timeout_ms=200).values():
+                    found.update(r.key.decode() for r in records if r.key)
+            return found
+        finally:
+            reader.close()
+
+    def run(self) -> None:
+        requests = consumer(
+            self.settings,
+            self.bootstrap,
+            group_id=self.settings.group("tasks"),
+            auto_offset_reset="earliest",
+            max_poll_records=1,
+            max_poll_interval_ms=20 * 60 * 1000,  # a run may take 15 minutes
+            client_id="vigil-runner",
+        )
+        requests.subscribe([self.requests])
+        try:
+            while not self.stopping.is_set():
+                for tp, records in requests.poll(timeout_ms=500).items():
+                    for record in records:
+                        where = f"{tp.topic}[{tp.partition}]@{record.offset}"
+                        self.handle(self.codec.decode(record.value, "TaskRequest", where=where))
+                    requests.commit()
+        finally:
+            requests.close()
+            self.sink.close()
+            self.store.close()
+
+    def handle(self, request: dict[str, Any]) -> None:
+        run_id = request["runId"]
+        if run_id in self.claimed:
+            log.info("task run %s was taken before: not run again", run_id)
+            return
+        task = applied_tasks(self.settings, self.bootstrap, self.codec).get(request["taskId"])
+        started = self.clock.ms()
+        base = {
+            "runId": run_id,
+            "taskId": request["taskId"],
+            "taskVersion": task["version"] if task else "",
+            "trigger": request["trigger"],
+            "startedAt": started,
+        }
+        if task is None or task["config"].get("paused"):
+            why = "is paused" if task else "is not applied"
+            self._write({**base, **_ended("error", "UnknownTask", f"task {why}", started)})
+            return
+        self._write({**base, "status": "pending"})  # the run id is taken from here on
+        config = task["config"]
+        files = {name: base64.b64decode(data) for name, data in task["files"].items()}
+        event = {
+            "request": {
+                "body": json.loads(request["body"]),
+                "headers": json.loads(request["headers"]),
+                "queryParameters": json.loads(request["queryParameters"]),
+            },
+            "secrets": self.secrets,
+            "taskId": request["taskId"],
+            "taskName": config["name"],
+            "runId": run_id,
+            "trigger": request["trigger"],
+        }
+        limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
+        outcome = run(files, event, StackApi(self.store), limits, self.secrets)
+        self._write({**base, **_record(outcome, self.clock.ms())})
+        self.ran += 1
+        log.info("task %s run %s: %s", request["taskId"], run_id, outcome.status)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        full = {
+            "status": "pending",
+            "result": None,
+            "logs": "",
+            "errorType": None,
+            "errorMessage": None,
+            "durationMs": 0,
+            "finishedAt": None,
+            **record,
+        }
+        value = self.codec.encode(self.runs, "TaskRun", full)
+        self.sink.send(self.runs, key=record["runId"].encode(), value=value).get(30)
+        self.claimed.add(record["runId"])
+
+
+def _ended(status: str, error_type: str, message: str, at: int) -> dict[str, Any]:
+    return {"status": status, "errorType": error_type, "errorMessage": message, "finishedAt": at}
+
+
+def _record(outcome: RunRecord, at: int) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "result": None if outcome.status != "success" else json.dumps(outcome.result, default=str),
+        "logs": outcome.logs,
+        "errorType": outcome.error_type,
+        "errorMessage": outcome.error_message,
+        "durationMs": outcome.duration_ms,
+        "finishedAt": at,
+    }
+
+
+def request_run(
+    settings: Settings, bootstrap: str, codec: Codec, task_id: str, body: Any, clock: Clock = SYSTEM
+) -> str:
+    """Ask the stack to run ``task_id`` by hand; returns the run id. An unknown task is
+    NotFound naming the applied ones."""
+    known = applied_tasks(settings, bootstrap, codec)
+    if task_id not in known:
+        raise NotFound(
+            f"no applied task {task_id!r}; applied: {', '.join(sorted(known)) or 'none'}"
+        )
+    run_id = f"manual:{uuid.uuid4().hex}"
+    request = {
+        "runId": run_id,
+        "taskId": task_id,
+        "trigger": "manual",
+        "body": json.dumps(body),
+        "headers": "{}",
+        "queryParameters": "{}",
+        "at": clock.ms(),
+    }
+    topic = settings.topic("tasks.requests")
+    sink = producer(settings, bootstrap, client_id="vigil-tasks", linger_ms=0)
+    try:
+        sink.send(
+            topic, key=run_id.encode(), value=codec.encode(topic, "TaskRequest", request)
+        ).get(30)
+    finally:
+        sink.close()
+    return run_id
+
+
+class RunWatch:
+    """Reads ``tasks.runs`` from its end: made before a request is sent, it sees its run."""
+
+    def __init__(self, settings: Settings, bootstrap: str, codec: Codec) -> None:
+        self.codec, self.topic = codec, settings.topic("tasks.runs")
+        self.reader = consumer(settings, bootstrap, client_id="vigil-tasks-watch")
+        parts = [
+            TopicPartition(self.topic, p)
+            for p in self.reader.partitions_for_topic(self.topic) or ()
+        ]
+        self.reader.assign(parts)
+        self.reader.seek_to_end(*parts)
+        for tp in parts:
+            self.reader.position(tp)  # fixes the end now, before the request goes out
+
+    def wait(self, run_id: str, timeout: float) -> dict[str, Any] | None:
+        """The run's final record, or its last one (pending) when ``timeout`` passes."""
+        last: dict[str, Any] | None = None
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                for records in self.reader.poll(timeout_ms=200).values():
+                    for record in records:
+                        if record.key == run_id.encode():
+                            last = self.codec.decode(record.value, "TaskRun", where=self.topic)
+                            if last["status"] in FINAL:
+                                return last
+            return last
+        finally:
+            self.reader.close()
