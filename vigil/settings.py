@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         description="the operator's key that seals the secrets `vigil secrets set` keeps "
         "(32 bytes, base64url; `vigil secrets new-key`)",
     )
+    tick_interval: float = Field(
+        default=60.0, ge=1, le=3600, description="seconds between the scheduler's ticks"
+    )
     task_kv_max_items: int = Field(
         default=10_000, ge=1, description="items the tasks' key-value store may hold"
     )
@@ -260,6 +263,7 @@ class Settings(BaseSettings):
             "VIGIL_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             "VIGIL_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
             "VIGIL_TASK_KV_MAX_ITEMS": str(self.task_kv_max_items),
+            "VIGIL_TICK_INTERVAL": str(self.tick_interval),
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),

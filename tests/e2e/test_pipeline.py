@@ -363,7 +363,7 @@ def test_status_shows_processes_lag_networks_and_dead_letters(running: Running) 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     up = {p["process"]: p["up"] for p in report["processes"]}
-    assert up == {"serve": True, "worker": True, "ingest": True, "api": True}
+    assert up == {"serve": True, "worker": True, "runner": True, "ingest": True, "api": True}
     [anvil] = report["networks"]
     assert anvil["network"] == "anvil" and anvil["emitted"] >= block
     assert anvil["head"] >= anvil["emitted"] and anvil["lag"] == anvil["head"] - anvil["emitted"]

@@ -306,11 +306,12 @@ def test_ctrl_c_stops_the_children_in_order(tmp_path: Path, anvil: Anvil) -> Non
     order = [s for s in stopped if s.startswith(("stopped `", "stopped the Kafka"))]
     assert [o.split(" (")[0] for o in order] == [
         "stopped `vigil ingest`",
+        "stopped `vigil runner`",
         "stopped `vigil worker`",
         "stopped `vigil serve`",
         "stopped the Kafka broker",
     ], lines
-    assert all("(exit status 0)" in o for o in order[:3]), order
+    assert all("(exit status 0)" in o for o in order[:4]), order
     serve_log = (tmp_path / "data" / "logs" / "serve.log").read_text()
     assert "ConnectionError" not in serve_log and "ECONNREFUSED" not in serve_log, serve_log[-2000:]
     assert "the history sink left its group" in serve_log

@@ -279,6 +279,34 @@ class SeverityRoutes(_Model):
     low: list[str] = Field(default_factory=list)
 
 
+class ScheduleConfig(_Model):
+    """When a task runs by itself: ``every`` (90s, 5m, 2h; at least a minute) or ``cron``
+    (five fields, UTC). Matched against the scheduler's ticks (VIGIL_TICK_INTERVAL)."""
+
+    every: str | None = Field(default=None, pattern=r"^\d+[smh]$", description="e.g. 5m")
+    cron: str | None = Field(default=None, description="e.g. */15 * * * * (UTC)")
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give either every (such as 5m) or cron (such as */5 * * * *)")
+        if self.every is not None and self.seconds < 60:
+            raise ValueError(f"every: at least 1 minute, got {self.every}")
+        if self.cron is not None:
+            from croniter import croniter
+
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ValueError(f"cron: not a five-field cron expression: {self.cron!r}")
+        return self
+
+    @property
+    def seconds(self) -> int:
+        """``every`` in seconds (0 for a cron schedule)."""
+        if self.every is None:
+            return 0
+        return int(self.every[:-1]) * {"s": 1, "m": 60, "h": 3600}[self.every[-1]]
+
+
 class TaskConfig(_Model):
     """A task: tasks/<id>.yaml names its code and its limits."""
 
@@ -291,6 +319,7 @@ class TaskConfig(_Model):
     failure_channels: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(
         default_factory=list, description="channel aliases told when a run fails"
     )
+    schedule: ScheduleConfig | None = None
     paused: bool = False
 
 

@@ -145,6 +145,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         spread=True,
     ),
     TopicSpec(
+        "scheduler.ticks",
+        "Tick",
+        key="tick",
+        doc="the scheduler's ticks, every VIGIL_TICK_INTERVAL seconds; schedules match them",
+        retention_ms=DAY_MS,
+    ),
+    TopicSpec(
         "tasks.runs",
         "TaskRun",
         key="run_id",

@@ -208,6 +208,7 @@ def runner(settings: Settings) -> None:
     """The task runner: runs requested tasks one at a time; SIGTERM/SIGINT stop it after
     the run in progress."""
     from vigil.streams.kafka import ensure_topics
+    from vigil.streams.scheduler import Scheduler, Ticker
     from vigil.streams.tasks import TaskRunner
 
     bootstrap = require_bootstrap(settings)
@@ -215,13 +216,26 @@ def runner(settings: Settings) -> None:
     settings = with_stored_secrets(settings, bootstrap)
     codec = preregistered_codec(settings, registry_client(settings))
     tasks = TaskRunner(settings, bootstrap, codec)
+    ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
+    threads = [
+        threading.Thread(target=ticker.run, name="ticker", daemon=True),
+        threading.Thread(target=scheduler.run, name="scheduler", daemon=True),
+    ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        tasks.stopping.set()
+        for part in (tasks, ticker, scheduler):
+            part.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    tasks.run()
+    for thread in threads:
+        thread.start()
+    try:
+        tasks.run()
+    finally:
+        stop(0, None)
+        for thread in threads:
+            thread.join(10)
 
 
 def _dlq_size(settings: Settings, bootstrap: str, count: Any) -> float:

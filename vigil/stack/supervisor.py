@@ -1,11 +1,11 @@
-"""`vigil up`: starts the broker (unless one is given), then serve, worker and ingest; keeps
-them running; stops them in order.
+"""`vigil up`: starts the broker (unless one is given), then serve, worker, runner and ingest;
+keeps them running; stops them in order.
 
 A supervisor, not a launcher: a child (or the embedded broker) that dies is started again
 after a backoff (1 s, 2 s, 4 s … 30 s), as systemd's ``Restart=on-failure`` would. Only a
 crash loop, ``VIGIL_RESTART_LIMIT`` deaths of one child within ``VIGIL_RESTART_WINDOW``
 seconds, stops the stack, with one line naming the child, how it ended and its log. Restarts
-are logged and counted in ``<data dir>/logs/supervisor.json``. Ctrl-C stops ingest, worker,
+are logged and counted in ``<data dir>/logs/supervisor.json``. Ctrl-C stops ingest, runner, worker,
 serve and the broker, in that order, each with a bounded wait.
 """
 
