@@ -111,8 +111,8 @@ def applied(
 def set_paused(
     settings: Settings, bootstrap: str, codec: Codec, monitor_id: str, paused: bool
 ) -> bool:
-    """Pause or resume an applied monitor; False when it already was. An unknown id is a
-    ConfigError naming the applied ones."""
+    """Pause or resume an applied monitor; False when it already was. An unknown id is
+    NotFound naming the applied ones."""
     monitors = applied_monitors(settings, bootstrap, codec)
     if monitor_id not in monitors:
         raise NotFound(

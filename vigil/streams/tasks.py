@@ -22,6 +22,7 @@ from kafka import TopicPartition
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.state import SCHEMA, TOPICS
+from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
 from vigil.errors import NotFound
 from vigil.schemas.codec import Codec
@@ -42,28 +43,6 @@ def applied_tasks(settings: Settings, bootstrap: str, codec: Codec) -> dict[str,
         if record["action"] == "upsert" and record["spec"]:
             found[record["id"]] = {**json.loads(record["spec"]), "version": record["version"]}
     return found
-
-
-class StackApi:
-    """A run's API in the stack: the durable store; notifications are not sent yet."""
-
-    def __init__(self, store: TopicStore) -> None:
-        self.store = store
-
-    def kv_get(self, key: str) -> str | None:
-        return self.store.get(key)
-
-    def kv_put(self, key: str, value: str) -> None:
-        self.store.put(key, value)
-
-    def kv_delete(self, key: str) -> None:
-        self.store.delete(key)
-
-    def notify(self, alias: str, subject: str, message: str) -> None:
-        raise ValueError("context.notify is not available to runs in the stack yet")
-
-    def metric(self, alias: str, name: str, value: float) -> None:
-        raise ValueError("context.notify is not available to runs in the stack yet")
 
 
 class TaskRunner:
@@ -156,7 +135,7 @@ class TaskRunner:
             "trigger": request["trigger"],
         }
         limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
-        outcome = run(files, event, StackApi(self.store), limits, self.secrets)
+        outcome = run(files, event, StoreApi(self.store), limits, self.secrets)
         self._write({**base, **_record(outcome, self.clock.ms())})
         self.ran += 1
         log.info("task %s run %s: %s", request["taskId"], run_id, outcome.status)

@@ -73,13 +73,13 @@ class MemoryStore:
         return self.clock.ms() - updated_ms > EXPIRY_MS
 
 
-@dataclass
-class LocalApi:
-    """A run's API without the stack: the memory store, and notifications recorded (and
-    printed to the run's record) instead of sent."""
+class StoreApi:
+    """A run's API over ``store``; notifications are refused (a run in the stack, until
+    they go through the notify path)."""
 
-    store: MemoryStore = field(default_factory=MemoryStore)
-    sent: list[dict[str, object]] = field(default_factory=list)
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.sent: list[dict[str, object]] = []
 
     def kv_get(self, key: str) -> str | None:
         return self.store.get(key)
@@ -89,6 +89,20 @@ class LocalApi:
 
     def kv_delete(self, key: str) -> None:
         self.store.delete(key)
+
+    def notify(self, alias: str, subject: str, message: str) -> None:
+        raise ValueError("context.notify is not available to runs in the stack yet")
+
+    def metric(self, alias: str, name: str, value: float) -> None:
+        raise ValueError("context.notify is not available to runs in the stack yet")
+
+
+class LocalApi(StoreApi):
+    """A run's API without the stack: a memory store for the run, and notifications
+    recorded (shown with the run's record) instead of sent."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
 
     def notify(self, alias: str, subject: str, message: str) -> None:
         self.sent.append({"alias": alias, "subject": subject, "message": message})
