@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 from kafka import TopicPartition
 from kafka.errors import KafkaError
@@ -36,9 +37,9 @@ def read_keys(settings: Settings, bootstrap: str) -> dict[str, ApiKey]:
     return _parsed(read_compacted(settings, bootstrap, settings.topic(API_KEYS_TOPIC)).items())
 
 
-def _parsed(items: object) -> dict[str, ApiKey]:
+def _parsed(items: Iterable[tuple[bytes, bytes]]) -> dict[str, ApiKey]:
     found: dict[str, ApiKey] = {}
-    for key, value in items:  # type: ignore[attr-defined]  # pairs of bytes
+    for key, value in items:
         try:
             record = ApiKey.model_validate_json(value)
         except ValidationError as exc:

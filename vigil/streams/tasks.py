@@ -62,21 +62,7 @@ class TaskRunner:
 
     def _claimed(self) -> set[str]:
         """Every run id on ``tasks.runs``: taken, whatever became of the run."""
-        reader = consumer(self.settings, self.bootstrap, client_id="vigil-runner-claims")
-        try:
-            parts = [
-                TopicPartition(self.runs, p) for p in reader.partitions_for_topic(self.runs) or ()
-            ]
-            reader.assign(parts)
-            reader.seek_to_beginning(*parts)
-            end = reader.end_offsets(parts)
-            found: set[str] = set()
-            while any(reader.position(tp) < end[tp] for tp in parts):
-                for records in reader.poll(timeout_ms=200).values():
-                    found.update(r.key.decode() for r in records if r.key)
-            return found
-        finally:
-            reader.close()
+        return {key.decode() for key in read_compacted(self.settings, self.bootstrap, self.runs)}
 
     def run(self) -> None:
         requests = consumer(

@@ -59,6 +59,7 @@ class Matching:
         self.held = _json_table(app, "held-match-batches")  # network → [[at, hash, monitor]]
         self.orphans = _json_table(app, "orphaned-blocks")  # network → [[number, hash]]
         self.in_order = asyncio.Lock()
+        self.taken_over: set[str] = set()  # state keys whose legacy state was looked for
 
     async def send_match(self, match: Match) -> None:
         metrics.MATCHES.labels(match["monitor"]["id"]).inc()
@@ -101,11 +102,14 @@ class Matching:
         that partition, so whichever worker owns it has all it needs. State written under
         the plain network name (before blocks were spread by number) is taken over once."""
         key = f"{network}#{partition}"
+        if key in self.taken_over:  # once per key and process, not on every event
+            return key
         for table in (self.held, self.orphans, self.recent_index):
             legacy = table.get(network)
             if legacy:
                 table[key] = [*self._read(table, key), *legacy]
                 table.pop(network, None)
+        self.taken_over.add(key)
         return key
 
     async def _block(self, block: Block, key: str) -> None:
