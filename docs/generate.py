@@ -216,9 +216,8 @@ def topics_page() -> str:
     ]
     for t in CATALOGUE:
         kept = "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days"
-        lines.append(
-            f"| `vigil.{t.suffix}` | {t.key} | {t.schema} | {t.partitions} | {kept} | {t.doc} |"
-        )
+        parts = "VIGIL_KAFKA_PARTITIONS" if t.spread else "1"
+        lines.append(f"| `vigil.{t.suffix}` | {t.key} | {t.schema} | {parts} | {kept} | {t.doc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     tick_interval: float = Field(
         default=60.0, ge=1, le=3600, description="seconds between the scheduler's ticks"
     )
+    task_webhook_wait: float = Field(
+        default=25.0, gt=0, le=300, description="seconds a task webhook waits before 'pending'"
+    )
     task_kv_max_items: int = Field(
         default=10_000, ge=1, description="items the tasks' key-value store may hold"
     )
@@ -264,6 +267,7 @@ class Settings(BaseSettings):
             "VIGIL_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
             "VIGIL_TASK_KV_MAX_ITEMS": str(self.task_kv_max_items),
             "VIGIL_TICK_INTERVAL": str(self.tick_interval),
+            "VIGIL_TASK_WEBHOOK_WAIT": str(self.task_webhook_wait),
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),

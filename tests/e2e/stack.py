@@ -45,7 +45,8 @@ class Running:
 COUNTER = """def handler(event, context):
     seen = int(context.kv.get("e2e:count") or 0) + 1
     context.kv.put("e2e:count", str(seen))
-    print("run", seen, "with", event["request"]["body"], "key", event["secrets"]["hook"])
+    secrets = event["secrets"]
+    print("run", seen, "with", event["request"]["body"], "key", secrets["hook"], sorted(secrets))
     return {"count": seen, "trigger": event["trigger"]}
 """
 
@@ -62,6 +63,7 @@ def stack_settings(root: Path, kafka: str, prefix: str, **extra: Any) -> Setting
         worker_metrics_bind=f"127.0.0.1:{free_port()}",
         ingest_metrics_bind=f"127.0.0.1:{free_port()}",
         secrets={"hook": SECRET},
+        task_webhook_wait=6.0,  # a task's webhook answers pending after 6 s, not 25
         **extra,
     )
 

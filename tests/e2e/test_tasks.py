@@ -38,14 +38,16 @@ def test_a_task_runs_through_the_stack_once_per_request(running: Running) -> Non
     record = json.loads(first.stdout)
     assert record["status"] == "success", record
     assert json.loads(record["result"]) == {"count": 1, "trigger": "manual"}
-    assert record["logs"] == "run 1 with {'n': 1} key [secret hook]\n"
+    assert record["logs"] == "run 1 with {'n': 1} key [secret hook] ['hook']\n"
     assert SECRET not in first.stdout
     second = json.loads(run_task(running, "counter", "--format", "json").stdout)
     assert json.loads(second["result"])["count"] == 2  # the store outlives the run
     unknown = run_task(running, "nope")
     assert unknown.returncode == 2 and "no applied task 'nope'; applied: counter" in unknown.stderr
 
-    query = "SELECT run_id, status FROM task_runs FINAL ORDER BY started_at"
+    query = (
+        "SELECT run_id, status FROM task_runs FINAL WHERE task_id = 'counter' ORDER BY started_at"
+    )
     rows = wait_for(lambda: r if len(r := running.sql(query)) == 2 else None, 60, "2 runs")
     assert [status for _, status in rows] == ["success", "success"]
 

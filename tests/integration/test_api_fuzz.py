@@ -7,11 +7,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from pydantic import SecretStr
 
 from tests.helpers import API_KEY, AUTH
 from vigil.api.app import create_app
 from vigil.api.auth import StaticKeys
 from vigil.connectors.history.ddl import migrate
+from vigil.connectors.tasks.secrets import new_key
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
@@ -24,6 +26,8 @@ pytestmark = pytest.mark.integration
 def api_schema(settings: Settings, kafka: str, clickhouse: Any) -> Any:
     ensure_topics(settings, kafka)
     migrate(clickhouse)
+    # the secrets routes seal with the operator's key (without one they answer 503)
+    settings = settings.model_copy(update={"secrets_key": SecretStr(new_key())})
     store = SchemaStore()  # in memory: fuzzed schemas stay out of the broker
     forta = LocalModeIngress(frozenset(), "forta-token", lambda alerts, metrics: None)
     app = create_app(

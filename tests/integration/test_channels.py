@@ -132,6 +132,20 @@ def test_datadog_count_metric_per_monitor_and_network(
         assert series["type"] == "count" and series["points"] == [[timestamp, 3]]
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_datadog_metric_from_a_task(receiver: WebhookReceiver, version: str) -> None:
+    config = {"alias": "dd", "type": "datadog", "api_key_secret": "dd-key", "api_version": version}
+    metric = {"type": "TASK", "task": {"id": "keeper"}, "metric": {"name": "tvl", "value": 2.5}}
+    assert send(config, settings_for(receiver), [metric]).ok
+    [series] = receiver.received[0].json()["series"]
+    assert (series["metric"], series["tags"]) == ("tvl", ["task:keeper"])
+    [point] = series["points"]
+    if version == "v2":
+        assert series["type"] == 3 and point["value"] == 2.5 and point["timestamp"] > 1.7e9
+    else:
+        assert series["type"] == "gauge" and point[1] == 2.5 and point[0] > 1.7e9
+
+
 def test_pagerduty_alert_and_change_events(receiver: WebhookReceiver) -> None:
     config = {
         "alias": "pd",

@@ -52,3 +52,27 @@ def test_task_mistakes_name_the_file_and_field(
     with pytest.raises(ConfigError) as caught:
         load_project(with_task(tmp_path, definition, code))
     assert expected in str(caught.value)
+
+
+def test_a_monitor_triggers_tasks_named_in_tasks_or_among_its_channels(tmp_path: Path) -> None:
+    root = project(tmp_path, monitor("channels: [ops, count]\ntasks: [count]\n"))
+    (root / "tasks").mkdir()
+    (root / "tasks" / "count.yaml").write_text("name: counter\ncode: count.py\n")
+    (root / "tasks" / "count.py").write_text(HANDLER)
+    [loaded] = load_project(root).monitors
+    assert (loaded.config.channels, loaded.config.tasks) == (["ops", "count"], ["count"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("tasks: [counter]\n", "tasks: unknown task 'counter'; tasks: none"),
+        ("channels: [count]\n", "channels: unknown channel alias 'count'; channels/ defines: ops"),
+    ],
+)
+def test_a_monitor_naming_a_task_that_is_not_there_fails_at_load(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_project(project(tmp_path, monitor(extra)))
+    assert expected in str(caught.value)

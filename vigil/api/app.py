@@ -12,12 +12,22 @@ from fastapi import FastAPI
 
 from vigil import __version__
 from vigil.api.auth import Keys
-from vigil.api.routes import deliveries, health, metrics, monitors, queries, registry, sql
+from vigil.api.routes import (
+    deliveries,
+    health,
+    metrics,
+    monitors,
+    queries,
+    registry,
+    sql,
+    tasks,
+)
 from vigil.api.routes import forta as forta_routes
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.forta.ingress import LocalModeIngress
+from vigil.streams.task_webhooks import Webhooks
 
 
 def create_app(
@@ -29,9 +39,11 @@ def create_app(
     forta: LocalModeIngress | None = None,
     limits: dict[str, Any] | None = None,
     config: tuple[Settings, str, Codec] | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """The API over the keys it accepts, a schema store (None: external registry), a
-    ClickHouse client and the config topics (settings, bootstrap, codec).
+    ClickHouse client, the config topics (settings, bootstrap, codec) and the tasks'
+    webhooks (runs by hand and by webhook).
 
     Users' SQL runs under ``limits`` (Settings.sql_limits) on ``clickhouse``, which should be
     a client of its own: no lock is shared with the history sink, so a long query never
@@ -39,13 +51,14 @@ def create_app(
     app = FastAPI(title="vigil", version=__version__)
     app.state.keys, app.state.store, app.state.clickhouse = keys, store, clickhouse
     app.state.status, app.state.forta, app.state.limits = status, forta, limits
-    app.state.config = config
+    app.state.config, app.state.webhooks = config, webhooks
     app.include_router(health.router)
     app.include_router(sql.router)
     app.include_router(queries.router)
     app.include_router(deliveries.router)
     app.include_router(monitors.router)
     app.include_router(metrics.router)
+    app.include_router(tasks.router)
     if forta is not None:
         app.include_router(forta_routes.router)
     if store is not None:

@@ -5,7 +5,6 @@ to every user of the machine, and kept in shell history); listings show names on
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import UTC, datetime
 
@@ -19,7 +18,6 @@ secrets_app = typer.Typer(
     help="Secrets sealed at rest: set (from stdin or a prompt), list names, delete.",
     no_args_is_help=True,
 )
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def _key() -> bytes:
@@ -34,12 +32,6 @@ def _key() -> bytes:
     return parse_key(built.secrets_key.get_secret_value())
 
 
-def _name(name: str) -> str:
-    if not NAME.match(name):
-        raise VigilError(f"NAME: expected letters, digits, - _ . (up to 100), got {name!r}")
-    return name
-
-
 @secrets_app.command("new-key")
 def secrets_new_key() -> None:
     """Print a new operator key for VIGIL_SECRETS_KEY (vigil keeps no copy)."""
@@ -51,11 +43,11 @@ def secrets_new_key() -> None:
 @secrets_app.command("set")
 def secrets_set(name: str = typer.Argument(..., help="the secret's name")) -> None:
     """Seal a secret: its value from stdin (`… | vigil secrets set NAME`) or a prompt."""
-    from vigil.connectors.tasks.secrets import seal
+    from vigil.connectors.tasks.secrets import check_name, seal
     from vigil.streams.secrets import write
 
     key = _key()
-    _name(name)
+    check_name(name)
     if sys.stdin.isatty():
         value = typer.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True)
     else:

@@ -9,10 +9,13 @@ from typing import Any
 
 import typer
 
-from vigil.cli.common import console, settings
+from vigil.cli.common import console, err, settings
 from vigil.errors import VigilError
 
-tasks_app = typer.Typer(help="User tasks: run one locally.", no_args_is_help=True)
+tasks_app = typer.Typer(
+    help="User tasks: list, run (in the stack or locally), make a webhook URL.",
+    no_args_is_help=True,
+)
 
 
 def _payload(text: str | None) -> Any:
@@ -44,7 +47,8 @@ def tasks_run(
     fmt: str = typer.Option("table", "--format", help="table | json (the run record only)"),
 ) -> None:
     """Run a task once: handler(event, context) gets the payload as event.request.body.
-    Through the stack, the answer waits up to 25 s; a longer run answers pending and goes on.
+    Through the stack, the answer waits up to 25 s (VIGIL_TASK_WEBHOOK_WAIT); a longer run
+    answers pending and goes on.
     Exit status: 0 the task succeeded (or is pending), 1 it failed, 2 bad input."""
     from vigil.config.tasks import package
     from vigil.connectors.tasks.kv import LocalApi
@@ -93,7 +97,8 @@ def _through_stack(built: Any, task_id: str, body: Any, fmt: str) -> None:
     codec = stack_codec(built)
     watch = RunWatch(built, bootstrap, codec)
     run_id = request_run(built, bootstrap, codec, task_id, body)
-    record = watch.wait(run_id, 25.0) or {"runId": run_id, "status": "pending"}
+    wait = built.task_webhook_wait
+    record = watch.wait(run_id, wait) or {"runId": run_id, "status": "pending"}
     if fmt == "json":
         print(json.dumps(record, default=str))
     else:
@@ -109,3 +114,62 @@ def _through_stack(built: Any, task_id: str, body: Any, fmt: str) -> None:
         else:
             console.print(f"{record['errorType']}: {record['errorMessage']}", highlight=False)
     raise typer.Exit(0 if record["status"] in ("success", "pending") else 1)
+
+
+@tasks_app.command("list")
+def tasks_list(fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
+    """The applied tasks: id, name, version, schedule, limits, paused."""
+    from vigil.cli.common import check_format, print_rows, stack_bootstrap, stack_codec
+    from vigil.streams.tasks import applied_tasks
+
+    check_format(fmt)
+    built = settings()
+    found = applied_tasks(built, stack_bootstrap(built, "read the tasks from"), stack_codec(built))
+    rows = [
+        [
+            task_id,
+            task["config"]["name"],
+            task["version"][:12],
+            _schedule(task["config"].get("schedule")),
+            f"{task['config']['timeout']:g} s",
+            f"{task['config']['memory_mb']} MB",
+            "yes" if task["config"].get("paused") else "no",
+        ]
+        for task_id, task in sorted(found.items())
+    ]
+    headers = ["id", "name", "version", "schedule", "timeout", "memory", "paused"]
+    print_rows(headers, rows, fmt, title="tasks")
+
+
+def _schedule(schedule: dict[str, Any] | None) -> str:
+    if not schedule:
+        return ""
+    return f"every {schedule['every']}" if schedule.get("every") else f"cron {schedule['cron']}"
+
+
+@tasks_app.command("webhook")
+def tasks_webhook(
+    task_id: str = typer.Argument(..., help="an applied task's id"),
+    base: str = typer.Option(
+        None, "--base-url", help="the API's public address (default: http://VIGIL_API_BIND)"
+    ),
+) -> None:
+    """Make the task's webhook URL and print it, once: vigil keeps only its hash. Running
+    this again makes a new URL, and the old one answers 404 from then on."""
+    from vigil.cli.common import stack_bootstrap, stack_codec
+    from vigil.streams.task_webhooks import new_webhook
+    from vigil.streams.tasks import applied_tasks
+
+    built = settings()
+    bootstrap = stack_bootstrap(built, "keep the webhook in")
+    known = applied_tasks(built, bootstrap, stack_codec(built))
+    if task_id not in known:
+        raise VigilError(
+            f"TASK: no applied task {task_id!r}; applied: {', '.join(sorted(known)) or 'none'}"
+        )
+    token = new_webhook(built, bootstrap, task_id)
+    print(f"{(base or built.api_url).rstrip('/')}/tasks/{task_id}/webhook/{token}")
+    err.print(
+        "POST JSON to it; this is the only time it is shown (run again for a new one)",
+        highlight=False,
+    )

@@ -273,9 +273,10 @@ def load_project(root: Path) -> Project:
                 field="id",
             )
         seen[monitor.id] = path
-        cross_check(monitor, config, set(channels))
         monitors.append(monitor)
     tasks = [load_task_file(path, set(channels)) for path in _yaml_files(root / "tasks")]
+    for monitor in monitors:
+        cross_check(monitor, config, set(channels), tasks={task.id for task in tasks})
     return Project(root, config, monitors, channels, warnings, tasks)
 
 
@@ -284,9 +285,12 @@ def cross_check(
     config: ProjectConfig,
     aliases: set[str],
     known: str = "channels/ defines",
+    *,
+    tasks: set[str],
 ) -> None:
-    """The monitor's network is the project's, its channels exist (``known`` says where
-    they were looked for), its depth fits."""
+    """The monitor's network is the project's, its channels and tasks exist (``known``
+    says where the channels were looked for; a task id may stand among the channels),
+    its depth fits."""
     obj, path = f"monitor {monitor.config.name!r}", monitor.file
     if monitor.config.network is not None and monitor.config.network not in config.networks:
         raise ConfigError(
@@ -297,12 +301,21 @@ def cross_check(
             field="network",
         )
     for alias in monitor.config.channels:
-        if alias not in aliases:
+        if alias not in aliases and alias not in tasks:
             raise ConfigError(
-                f"unknown channel alias {alias!r}; {known}: {', '.join(sorted(aliases)) or 'none'}",
+                f"unknown channel alias {alias!r}; {known}: {', '.join(sorted(aliases)) or 'none'}"
+                f"; tasks: {', '.join(sorted(tasks)) or 'none'}",
                 file=str(path),
                 obj=obj,
                 field="channels",
+            )
+    for task in monitor.config.tasks:
+        if task not in tasks:
+            raise ConfigError(
+                f"unknown task {task!r}; tasks: {', '.join(sorted(tasks)) or 'none'}",
+                file=str(path),
+                obj=obj,
+                field="tasks",
             )
     if isinstance(monitor.config, MonitorConfig):
         level = config.networks[monitor.config.network].confirmations

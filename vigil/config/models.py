@@ -169,6 +169,10 @@ class _MonitorBase(_Model):
     channels: list[str] = Field(
         default_factory=list, description="aliases; absent: the project's defaults for severity"
     )
+    tasks: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(
+        default_factory=list,
+        description="task ids run with each block's matches (a task id in channels also runs)",
+    )
     threshold: Threshold | None = None
     timeout_seconds: int = Field(default=0, ge=0, description="least seconds between notices")
     message: MessageTemplate | None = None

@@ -17,6 +17,7 @@ from vigil.settings import REPO_ROOT, Settings
 from vigil.stack.access import api_headers
 from vigil.stack.broker import port_in_use
 from vigil.stack.supervisor import Stack
+from vigil.streams.task_webhooks import new_webhook
 from vigil.testing import Received, WebhookReceiver, wait_for
 
 ANVIL_PORT, RECEIVER_PORT = 8545, 8901  # the addresses examples/ is written for
@@ -55,6 +56,8 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
     def say(text: str) -> None:
         console.print(f"[bold cyan]demo[/] {text}")
 
+    told: list[str] = []  # the tasks' notifications
+
     def on_receive(item: Received) -> None:
         ok = verify(
             secret,
@@ -63,6 +66,14 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
             item.headers.get(SIGNATURE_HEADER, ""),
         )
         for event in item.json()["events"]:
+            if event.get("type") == "TASK":  # a task's context.notify.send
+                told.append(event["message"])
+                say(
+                    f"webhook received ({'signature ok' if ok else 'BAD SIGNATURE'}): task "
+                    f"[green]{event['task']['name']}[/] says {event['subject']}: "
+                    f"{event['message']}"
+                )
+                continue
             reason = event["matchReasons"][-1]
             say(
                 f"webhook received ({'signature ok' if ok else 'BAD SIGNATURE'}): "
@@ -86,7 +97,11 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
         say("sent a 10 VDT transfer (no match: below the threshold)")
         token.transfer_ownership(ACCOUNTS[1])
         say("transferred ownership (matches: OwnershipTransferred)")
-        wait_for(lambda: stack.check() or len(receiver.received) >= 2, 90, "two webhook deliveries")
+        wait_for(
+            lambda: stack.check() or (len(receiver.received) >= 3 and bool(told)),
+            90,
+            "two matches' webhooks and the task's notification",
+        )
         rows = wait_for(
             lambda: stack.check() or _rows(settings, MATCH_QUERY, 2), 60, "matches in ClickHouse"
         )
@@ -97,6 +112,13 @@ def run_demo(base: Settings, console: Console, *, exit_after: bool = False) -> i
         say(
             'try: [bold].venv/bin/vigil sql "SELECT * FROM deliveries FINAL"[/] '
             f"(with VIGIL_DATA_DIR={settings.data_dir})"
+        )
+        url = f"{settings.api_url}/tasks/counter/webhook/" + new_webhook(
+            settings, stack.bootstrap, "counter"
+        )
+        say(
+            "and the task counter's webhook: [bold]curl -s -X POST -H 'Content-Type: "
+            f"application/json' -d '{{\"amount\": 5000}}' {url}[/]"
         )
         if exit_after:
             return 0

@@ -188,7 +188,14 @@ REGISTRY_TOPIC = "_schemas"
 API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, compacted
 SECRETS_TOPIC = "_secrets"  # secrets sealed with the operator's key (streams.secrets), compacted
 TASK_KV_TOPIC = "_task-kv"  # the tasks' key-value store (streams.task_kv), compacted
-INTERNAL_TOPICS = (REGISTRY_TOPIC, API_KEYS_TOPIC, SECRETS_TOPIC, TASK_KV_TOPIC)
+TASK_WEBHOOKS_TOPIC = "_task-webhooks"  # hashes of task webhook tokens (streams.task_webhooks)
+INTERNAL_TOPICS = (
+    REGISTRY_TOPIC,
+    API_KEYS_TOPIC,
+    SECRETS_TOPIC,
+    TASK_KV_TOPIC,
+    TASK_WEBHOOKS_TOPIC,
+)
 
 
 def spec(suffix: str) -> TopicSpec:

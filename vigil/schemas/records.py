@@ -8,7 +8,8 @@ and big numbers (wei, gwei) are decimal strings, as in the schemas.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+import json
+from typing import Any, Literal, TypedDict
 
 
 class Withdrawal(TypedDict):
@@ -189,3 +190,34 @@ class Delivery(TypedDict):
     error: str | None
     at: int  # timestamp-millis: written as milliseconds since the epoch
     latencyMs: int
+
+
+class TaskRequest(TypedDict):
+    runId: str
+    taskId: str
+    trigger: str  # manual, schedule, webhook or monitor
+    body: str  # JSON
+    headers: str  # JSON object
+    queryParameters: str  # JSON object
+    at: int  # timestamp-millis
+
+
+def task_request(
+    run_id: str,
+    task_id: str,
+    trigger: Literal["manual", "schedule", "webhook", "monitor"],
+    body: Any,
+    at_ms: int,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> TaskRequest:
+    """A request to run ``task_id`` under the run key ``run_id`` (one run per key)."""
+    return {
+        "runId": run_id,
+        "taskId": task_id,
+        "trigger": trigger,
+        "body": json.dumps(body),
+        "headers": json.dumps(headers or {}),
+        "queryParameters": json.dumps(query or {}),
+        "at": at_ms,
+    }

@@ -103,8 +103,11 @@ def serve(settings: Settings) -> None:
     from vigil.streams.api_keys import KeyRing
 
     keys = KeyRing(settings, bootstrap, stack_key(settings, create=True))
-    follower = threading.Thread(target=keys.follow, name="api-keys", daemon=True)
-    follower.start()
+    threading.Thread(target=keys.follow, name="api-keys", daemon=True).start()
+    from vigil.streams.task_webhooks import Webhooks
+
+    webhooks = Webhooks(settings, bootstrap, codec)
+    threading.Thread(target=webhooks.follow, name="task-webhooks", daemon=True).start()
     app = create_app(
         keys,
         store=store,
@@ -113,6 +116,7 @@ def serve(settings: Settings) -> None:
         forta=forta,
         limits=settings.sql_limits,
         config=(settings, bootstrap, codec),
+        webhooks=webhooks,
     )
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
@@ -124,6 +128,7 @@ def serve(settings: Settings) -> None:
     finally:
         sink.stopping.set()
         keys.stopping.set()
+        webhooks.close()
         thread.join(15)
         log.info("serve stopped; the history sink left its group")
 

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 
-from kafka import TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -15,7 +13,7 @@ from vigil.config.access import ApiKey
 from vigil.errors import BrokerError
 from vigil.schemas.catalogue import API_KEYS_TOPIC
 from vigil.settings import Settings
-from vigil.streams.kafka import consumer, producer, read_compacted
+from vigil.streams.kafka import Followed, producer, read_compacted
 
 log = logging.getLogger(__name__)
 
@@ -50,31 +48,14 @@ def _parsed(items: Iterable[tuple[bytes, bytes]]) -> dict[str, ApiKey]:
 
 
 class KeyRing:
-    """The keys the API accepts: the stack's own key, and the topic's, kept up to date."""
+    """The keys the API accepts: the stack's own key, and the topic's, kept up to date
+    (``follow`` in a thread)."""
 
     def __init__(self, settings: Settings, bootstrap: str, stack_key: str | None) -> None:
         self.stack_key = stack_key
-        self.keys = read_keys(settings, bootstrap)
-        self.stopping = threading.Event()
-        self._topic = settings.topic(API_KEYS_TOPIC)
-        self._bootstrap, self._settings = bootstrap, settings
+        self.topic = Followed(settings, bootstrap, settings.topic(API_KEYS_TOPIC))
+        self.stopping, self.follow = self.topic.stopping, self.topic.follow
 
     def get(self, key_id: str) -> ApiKey | None:
-        return self.keys.get(key_id)
-
-    def follow(self) -> None:
-        """Apply new records until ``stopping``; run in a thread of the API process."""
-        reader = consumer(self._settings, self._bootstrap, client_id="vigil-keys")
-        try:
-            parts = [
-                TopicPartition(self._topic, p)
-                for p in reader.partitions_for_topic(self._topic) or ()
-            ]
-            reader.assign(parts)
-            reader.seek_to_beginning(*parts)
-            while not self.stopping.is_set():
-                for records in reader.poll(timeout_ms=200).values():
-                    pairs = [(r.key, r.value) for r in records if r.value is not None]
-                    self.keys = {**self.keys, **_parsed(pairs)}
-        finally:
-            reader.close()
+        value = self.topic.values.get(key_id.encode())
+        return _parsed([(key_id.encode(), value)]).get(key_id) if value is not None else None

@@ -154,7 +154,8 @@ def monitor_change(
         )
     channels = applied(settings, bootstrap, codec, "channel").values()
     aliases = {json.loads(record["spec"])["config"]["alias"] for record in channels}
-    cross_check(monitor, config, aliases, "the applied channels are")
+    tasks = set(applied(settings, bootstrap, codec, "task"))
+    cross_check(monitor, config, aliases, "the applied channels are", tasks=tasks)
     check_monitor(monitor)
     project = Project(settings.project_dir, config, [monitor], {}, [])
     return Change("monitor", monitor_id, "upsert", monitor_spec(monitor, project), "api")

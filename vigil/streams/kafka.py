@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -217,3 +218,35 @@ def read_compacted(
         return latest
     finally:
         reader.close()
+
+
+class Followed:
+    """A compacted topic's latest value per key: read to its end when made, then kept up
+    to date by ``follow`` (run it in a thread; it stops when ``stopping`` is set)."""
+
+    def __init__(self, settings: Settings, bootstrap: str, topic: str) -> None:
+        self.settings, self.bootstrap, self.topic = settings, bootstrap, topic
+        self.values = read_compacted(settings, bootstrap, topic)
+        self.stopping = threading.Event()
+
+    def follow(self) -> None:
+        reader = consumer(self.settings, self.bootstrap, client_id=f"vigil-follow-{self.topic}")
+        try:
+            parts = [
+                TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic) or ()
+            ]
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
+            while not self.stopping.is_set():
+                for records in reader.poll(timeout_ms=200).values():
+                    values = dict(self.values)  # swapped whole: readers never see it change
+                    for record in records:
+                        if record.key is None:
+                            continue
+                        if record.value is None:
+                            values.pop(record.key, None)
+                        else:
+                            values[record.key] = record.value
+                    self.values = values
+        finally:
+            reader.close()

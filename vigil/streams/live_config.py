@@ -3,6 +3,7 @@ a new immutable snapshot (matcher, channels) after every change, without a resta
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -41,6 +42,7 @@ class Snapshot:
     versions: dict[tuple[str, str], str] = field(default_factory=dict)
     by_id: dict[str, LoadedChannel] = field(default_factory=dict)
     monitors: dict[str, AppliedMonitor] = field(default_factory=dict)
+    tasks: frozenset[str] = frozenset()  # applied, unpaused task ids (monitors trigger them)
 
 
 def _extra_depth(applied: AppliedMonitor) -> int:
@@ -63,6 +65,7 @@ class LiveConfig:
         # contract monitors carry their compiled form; Forta monitors carry None
         self.monitors: dict[str, tuple[AppliedMonitor, CompiledMonitor | None]] = {}
         self.channels: dict[str, LoadedChannel] = {}
+        self.tasks: set[str] = set()
         self.versions: dict[tuple[str, str], str] = {}
         self.snapshot = Snapshot(Matcher([]))
         self.rejected = 0
@@ -131,9 +134,14 @@ class LiveConfig:
         key = (kind, change["id"])
         if self.versions.get(key) == change["version"]:
             return False
-        if kind == "task":  # the task runner's, not the matcher's
+        if kind == "task":  # the runner runs it; the notifier only needs to know it is there
             self.versions[key] = change["version"]
-            return False
+            spec = json.loads(change["spec"]) if change["action"] == "upsert" else None
+            if spec and not spec["config"].get("paused"):
+                self.tasks.add(change["id"])
+            else:
+                self.tasks.discard(change["id"])
+            return True
         if change["action"] == "delete":
             if kind == "monitor":
                 self.monitors.pop(change["id"], None)
@@ -182,4 +190,5 @@ class LiveConfig:
             dict(self.versions),
             dict(self.channels),
             {monitor_id: applied for monitor_id, (applied, _) in self.monitors.items()},
+            frozenset(self.tasks),
         )

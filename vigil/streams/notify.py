@@ -25,7 +25,7 @@ from vigil.connectors.notify.render import with_links
 from vigil.processors.alerting import Gate, decide
 from vigil.schemas.codec import Codec
 from vigil.schemas.events import match_event
-from vigil.schemas.records import Delivery, Match, MatchBatch
+from vigil.schemas.records import Delivery, Match, MatchBatch, task_request
 from vigil.settings import Settings
 from vigil.streams.dlq import DeadLetters, dead_letter
 from vigil.streams.live_config import LiveConfig
@@ -83,6 +83,7 @@ class Notifier:
         self.deliveries = app.topic(settings.topic("notify.deliveries"))
         self.suppressed = app.topic(settings.topic("monitor.suppressed"))
         self.batches_name = settings.topic("monitor.match-batches")
+        self.task_requests = app.topic(settings.topic("tasks.requests"))
         self.delivered = tables["delivered"]  # delivery key → request id that sent it
         self.alerts = tables["alert-state"]  # monitor id → decide()'s state
         self.http = http or httpx.AsyncClient()  # a transport seam for tests
@@ -115,6 +116,8 @@ class Notifier:
         )
         if not notify:
             return
+        if not batch["retracted"] and not batch["redelivery"]:
+            await self._trigger_tasks(batch, notify)
         if batch["channel"]:
             only = snapshot.by_id.get(batch["channel"])
             targets = [only] if only else []
@@ -123,11 +126,38 @@ class Notifier:
         else:
             targets = []
             for alias in notify[0]["monitor"]["channels"]:
-                if alias not in snapshot.channels:
+                if alias not in snapshot.channels and alias not in snapshot.tasks:
                     log.error("batch %s: no applied channel has alias %r", batch["id"], alias)
                 targets.extend(snapshot.channels.get(alias, []))
         for channel in targets:
             await self._deliver(batch, notify, channel, where)
+
+    async def _trigger_tasks(self, batch: MatchBatch, matches: list[Match]) -> None:
+        """Request a run of each task the monitor names (in ``tasks:`` or among its
+        channels) with the block's events, as a webhook gets them. The run id is the
+        batch's and the task's, so a batch seen again runs nothing twice."""
+        snapshot = self.live.snapshot
+        config = matches[0]["monitor"]
+        applied = snapshot.monitors.get(batch["monitorId"])
+        named = list(applied.monitor.config.tasks) if applied else []
+        named += [a for a in config["channels"] if a not in snapshot.channels]
+        for task_id in dict.fromkeys(named):
+            if task_id not in snapshot.tasks:
+                log.error("batch %s: task %r is not applied or is paused", batch["id"], task_id)
+                continue
+            run_id = f"monitor:{batch['id']}:{task_id}"
+            request = task_request(
+                run_id,
+                task_id,
+                "monitor",
+                {"events": [match_event(m) for m in matches]},
+                self.clock.ms(),
+            )
+            topic = self.task_requests.get_topic_name()
+            metrics.RECORDS.labels(topic).inc()
+            await self.task_requests.send(
+                key=run_id.encode(), value=self.codec.encode(topic, "TaskRequest", request)
+            )
 
     async def _gate(self, batch: MatchBatch) -> list[Match]:
         """The matches that pass the monitor's threshold and timeout; records the others."""

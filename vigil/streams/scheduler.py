@@ -9,7 +9,6 @@ for runs that are already taken, and nothing runs twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any
@@ -20,6 +19,7 @@ from vigil.clock import SYSTEM, Clock
 from vigil.config.models import ScheduleConfig
 from vigil.processors.schedules import due, next_tick, run_id
 from vigil.schemas.codec import Codec
+from vigil.schemas.records import task_request
 from vigil.settings import Settings
 from vigil.streams.kafka import consumer, producer
 from vigil.streams.tasks import applied_tasks
@@ -99,15 +99,9 @@ class Scheduler:
             schedule = ScheduleConfig.model_validate(config["schedule"])
             for when in due(schedule, at - interval_ms, at):
                 key = run_id(task_id, when)
-                request: dict[str, Any] = {
-                    "runId": key,
-                    "taskId": task_id,
-                    "trigger": "schedule",
-                    "body": json.dumps({"scheduledAt": when}),
-                    "headers": "{}",
-                    "queryParameters": "{}",
-                    "at": self.clock.ms(),
-                }
+                request = task_request(
+                    key, task_id, "schedule", {"scheduledAt": when}, self.clock.ms()
+                )
                 value = self.codec.encode(self.requests, "TaskRequest", request)
                 sink.send(self.requests, key=key.encode(), value=value)
                 self.requested += 1

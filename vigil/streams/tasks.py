@@ -26,9 +26,12 @@ from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
 from vigil.errors import NotFound
 from vigil.schemas.codec import Codec
+from vigil.schemas.records import task_request
 from vigil.settings import Settings
 from vigil.streams.kafka import consumer, producer, read_compacted
+from vigil.streams.secrets import with_stored_secrets
 from vigil.streams.task_kv import TopicStore
+from vigil.streams.task_notify import RunNotices
 
 log = logging.getLogger(__name__)
 FINAL = ("success", "error", "timeout", "killed")
@@ -57,8 +60,12 @@ class TaskRunner:
         self.claimed = self._claimed()
         self.store = TopicStore(settings, bootstrap, max_items=settings.task_kv_max_items)
         self.sink = producer(settings, bootstrap, client_id="vigil-runner", linger_ms=0)
-        self.secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
         self.ran = 0
+
+    def _settings(self) -> Settings:
+        """The settings with the secrets as stored now: a secret set while the runner runs
+        counts from the next run."""
+        return with_stored_secrets(self.settings, self.bootstrap)
 
     def _claimed(self) -> set[str]:
         """Every run id on ``tasks.runs``: taken, whatever became of the run."""
@@ -106,7 +113,8 @@ class TaskRunner:
             self._write({**base, **_ended("error", "UnknownTask", f"task {why}", started)})
             return
         self._write({**base, "status": "pending"})  # the run id is taken from here on
-        config = task["config"]
+        config, settings = task["config"], self._settings()
+        secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
         files = {name: base64.b64decode(data) for name, data in task["files"].items()}
         event = {
             "request": {
@@ -114,16 +122,21 @@ class TaskRunner:
                 "headers": json.loads(request["headers"]),
                 "queryParameters": json.loads(request["queryParameters"]),
             },
-            "secrets": self.secrets,
+            "secrets": secrets,
             "taskId": request["taskId"],
             "taskName": config["name"],
             "runId": run_id,
             "trigger": request["trigger"],
         }
         limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
-        outcome = run(files, event, StoreApi(self.store), limits, self.secrets)
-        self._write({**base, **_record(outcome, self.clock.ms())})
+        about = {**base, "taskName": config["name"], "version": task["version"]}
+        notices = RunNotices(settings, self.bootstrap, self.codec, self.sink, about, self.clock)
+        outcome = run(files, event, StackApi(self.store, notices), limits, secrets)
+        ended = {**base, **_record(outcome, self.clock.ms())}
+        self._write(ended)
         self.ran += 1
+        if outcome.status != "success" and config.get("failure_channels"):
+            notices.failed(config["failure_channels"], ended)
         log.info("task %s run %s: %s", request["taskId"], run_id, outcome.status)
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -140,6 +153,20 @@ class TaskRunner:
         value = self.codec.encode(self.runs, "TaskRun", full)
         self.sink.send(self.runs, key=record["runId"].encode(), value=value).get(30)
         self.claimed.add(record["runId"])
+
+
+class StackApi(StoreApi):
+    """A run's API in the stack: the topic-backed store, and notifications sent."""
+
+    def __init__(self, store: TopicStore, notices: RunNotices) -> None:
+        super().__init__(store)
+        self.notices = notices
+
+    def notify(self, alias: str, subject: str, message: str) -> str | None:
+        return self.notices.send(alias, subject, message)
+
+    def metric(self, alias: str, name: str, value: float) -> str | None:
+        return self.notices.metric(alias, name, value)
 
 
 def _ended(status: str, error_type: str, message: str, at: int) -> dict[str, Any]:
@@ -169,15 +196,7 @@ def request_run(
             f"no applied task {task_id!r}; applied: {', '.join(sorted(known)) or 'none'}"
         )
     run_id = f"manual:{uuid.uuid4().hex}"
-    request = {
-        "runId": run_id,
-        "taskId": task_id,
-        "trigger": "manual",
-        "body": json.dumps(body),
-        "headers": "{}",
-        "queryParameters": "{}",
-        "at": clock.ms(),
-    }
+    request = task_request(run_id, task_id, "manual", body, clock.ms())
     topic = settings.topic("tasks.requests")
     sink = producer(settings, bootstrap, client_id="vigil-tasks", linger_ms=0)
     try:
@@ -218,4 +237,7 @@ class RunWatch:
                                 return last
             return last
         finally:
-            self.reader.close()
+            self.close()
+
+    def close(self) -> None:
+        self.reader.close()

@@ -29,7 +29,7 @@ from vigil.streams.config_topics import (
 router = APIRouter(tags=["monitors"])
 
 
-def _config(request: Request) -> tuple[Any, str, Any]:
+def config_of(request: Request) -> tuple[Any, str, Any]:
     config: tuple[Any, str, Any] | None = request.app.state.config
     if config is None:
         raise HTTPException(503, "this process does not follow the config topics")
@@ -39,19 +39,19 @@ def _config(request: Request) -> tuple[Any, str, Any]:
 @router.get("/monitors", dependencies=[require("monitors:read")])
 async def monitors(request: Request) -> list[dict[str, Any]]:
     """Every applied monitor: id, name, network, severity, paused, version, source."""
-    found = await run_in_threadpool(applied_monitors, *_config(request))
+    found = await run_in_threadpool(applied_monitors, *config_of(request))
     return [monitor_summary(record) for _, record in sorted(found.items())]
 
 
 @router.get("/channels", dependencies=[require("monitors:read")])
 async def channels(request: Request) -> list[dict[str, Any]]:
     """Every applied channel: id, type, version, source (never a URL or a secret)."""
-    found = await run_in_threadpool(applied, *_config(request), "channel")
+    found = await run_in_threadpool(applied, *config_of(request), "channel")
     return [channel_summary(record) for _, record in sorted(found.items())]
 
 
 async def _set(request: Request, monitor_id: str, paused: bool) -> dict[str, Any]:
-    settings, bootstrap, codec = _config(request)
+    settings, bootstrap, codec = config_of(request)
     try:
         changed = await run_in_threadpool(
             set_paused, settings, bootstrap, codec, monitor_id, paused
@@ -92,7 +92,7 @@ CHANNEL_EXAMPLE = {"alias": "ops", "type": "slack", "url_secret": "slack-ops-url
 
 
 async def _put(request: Request, build: Any, *args: Any) -> dict[str, Any]:
-    settings, bootstrap, codec = _config(request)
+    settings, bootstrap, codec = config_of(request)
     try:
         change = await run_in_threadpool(build, *args)
     except ConfigError as exc:
@@ -109,7 +109,7 @@ async def put_monitor(
 ) -> dict[str, Any]:
     """Create or change a monitor: a monitor file's content as JSON (the ABI inline).
     Checked as `vigil apply` checks files; a problem is a 422 naming the field."""
-    settings, bootstrap, codec = _config(request)
+    settings, bootstrap, codec = config_of(request)
     return await _put(request, monitor_change, settings, bootstrap, codec, monitor_id, body)
 
 
@@ -124,7 +124,7 @@ async def put_channel(
 
 
 async def _delete(request: Request, kind: str, object_id: str) -> dict[str, Any]:
-    settings, bootstrap, codec = _config(request)
+    settings, bootstrap, codec = config_of(request)
     try:
         await run_in_threadpool(delete_object, settings, bootstrap, codec, kind, object_id)
     except NotFound as exc:

@@ -30,6 +30,16 @@ def series(config: DatadogConfig, events: list[dict[str, Any]], now: int) -> dic
     return {"series": out}
 
 
+def metric_series(config: DatadogConfig, event: dict[str, Any], now: int) -> dict[str, Any]:
+    """A task's ``send_metric``: one gauge point of its own name, tagged with the task."""
+    name, value = event["metric"]["name"], event["metric"]["value"]
+    tags = [f"task:{event['task']['id']}"]
+    if config.api_version == "v2":
+        point = {"timestamp": now, "value": value}
+        return {"series": [{"metric": name, "type": 3, "points": [point], "tags": tags}]}
+    return {"series": [{"metric": name, "type": "gauge", "points": [[now, value]], "tags": tags}]}
+
+
 class DatadogChannel(ApiChannel):
     """Counts the matches of a block; a block without matches sends nothing (no zeros)."""
 
@@ -49,7 +59,10 @@ class DatadogChannel(ApiChannel):
     ) -> int:
         key = need(self._credential, self.config.api_key_secret, f"datadog {self.alias}")
         now = max(int(e.get("timestamp") or 0) for e in events) or int(self.clock.time())
-        body = series(self.config, events, now)
+        if "metric" in events[0]:
+            body = metric_series(self.config, events[0], now)
+        else:
+            body = series(self.config, events, now)
         response = await post_json(
             self._client,
             f"{self._api}/api/{self.config.api_version}/series",

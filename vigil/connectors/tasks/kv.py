@@ -74,8 +74,7 @@ class MemoryStore:
 
 
 class StoreApi:
-    """A run's API over ``store``; notifications are refused (a run in the stack, until
-    they go through the notify path)."""
+    """A run's API over ``store``; notifications are refused (a subclass sends them)."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -90,11 +89,11 @@ class StoreApi:
     def kv_delete(self, key: str) -> None:
         self.store.delete(key)
 
-    def notify(self, alias: str, subject: str, message: str) -> None:
-        raise ValueError("context.notify is not available to runs in the stack yet")
+    def notify(self, alias: str, subject: str, message: str) -> str | None:
+        raise ValueError("context.notify is not available here")
 
-    def metric(self, alias: str, name: str, value: float) -> None:
-        raise ValueError("context.notify is not available to runs in the stack yet")
+    def metric(self, alias: str, name: str, value: float) -> str | None:
+        raise ValueError("context.notify is not available here")
 
 
 class LocalApi(StoreApi):
@@ -104,8 +103,10 @@ class LocalApi(StoreApi):
     def __init__(self) -> None:
         super().__init__(MemoryStore())
 
-    def notify(self, alias: str, subject: str, message: str) -> None:
+    def notify(self, alias: str, subject: str, message: str) -> str | None:
         self.sent.append({"alias": alias, "subject": subject, "message": message})
+        return None
 
-    def metric(self, alias: str, name: str, value: float) -> None:
+    def metric(self, alias: str, name: str, value: float) -> str | None:
         self.sent.append({"alias": alias, "metric": name, "value": value})
+        return None

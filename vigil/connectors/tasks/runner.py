@@ -67,13 +67,14 @@ class RunRecord:
 
 class TaskApi(Protocol):
     """What a run may ask of vigil (``context.kv``, ``context.notify``); a refusal raises
-    ValueError, whose message the task sees."""
+    ValueError, whose message the task sees. A notification that could not be sent is not
+    a refusal: the warning returned goes to the run's logs."""
 
     def kv_get(self, key: str) -> str | None: ...
     def kv_put(self, key: str, value: str) -> None: ...
     def kv_delete(self, key: str) -> None: ...
-    def notify(self, alias: str, subject: str, message: str) -> None: ...
-    def metric(self, alias: str, name: str, value: float) -> None: ...
+    def notify(self, alias: str, subject: str, message: str) -> str | None: ...
+    def metric(self, alias: str, name: str, value: float) -> str | None: ...
 
 
 def run(
@@ -239,12 +240,13 @@ def _serve(api: TaskApi, token: str) -> ThreadingHTTPServer:
                 return api.kv_delete(_text(body, "key"))
             if self.path == "/notify/send":
                 alias, subject = _text(body, "alias"), _text(body, "subject")
-                return api.notify(alias, subject, _text(body, "message"))
+                return {"warning": api.notify(alias, subject, _text(body, "message"))}
             if self.path == "/notify/metric":
                 value = body["value"]
                 if not isinstance(value, int | float) or isinstance(value, bool):
                     raise ValueError(f"value: expected a number, got {value!r}")
-                return api.metric(_text(body, "alias"), _text(body, "name"), float(value))
+                name = _text(body, "name")
+                return {"warning": api.metric(_text(body, "alias"), name, float(value))}
             raise ValueError(f"no such call {self.path}")
 
         def _answer(self, status: int, body: Any) -> None:

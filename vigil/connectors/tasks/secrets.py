@@ -14,12 +14,22 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vigil.errors import SettingsError
+from vigil.errors import SettingsError, VigilError
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def check_name(name: str) -> str:
+    """A secret's name: letters, digits, ``- _ .``, up to 100."""
+    if not NAME.match(name):
+        raise VigilError(f"NAME: expected letters, digits, - _ . (up to 100), got {name!r}")
+    return name
 
 
 def parse_key(text: str) -> bytes:
