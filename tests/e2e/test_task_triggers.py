@@ -5,6 +5,8 @@ reaches the task's failure channel."""
 
 import base64
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,14 @@ ECHO = """def handler(event):
     print("echo", event["trigger"])
     return event["request"]
 """
-SLOW = """import time
+SLOW = """import pathlib
+import time
 
 def handler(event):
     time.sleep(9)
+    mark = event["request"]["body"].get("mark")
+    if mark:
+        pathlib.Path(mark).write_text("ran")
     return "late"
 """
 RELAY = """def handler(event, context):
@@ -171,3 +177,32 @@ def test_webhook_monitor_and_manual_triggers(running: Running) -> None:
     assert sent == [["task:fails", "SENT"], ["task:relay", "SENT"]]
     listed = httpx.get(f"{settings.api_url}/tasks", headers=api_headers(settings), timeout=10)
     assert [t["id"] for t in listed.json()] == ["counter", "echo", "fails", "relay", "slow"]
+
+
+def test_a_runner_killed_mid_run_leaves_no_second_run_and_no_orphan(
+    running: Running, tmp_path: Path
+) -> None:
+    settings, stack = running.stack.settings, running.stack
+    _add_tasks(settings.project_dir, running.token.address)
+    assert run_vigil(settings, "apply").returncode == 0
+    mark = tmp_path / "the-run-went-on"
+    call = threading.Thread(
+        target=httpx.post,
+        args=(f"{settings.api_url}/tasks/slow/runs",),
+        kwargs={"json": {"mark": str(mark)}, "headers": api_headers(settings), "timeout": 30},
+    )
+    call.start()
+    query = "SELECT run_id FROM task_runs FINAL WHERE task_id = 'slow' AND status = 'pending'"
+    [[run_id]] = wait_for(lambda: running.sql(query) or None, 30, "the run's pending record")
+    runner = stack.children.pop("runner")
+    runner.kill()  # SIGKILL: no clean-up of any kind
+    runner.wait(10)
+    stack.start_role("runner")  # its request was not committed: the new runner gets it again
+    log = stack.logs / "runner.log"
+    taken = f"task run {run_id} was taken before: not run again"
+    wait_for(lambda: taken in log.read_text(), 60, "the restarted runner to skip the run")
+    call.join(30)
+    time.sleep(10)  # past the 9 s the run would have taken, had it lived on
+    assert not mark.exists(), "the run outlived its runner"
+    rows = running.sql(f"SELECT status FROM task_runs FINAL WHERE run_id = '{run_id}'")
+    assert rows == [["pending"]]  # never run twice; the dead runner's run stays pending

@@ -15,6 +15,8 @@ The sandbox, and what it does not do:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import resource
@@ -33,6 +35,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 SHIM = Path(__file__).with_name("shim.py")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+LIBC = (
+    ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ def _execute(workdir: Path, env: dict[str, str], event: bytes, limits: Limits) -
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if LIBC is not None:  # a run dies with its runner: a killed runner leaves no orphan
+            LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
     started = time.monotonic()
     process = subprocess.Popen(
