@@ -76,3 +76,26 @@ def test_a_monitor_naming_a_task_that_is_not_there_fails_at_load(
     with pytest.raises(ConfigError) as caught:
         load_project(project(tmp_path, monitor(extra)))
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [
+        ("web3==7.0\n--index-url https://example.org\n", "requirements.txt:2: pip options"),
+        ("# pinned\nrequests >= 2 ; python_version < '2'\nnot a requirement!\n", ":3: not a"),
+    ],
+)
+def test_a_tasks_requirements_are_checked_at_load(
+    tmp_path: Path, requirements: str, expected: str
+) -> None:
+    root = with_task(tmp_path, "name: c\ncode: count\n", code=None)
+    folder = root / "tasks" / "count"
+    folder.mkdir()
+    (folder / "main.py").write_text(HANDLER)
+    (folder / "requirements.txt").write_text(requirements)
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    assert expected in str(caught.value)
+    (folder / "requirements.txt").write_text("web3==7.0 --hash=sha256:00ff\nrequests>=2\n")
+    [task] = load_project(root).tasks
+    assert set(task.files) == {"main.py", "requirements.txt"}

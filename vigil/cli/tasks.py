@@ -51,6 +51,7 @@ def tasks_run(
     answers pending and goes on.
     Exit status: 0 the task succeeded (or is pending), 1 it failed, 2 bad input."""
     from vigil.config.tasks import package
+    from vigil.connectors.tasks.envs import for_files
     from vigil.connectors.tasks.kv import LocalApi
     from vigil.connectors.tasks.runner import Limits, run
 
@@ -72,7 +73,9 @@ def tasks_run(
         "trigger": "manual",
     }
     api = LocalApi()
-    record = run(files, event, api, Limits(timeout=timeout, memory_mb=memory), secrets)
+    python = for_files(built.data_dir / "task-envs", files)  # its requirements, built once
+    limits = Limits(timeout=timeout, memory_mb=memory)
+    record = run(files, event, api, limits, secrets, python)
     if fmt == "json":
         print(json.dumps(record.as_json(), default=str))
     else:
@@ -173,3 +176,40 @@ def tasks_webhook(
         "POST JSON to it; this is the only time it is shown (run again for a new one)",
         highlight=False,
     )
+
+
+@tasks_app.command("deploy")
+def tasks_deploy(
+    path: Path = typer.Argument(..., help="a .py file, or a folder with main.py"),
+    name: str = typer.Option(..., "--name", help="the task's name"),
+    task_id: str = typer.Option(None, "--id", help="its id (default: the name, slugged)"),
+    timeout: float = typer.Option(None, "--timeout", help="seconds a run may take (300)"),
+    memory: int = typer.Option(None, "--memory", help="MB a run may use (256)"),
+    every: str = typer.Option(None, "--every", help="run by itself: 90s, 5m, 2h"),
+    cron: str = typer.Option(None, "--cron", help="run by itself: five cron fields (UTC)"),
+    failure: list[str] = typer.Option([], "--failure-channel", help="told when a run fails"),
+) -> None:
+    """Publish a task outside the project's files (every version is kept). The project's
+    files stay the source of truth: a `vigil apply` of a project without this task removes
+    it."""
+    from vigil.cli.common import stack_bootstrap, stack_codec
+    from vigil.config.tasks import package
+    from vigil.config.templates import slug
+    from vigil.streams.config_topics import put_object, task_change
+
+    files = package(path)
+    definition: dict[str, Any] = {"name": name, "code": path.name}
+    for key, value in (("timeout", timeout), ("memory_mb", memory)):
+        if value is not None:
+            definition[key] = value
+    if every is not None or cron is not None:
+        definition["schedule"] = {"every": every, "cron": cron}
+    if failure:
+        definition["failure_channels"] = failure
+    chosen = task_id or slug(name)
+    built = settings()
+    bootstrap = stack_bootstrap(built, "publish the task to")
+    codec = stack_codec(built)
+    change = task_change(built, bootstrap, codec, chosen, definition, files, f"deploy {path}")
+    effect = put_object(built, bootstrap, codec, change)
+    console.print(f"task {chosen}: {effect}, version {change.version[:12]}", highlight=False)

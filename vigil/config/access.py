@@ -26,7 +26,7 @@ SCOPES: dict[str, str] = {
     "registry:read": "GET the schema registry (subscribers' Avro deserializers)",
     "registry:write": "POST schemas to the registry (vigil's own processes)",
     "tasks:read": "GET /tasks: the applied tasks",
-    "tasks:write": "POST /tasks/{id}/runs (run by hand) and /tasks/{id}/webhook (a new URL)",
+    "tasks:write": "PUT and DELETE /tasks/{id}; POST /tasks/{id}/runs and /tasks/{id}/webhook",
     "secrets:write": "GET /secrets (names only), PUT and DELETE /secrets/{name}",
     "status:read": "GET /health with the instance, data dir and history counts",
     "metrics:read": "GET /metrics: Prometheus metrics of the API process",

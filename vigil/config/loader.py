@@ -14,9 +14,15 @@ from pydantic_core import ErrorDetails
 from vigil.config.channels import CHANNEL, CHANNEL_MODELS, CHANNEL_TYPES, ChannelConfig
 from vigil.config.fragments import with_fragments
 from vigil.config.message import Template
-from vigil.config.models import FortaMonitorConfig, MonitorConfig, ProjectConfig, TaskConfig
+from vigil.config.models import (
+    ID,
+    FortaMonitorConfig,
+    MonitorConfig,
+    ProjectConfig,
+    TaskConfig,
+)
 from vigil.config.problems import plain, suggestion
-from vigil.config.tasks import package
+from vigil.config.tasks import checked, package
 from vigil.errors import ConfigError
 
 AnyMonitor = MonitorConfig | FortaMonitorConfig
@@ -74,18 +80,44 @@ def load_task_file(path: Path, aliases: set[str]) -> LoadedTask:
     """One task file; its code is read (and size-checked), its failure channels checked."""
     task_id = path.stem.lower().replace(".", "-")
     config = _validate(TaskConfig, _read_yaml(path), path, f"task {task_id!r}")
+    _check_failure_channels(config, path, aliases)
     obj = f"task {config.name!r}"
+    files = package((path.parent / config.code).resolve(), obj=obj, field="code")
+    return LoadedTask(task_id, config, files, path)
+
+
+def task_from_data(
+    data: Any,
+    origin: Path,
+    task_id: str,
+    files: dict[str, bytes],
+    aliases: set[str],
+    known: str = "the applied channels are",
+) -> LoadedTask:
+    """A task given whole (`vigil tasks deploy`, ``PUT /tasks/{id}``): its definition as a
+    task file's content, its code's files, checked as a project's tasks are."""
+    if not ID.match(task_id):
+        raise ConfigError(
+            f"expected lowercase letters, digits, - and _, got {task_id!r}",
+            file=str(origin),
+            field="id",
+        )
+    config = _validate(TaskConfig, data, origin, f"task {task_id!r}")
+    _check_failure_channels(config, origin, aliases, known)
+    return LoadedTask(task_id, config, checked(files, origin), origin)
+
+
+def _check_failure_channels(
+    config: TaskConfig, path: Path, aliases: set[str], known: str = "channels/ defines"
+) -> None:
     for alias in config.failure_channels:
         if alias not in aliases:
             raise ConfigError(
-                f"unknown channel alias {alias!r}; channels/ defines: "
-                f"{', '.join(sorted(aliases)) or 'none'}",
+                f"unknown channel alias {alias!r}; {known}: {', '.join(sorted(aliases)) or 'none'}",
                 file=str(path),
-                obj=obj,
+                obj=f"task {config.name!r}",
                 field="failure_channels",
             )
-    files = package((path.parent / config.code).resolve(), obj=obj, field="code")
-    return LoadedTask(task_id, config, files, path)
 
 
 def _read_yaml(path: Path) -> Any:

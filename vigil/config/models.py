@@ -21,6 +21,7 @@ from vigil.config.urls import REFERENCE, redact
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
+ID = re.compile(_ALIAS)  # ids and aliases: lowercase letters, digits, - and _
 
 
 def _address(value: str) -> str:

@@ -21,6 +21,7 @@ from vigil.config.loader import (
     load_project_config,
     monitor_from_data,
     routed,
+    task_from_data,
 )
 from vigil.config.state import (
     SCHEMA,
@@ -32,6 +33,7 @@ from vigil.config.state import (
     channel_spec,
     monitor_spec,
     plan,
+    task_spec,
     with_paused,
 )
 from vigil.errors import BrokerError, ConfigError, NotFound
@@ -161,10 +163,32 @@ def monitor_change(
     return Change("monitor", monitor_id, "upsert", monitor_spec(monitor, project), "api")
 
 
+def task_change(
+    settings: Settings,
+    bootstrap: str,
+    codec: Codec,
+    task_id: str,
+    data: Any,
+    files: dict[str, bytes],
+    origin: str,
+) -> Change:
+    """The upsert of a task given whole (its definition and its files), checked as `vigil
+    apply` checks a project's tasks, its failure channels against the applied ones."""
+    channels = applied(settings, bootstrap, codec, "channel").values()
+    aliases = {json.loads(record["spec"])["config"]["alias"] for record in channels}
+    task = task_from_data(data, Path(origin), task_id, files, aliases)
+    return Change("task", task_id, "upsert", task_spec(task), "deploy", origin)
+
+
 def channel_change(channel_id: str, data: Any) -> Change:
     """The upsert of the channel ``data`` (a channel file's content as JSON)."""
     channel = channel_from_data(data, Path(f"PUT /channels/{channel_id}"), channel_id)
     return Change("channel", channel_id, "upsert", channel_spec(channel), "api")
+
+
+def _names(monitor: dict[str, Any], name: str) -> bool:
+    """Whether a monitor's config names a channel alias or task id ``name``."""
+    return name in monitor["channels"] or name in monitor.get("tasks", [])
 
 
 def delete_object(
@@ -176,16 +200,17 @@ def delete_object(
     if record is None:
         known = sorted(i for k, i in current if k == kind)
         raise NotFound(f"no applied {kind} {object_id!r}; applied: {', '.join(known) or 'none'}")
-    if kind == "channel":
-        alias = json.loads(record["spec"])["config"]["alias"]
+    if kind in ("channel", "task"):
+        config = json.loads(record["spec"])["config"]
+        name = config["alias"] if kind == "channel" else object_id
         users = sorted(
             i
             for (k, i), r in current.items()
-            if k == "monitor" and alias in json.loads(r["spec"])["config"]["channels"]
+            if k == "monitor" and _names(json.loads(r["spec"])["config"], name)
         )
         if users:
             raise ConfigError(
-                f"channel {object_id!r} (alias {alias!r}) is named by monitor(s) "
+                f"{kind} {object_id!r} ({name!r}) is named by monitor(s) "
                 f"{', '.join(users)}; change or delete them first"
             )
     publish(settings, bootstrap, codec, [Change(kind, object_id, "delete", None, "api")])

@@ -22,6 +22,7 @@ from kafka import TopicPartition
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.state import SCHEMA, TOPICS
+from vigil.connectors.tasks.envs import RequirementsError, for_files
 from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
 from vigil.errors import NotFound
@@ -131,7 +132,12 @@ class TaskRunner:
         limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
         about = {**base, "taskName": config["name"], "version": task["version"]}
         notices = RunNotices(settings, self.bootstrap, self.codec, self.sink, about, self.clock)
-        outcome = run(files, event, StackApi(self.store, notices), limits, secrets)
+        try:
+            python = for_files(settings.data_dir / "task-envs", files)
+        except RequirementsError as exc:
+            outcome = RunRecord("error", error_type="RequirementsError", error_message=str(exc))
+        else:
+            outcome = run(files, event, StackApi(self.store, notices), limits, secrets, python)
         ended = {**base, **_record(outcome, self.clock.ms())}
         self._write(ended)
         self.ran += 1

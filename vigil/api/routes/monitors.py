@@ -91,7 +91,7 @@ MONITOR_EXAMPLE = {
 CHANNEL_EXAMPLE = {"alias": "ops", "type": "slack", "url_secret": "slack-ops-url"}
 
 
-async def _put(request: Request, build: Any, *args: Any) -> dict[str, Any]:
+async def put_change(request: Request, build: Any, *args: Any) -> dict[str, Any]:
     settings, bootstrap, codec = config_of(request)
     try:
         change = await run_in_threadpool(build, *args)
@@ -110,7 +110,7 @@ async def put_monitor(
     """Create or change a monitor: a monitor file's content as JSON (the ABI inline).
     Checked as `vigil apply` checks files; a problem is a 422 naming the field."""
     settings, bootstrap, codec = config_of(request)
-    return await _put(request, monitor_change, settings, bootstrap, codec, monitor_id, body)
+    return await put_change(request, monitor_change, settings, bootstrap, codec, monitor_id, body)
 
 
 @router.put("/channels/{channel_id}", dependencies=[require("monitors:write")])
@@ -120,10 +120,10 @@ async def put_channel(
     body: dict[str, Any] = Body(..., examples=[CHANNEL_EXAMPLE]),
 ) -> dict[str, Any]:
     """Create or change a channel: a channel file's content as JSON (secrets by name)."""
-    return await _put(request, channel_change, channel_id, body)
+    return await put_change(request, channel_change, channel_id, body)
 
 
-async def _delete(request: Request, kind: str, object_id: str) -> dict[str, Any]:
+async def delete_change(request: Request, kind: str, object_id: str) -> dict[str, Any]:
     settings, bootstrap, codec = config_of(request)
     try:
         await run_in_threadpool(delete_object, settings, bootstrap, codec, kind, object_id)
@@ -137,10 +137,10 @@ async def _delete(request: Request, kind: str, object_id: str) -> dict[str, Any]
 @router.delete("/monitors/{monitor_id}", dependencies=[require("monitors:write")])
 async def delete_monitor(monitor_id: str, request: Request) -> dict[str, Any]:
     """Remove a monitor: it matches nothing from the next block on."""
-    return await _delete(request, "monitor", monitor_id)
+    return await delete_change(request, "monitor", monitor_id)
 
 
 @router.delete("/channels/{channel_id}", dependencies=[require("monitors:write")])
 async def delete_channel(channel_id: str, request: Request) -> dict[str, Any]:
     """Remove a channel no applied monitor names (409 naming the monitors that do)."""
-    return await _delete(request, "channel", channel_id)
+    return await delete_change(request, "channel", channel_id)

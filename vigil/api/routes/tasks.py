@@ -4,19 +4,23 @@ values)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from vigil.api.auth import require
-from vigil.api.routes.monitors import config_of
+from vigil.api.routes.monitors import config_of, delete_change, put_change
 from vigil.clock import SYSTEM
 from vigil.connectors.tasks.secrets import check_name, parse_key, seal
 from vigil.errors import VigilError
 from vigil.streams import secrets as stored_secrets
+from vigil.streams.config_topics import task_change
 from vigil.streams.task_webhooks import Webhooks, new_webhook
 from vigil.streams.tasks import applied_tasks
 
@@ -51,6 +55,44 @@ async def tasks(request: Request) -> list[dict[str, Any]]:
         }
         for task_id, task in sorted(found.items())
     ]
+
+
+TASK_EXAMPLE = {
+    "definition": {"name": "counter", "timeout": 30, "failure_channels": ["ops"]},
+    "files": {"main.py": "ZGVmIGhhbmRsZXIoZXZlbnQpOgogICAgcmV0dXJuIDEK"},
+}
+
+
+class TaskUpload(BaseModel):
+    """A task given whole: its definition (a task file's content, ``code`` not needed) and
+    its files, base64, with ``main.py`` among them."""
+
+    definition: dict[str, Any]
+    files: dict[str, str]
+
+
+@router.put("/tasks/{task_id}", dependencies=[require("tasks:write")])
+async def put_task(
+    task_id: str, request: Request, body: TaskUpload = Body(..., examples=[TASK_EXAMPLE])
+) -> dict[str, Any]:
+    """Create or change a task (as `vigil tasks deploy`); checked as `vigil apply` checks a
+    project's tasks (5 MB zipped, requirements.txt, failure channels): a 422 names what."""
+    try:
+        files = {name: base64.b64decode(data, validate=True) for name, data in body.files.items()}
+    except (binascii.Error, ValueError) as exc:
+        raise HTTPException(422, f"files: expected base64 values: {exc}") from exc
+    definition = {"code": "main.py", **body.definition}
+    settings, bootstrap, codec = config_of(request)
+    origin = f"PUT /tasks/{task_id}"
+    return await put_change(
+        request, task_change, settings, bootstrap, codec, task_id, definition, files, origin
+    )
+
+
+@router.delete("/tasks/{task_id}", dependencies=[require("tasks:write")])
+async def delete_task(task_id: str, request: Request) -> dict[str, Any]:
+    """Remove a task no applied monitor names (409 naming the monitors that do)."""
+    return await delete_change(request, "task", task_id)
 
 
 async def _known(request: Request, task_id: str) -> None:

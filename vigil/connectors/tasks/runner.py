@@ -89,8 +89,10 @@ def run(
     api: TaskApi,
     limits: Limits = Limits(),
     secrets: Mapping[str, str] | None = None,
+    python: Path | None = None,
 ) -> RunRecord:
-    """Run the task ``files`` once on ``event``; never raises for what the task does."""
+    """Run the task ``files`` once on ``event`` with ``python`` (the task's environment's,
+    ``envs.interpreter``; default: vigil's own); never raises for what the task does."""
     hidden = {name: value for name, value in (secrets or {}).items() if len(value) >= 4}
     workdir = Path(tempfile.mkdtemp(prefix="vigil-run-"))
     server = _serve(api, token := tokens.token_urlsafe(32))
@@ -107,7 +109,8 @@ def run(
             "VIGIL_TASK_API": f"http://127.0.0.1:{server.server_address[1]}",
             "VIGIL_TASK_TOKEN": token,
         }
-        record = _execute(workdir, env, json.dumps(event, default=str).encode(), limits)
+        body = json.dumps(event, default=str).encode()
+        record = _execute(python or Path(sys.executable), workdir, env, body, limits)
     finally:
         server.shutdown()
         server.server_close()
@@ -116,7 +119,9 @@ def run(
     return _redacted(record, hidden)
 
 
-def _execute(workdir: Path, env: dict[str, str], event: bytes, limits: Limits) -> RunRecord:
+def _execute(
+    python: Path, workdir: Path, env: dict[str, str], event: bytes, limits: Limits
+) -> RunRecord:
     outcome_read, outcome_write = os.pipe()
     memory = limits.memory_mb * 1024 * 1024
 
@@ -129,7 +134,7 @@ def _execute(workdir: Path, env: dict[str, str], event: bytes, limits: Limits) -
 
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-I", "-u", str(SHIM)],
+        [str(python), "-I", "-u", str(SHIM)],
         cwd=workdir,
         env={**env, "VIGIL_TASK_OUTCOME_FD": str(outcome_write)},
         stdin=subprocess.PIPE,
