@@ -224,13 +224,21 @@ class Followed:
     """A compacted topic's latest value per key: read to its end when made, then kept up
     to date by ``follow`` (run it in a thread; it stops when ``stopping`` is set)."""
 
-    def __init__(self, settings: Settings, bootstrap: str, topic: str) -> None:
+    def __init__(
+        self, settings: Settings, bootstrap: str, topic: str, *, read_committed: bool = False
+    ) -> None:
         self.settings, self.bootstrap, self.topic = settings, bootstrap, topic
-        self.values = read_compacted(settings, bootstrap, topic)
+        self.isolation = "read_committed" if read_committed else "read_uncommitted"
+        self.values = read_compacted(settings, bootstrap, topic, read_committed=read_committed)
         self.stopping = threading.Event()
 
     def follow(self) -> None:
-        reader = consumer(self.settings, self.bootstrap, client_id=f"vigil-follow-{self.topic}")
+        reader = consumer(
+            self.settings,
+            self.bootstrap,
+            client_id=f"vigil-follow-{self.topic}",
+            isolation_level=self.isolation,
+        )
         try:
             parts = [
                 TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic) or ()

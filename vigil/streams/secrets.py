@@ -34,12 +34,20 @@ def write(settings: Settings, bootstrap: str, name: str, sealed: Sealed | None) 
         sink.close()
 
 
-def with_stored_secrets(settings: Settings, bootstrap: str) -> Settings:
+def with_stored_secrets(
+    settings: Settings, bootstrap: str, raw: dict[bytes, bytes] | None = None
+) -> Settings:
     """``settings`` whose secrets are the store's (opened with VIGIL_SECRETS_KEY) and then
-    VIGIL_SECRETS's; unchanged when no key is set."""
+    VIGIL_SECRETS's; unchanged when no key is set. ``raw``: the topic's records as a
+    follower holds them (else the topic is read now)."""
     if settings.secrets_key is None:
         return settings
     key = parse_key(settings.secrets_key.get_secret_value())
-    opened = {name: unseal(key, sealed) for name, sealed in stored(settings, bootstrap).items()}
+    found = (
+        stored(settings, bootstrap)
+        if raw is None
+        else {k.decode(): Sealed.from_bytes(v) for k, v in raw.items()}
+    )
+    opened = {name: unseal(key, sealed) for name, sealed in found.items()}
     merged = {**opened, **{n: v.get_secret_value() for n, v in settings.secrets.items()}}
     return settings.model_copy(update={"secrets": {n: SecretStr(v) for n, v in merged.items()}})

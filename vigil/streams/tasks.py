@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from kafka import TopicPartition
@@ -26,10 +27,11 @@ from vigil.connectors.tasks.envs import RequirementsError, for_files
 from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
 from vigil.errors import NotFound
+from vigil.schemas.catalogue import SECRETS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
-from vigil.streams.kafka import consumer, producer, read_compacted
+from vigil.streams.kafka import Followed, consumer, producer, read_compacted
 from vigil.streams.secrets import with_stored_secrets
 from vigil.streams.task_kv import TopicStore
 from vigil.streams.task_notify import RunNotices
@@ -41,8 +43,15 @@ FINAL = ("success", "error", "timeout", "killed")
 def applied_tasks(settings: Settings, bootstrap: str, codec: Codec) -> dict[str, dict[str, Any]]:
     """The applied tasks' specs (config and files), by id."""
     topic = settings.topic(TOPICS["task"])
+    raw = read_compacted(settings, bootstrap, topic, read_committed=True)
+    return _tasks(raw.items(), topic, codec)
+
+
+def _tasks(
+    items: Iterable[tuple[bytes, bytes]], topic: str, codec: Codec
+) -> dict[str, dict[str, Any]]:
     found = {}
-    for key, value in read_compacted(settings, bootstrap, topic, read_committed=True).items():
+    for key, value in items:
         record = codec.decode(value, SCHEMA, where=f"{topic} key {key.decode()!r}")
         if record["action"] == "upsert" and record["spec"]:
             found[record["id"]] = {**json.loads(record["spec"]), "version": record["version"]}
@@ -62,11 +71,26 @@ class TaskRunner:
         self.store = TopicStore(settings, bootstrap, max_items=settings.task_kv_max_items)
         self.sink = producer(settings, bootstrap, client_id="vigil-runner", linger_ms=0)
         self.ran = 0
+        # followed, not read per run: a read costs a consumer (~100 ms of every run's start)
+        self.tasks = Followed(
+            settings, bootstrap, settings.topic(TOPICS["task"]), read_committed=True
+        )
+        self.sealed = Followed(settings, bootstrap, settings.topic(SECRETS_TOPIC))
+        for followed, name in ((self.tasks, "runner-tasks"), (self.sealed, "runner-secrets")):
+            threading.Thread(target=followed.follow, name=name, daemon=True).start()
 
     def _settings(self) -> Settings:
         """The settings with the secrets as stored now: a secret set while the runner runs
         counts from the next run."""
-        return with_stored_secrets(self.settings, self.bootstrap)
+        return with_stored_secrets(self.settings, self.bootstrap, self.sealed.values)
+
+    def _task(self, task_id: str) -> dict[str, Any] | None:
+        """The applied task, as followed; one applied a moment ago is read from the topic."""
+        key = task_id.encode()
+        value = self.tasks.values.get(key)
+        if value is not None:
+            return _tasks([(key, value)], self.tasks.topic, self.codec).get(task_id)
+        return applied_tasks(self.settings, self.bootstrap, self.codec).get(task_id)
 
     def _claimed(self) -> set[str]:
         """Every run id on ``tasks.runs``: taken, whatever became of the run."""
@@ -94,13 +118,15 @@ class TaskRunner:
             requests.close()
             self.sink.close()
             self.store.close()
+            self.tasks.stopping.set()
+            self.sealed.stopping.set()
 
     def handle(self, request: dict[str, Any]) -> None:
         run_id = request["runId"]
         if run_id in self.claimed:
             log.info("task run %s was taken before: not run again", run_id)
             return
-        task = applied_tasks(self.settings, self.bootstrap, self.codec).get(request["taskId"])
+        task = self._task(request["taskId"])
         started = self.clock.ms()
         base = {
             "runId": run_id,
