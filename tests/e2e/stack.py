@@ -64,6 +64,7 @@ def stack_settings(root: Path, kafka: str, prefix: str, **extra: Any) -> Setting
         ingest_metrics_bind=f"127.0.0.1:{free_port()}",
         secrets={"hook": SECRET},
         task_webhook_wait=6.0,  # a task's webhook answers pending after 6 s, not 25
+        tick_interval=1.0,  # the scheduler's ticks every second: a due run starts at once
         **extra,
     )
 

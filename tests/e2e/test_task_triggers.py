@@ -1,7 +1,7 @@
 """Every trigger of a task through the running stack: a webhook URL (its answer, headers
 passed and withheld, GET, a non-JSON body, pending, regeneration), a monitor's matches
-(with context.notify through a channel), and a run by hand through the API whose failure
-reaches the task's failure channel."""
+(with context.notify through a channel), a run by hand through the API whose failure
+reaches the task's failure channel, and a schedule."""
 
 import base64
 import json
@@ -55,6 +55,7 @@ def _add_tasks(project: Path, token: str) -> None:
         ("slow", SLOW, ""),
         ("relay", RELAY, ""),
         ("fails", FAILS, "failure_channels: [hook]\n"),
+        ("ticker", ECHO, "schedule: {every: 1m}\n"),
     ):
         (project / "tasks" / f"{name}.py").write_text(code)
         (project / "tasks" / f"{name}.yaml").write_text(
@@ -176,7 +177,19 @@ def test_webhook_monitor_and_manual_triggers(running: Running) -> None:
     )
     assert sent == [["task:fails", "SENT"], ["task:relay", "SENT"]]
     listed = httpx.get(f"{settings.api_url}/tasks", headers=api_headers(settings), timeout=10)
-    assert [t["id"] for t in listed.json()] == ["counter", "echo", "fails", "relay", "slow"]
+    ids = ["counter", "echo", "fails", "relay", "slow", "ticker"]
+    assert [t["id"] for t in listed.json()] == ids
+
+    # on its schedule: the next minute's tick (VIGIL_TICK_INTERVAL is 1 s here) runs it
+    scheduled = (
+        "SELECT run_id, trigger, result FROM task_runs FINAL "
+        "WHERE task_id = 'ticker' AND status = 'success'"
+    )
+    rows = wait_for(lambda: running.sql(scheduled) or None, 75, "the scheduled run")
+    run_id, trigger, result = rows[0]
+    due = int(run_id.removeprefix("schedule:ticker:"))
+    assert due % 60_000 == 0 and trigger == "schedule"
+    assert json.loads(result)["body"] == {"scheduledAt": due}
 
 
 def test_a_runner_killed_mid_run_leaves_no_second_run_and_no_orphan(
