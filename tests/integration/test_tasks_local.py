@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import vigil_cli
+from vigil.connectors.tasks import landlock
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret-value-of-the-api-key"
@@ -45,7 +46,7 @@ def test_a_task_gets_its_event_a_store_and_channels_and_no_secrets_leak(tmp_path
     assert result["count"] == "1" and result["gone"] is None and result["trigger"] == "manual"
     # a scrubbed environment: nothing of vigil's settings or secrets reaches the run
     assert result["env"] == sorted(
-        ["HOME", "LANG", "PATH", "PYTHONUNBUFFERED", "VIGIL_TASK_API", "VIGIL_TASK_TOKEN"]
+        ["HOME", "LANG", "PATH", "PYTHONUNBUFFERED", "TMPDIR", "VIGIL_TASK_API", "VIGIL_TASK_TOKEN"]
     )
     assert "vigil-run-" in str(result["cwd"])
     assert record["logs"] == "body {'amount': 7}\nthe key is [secret api-key]\n"
@@ -119,3 +120,57 @@ def test_a_folder_task_and_its_mistakes(tmp_path: Path) -> None:
         done = vigil_cli("tasks", "run", *args, *local)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith(expected) and len(done.stderr.splitlines()) == 1
+
+
+PROBE = """import os, pathlib
+
+def attempt(what, action):
+    try:
+        action()
+        return "allowed"
+    except PermissionError:
+        return "denied"
+
+def handler(event):
+    body = event["request"]["body"]
+    found = {
+        "data dir": attempt("", lambda: pathlib.Path(body["key"]).read_text()),
+        "listing it": attempt("", lambda: os.listdir(pathlib.Path(body["key"]).parent)),
+        "another run's dir": attempt("", lambda: pathlib.Path(body["other"]).read_text()),
+        "the runner's environment": attempt(
+            "", lambda: pathlib.Path(f"/proc/{os.getppid()}/environ").read_bytes()
+        ),
+        "writing outside": attempt("", lambda: pathlib.Path(body["outside"]).write_text("x")),
+    }
+    pathlib.Path("scratch.txt").write_text("mine")  # its own directory is its own
+    found["own dir"] = pathlib.Path("scratch.txt").read_text()
+    found["system"] = len(pathlib.Path("/etc/hostname").read_text()) > 0
+    return found
+"""
+
+
+@pytest.mark.skipif(landlock.abi() == 0, reason="the kernel has no Landlock (Linux 5.13+)")
+def test_a_run_cannot_reach_vigils_files_or_other_runs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "api-key").write_text("vigil_0123456789ab_secret")
+    other = tmp_path / "vigil-run-other"
+    other.mkdir()
+    (other / "main.py").write_text("SECRET = 1\n")
+    payload = {
+        "key": str(data / "api-key"),
+        "other": str(other / "main.py"),
+        "outside": str(tmp_path / "dropped.txt"),
+    }
+    code, record = run_json(task(tmp_path, PROBE), "--payload", json.dumps(payload))
+    assert code == 0, record
+    assert record["result"] == {
+        "data dir": "denied",
+        "listing it": "denied",
+        "another run's dir": "denied",
+        "the runner's environment": "denied",
+        "writing outside": "denied",
+        "own dir": "mine",
+        "system": True,
+    }
+    assert not (tmp_path / "dropped.txt").exists()

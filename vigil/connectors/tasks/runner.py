@@ -9,14 +9,14 @@ The sandbox, and what it does not do:
   allocation past it fails inside the run, which is then recorded as killed);
 - the run reaches vigil only through the per-run HTTP API (``TaskApi``), whose token dies
   with the run; the event carries the secrets, and they are redacted from what is kept;
-- it is not a container: the process runs as vigil's user, so file permissions, not the
-  sandbox, keep it from vigil's data dir. Run vigil as a user of its own (the image does).
+- files: a Landlock ruleset (``landlock``) lets the run read the system's and Python's
+  trees and write only its working directory (and TMPDIR is that directory); without
+  Landlock in the kernel, only file permissions keep it from vigil's data dir;
+- it dies with the runner (PR_SET_PDEATHSIG); it is not a container: the network is open.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import resource
@@ -34,11 +34,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
+from vigil.connectors.tasks import landlock
+
 SHIM = Path(__file__).with_name("shim.py")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-LIBC = (
-    ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
-)
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,7 @@ def run(
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(workdir),
+            "TMPDIR": str(workdir),  # /tmp holds other runs' directories: out of reach
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",  # -I ignores it; the shim's output is line-buffered
             "VIGIL_TASK_API": f"http://127.0.0.1:{server.server_address[1]}",
@@ -124,26 +124,34 @@ def _execute(
 ) -> RunRecord:
     outcome_read, outcome_write = os.pipe()
     memory = limits.memory_mb * 1024 * 1024
+    readable = {Path(sys.prefix), Path(sys.base_prefix), python.parent.parent, SHIM}
+    rules = landlock.Rules.build(workdir, readable)
 
     def in_child() -> None:  # runs in the child between fork and exec
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if LIBC is not None:  # a run dies with its runner: a killed runner leaves no orphan
-            LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if landlock.LIBC is not None:  # a run dies with its runner: no orphan runs
+            landlock.LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if rules is not None:
+            rules.enforce()
 
     started = time.monotonic()
-    process = subprocess.Popen(
-        [str(python), "-I", "-u", str(SHIM)],
-        cwd=workdir,
-        env={**env, "VIGIL_TASK_OUTCOME_FD": str(outcome_write)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        pass_fds=(outcome_write,),
-        preexec_fn=in_child,
-    )
-    os.close(outcome_write)
+    try:
+        process = subprocess.Popen(
+            [str(python), "-I", "-u", str(SHIM)],
+            cwd=workdir,
+            env={**env, "VIGIL_TASK_OUTCOME_FD": str(outcome_write)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(outcome_write,),
+            preexec_fn=in_child,
+        )
+    finally:
+        os.close(outcome_write)
+        if rules is not None:
+            rules.close()
     logs = _Capped(limits.log_bytes)
     reader = threading.Thread(target=logs.drain, args=(process.stdout,), daemon=True)
     reader.start()
