@@ -23,6 +23,7 @@ from kafka import TopicPartition
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.state import SCHEMA, TOPICS
+from vigil.connectors.tasks import landlock
 from vigil.connectors.tasks.envs import RequirementsError, for_files
 from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
@@ -71,6 +72,8 @@ class TaskRunner:
         self.store = TopicStore(settings, bootstrap, max_items=settings.task_kv_max_items)
         self.sink = producer(settings, bootstrap, client_id="vigil-runner", linger_ms=0)
         self.ran = 0
+        if landlock.abi() == 0:
+            log.warning("the kernel has no Landlock: task runs can read what vigil's user can")
         # followed, not read per run: a read costs a consumer (~100 ms of every run's start)
         self.tasks = Followed(
             settings, bootstrap, settings.topic(TOPICS["task"]), read_committed=True
