@@ -44,6 +44,10 @@ RELAY = """def handler(event, context):
         print("refused:", exc)
     return {"block": block, "hashes": [e["hash"] for e in events]}
 """
+KEEP_FIRST = """def handler(event):
+    first = event["request"]["body"]["events"][0]
+    return {"matches": [{"hash": first["hash"], "metadata": {"why": "the first one"}}]}
+"""
 FAILS = """def handler(event):
     raise RuntimeError("broken on purpose")
 """
@@ -61,6 +65,15 @@ def _add_tasks(project: Path, token: str) -> None:
         (project / "tasks" / f"{name}.yaml").write_text(
             f"name: {name}\ncode: {name}.py\ntimeout: 30\n{extra}"
         )
+    (project / "filters").mkdir(exist_ok=True)
+    (project / "filters" / "keep_first.py").write_text(KEEP_FIRST)
+    (project / "monitors" / "filtered.yaml").write_text(
+        f"name: filtered transfers\nnetwork: anvil\naddresses: ['{token}']\n"
+        "abi: ../abis/ERC20.json\nconditions:\n  events:\n"
+        "    - signature: Transfer(address,address,uint256)\n"
+        "      expression: value >= 1000 * 10^18\nchannels: [hook]\n"
+        "filter: ../filters/keep_first.py\n"
+    )
     (project / "monitors" / "relayed.yaml").write_text(
         f"name: relayed transfers\nnetwork: anvil\naddresses: ['{token}']\n"
         "abi: ../abis/ERC20.json\nconditions:\n  events:\n"
@@ -72,6 +85,11 @@ def _add_tasks(project: Path, token: str) -> None:
 def _task_notices(running: Running) -> list[dict[str, Any]]:
     bodies = [post.json()["events"][0] for post in running.receiver.received]
     return [event for event in bodies if event.get("type") == "TASK"]
+
+
+def _monitor_posts(running: Running, name: str) -> list[dict[str, Any]]:
+    bodies = [post.json() for post in running.receiver.received]
+    return [b for b in bodies if b["events"][0].get("monitor", {}).get("name") == name]
 
 
 def _run_row(running: Running, task: str) -> list[Any] | None:
@@ -146,6 +164,23 @@ def test_webhook_monitor_and_manual_triggers(running: Running) -> None:
         f"2 match(es) in block {hex(block)}",
     )
     assert notice["task"]["id"] == "relay" and notice["trigger"] == "monitor"
+
+    # the filtered monitor: its filter kept the first of the two, with its metadata
+    filtered = wait_for(lambda: _monitor_posts(running, "filtered transfers") or None, 60, "post")
+    [[event]] = [post["events"] for post in filtered]
+    assert event["hash"] == found["hashes"][0] and event["metadata"] == {"why": "the first one"}
+    stored = wait_for(
+        lambda: (
+            running.sql(
+                "SELECT transaction_hash, JSONExtractString(event, 'metadata', 'why') FROM matches "
+                "FINAL WHERE monitor_name = 'filtered transfers'"
+            )
+            or None
+        ),
+        60,
+        "the kept match in history",
+    )
+    assert stored == [[event["hash"], "the first one"]]
 
     # by hand through the API; the failure reaches the task's failure channel
     manual = httpx.post(

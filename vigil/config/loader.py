@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class LoadedMonitor:
     config: AnyMonitor
     abi: list[dict[str, Any]]
     file: Path
+    filter_files: dict[str, bytes] | None = None  # a filter given as a path: its code
 
     @property
     def is_forta(self) -> bool:
@@ -211,8 +213,10 @@ def monitor_from_data(
     obj = f"monitor {name!r}"
     if isinstance(data, dict) and data.get("type") == "forta":
         forta = _validate(FortaMonitorConfig, data, origin, obj)
-        return LoadedMonitor(forta.id or monitor_id, forta, [], origin)
+        files = _filter_files(forta, origin, obj, abi_files)
+        return LoadedMonitor(forta.id or monitor_id, forta, [], origin, files)
     config = _validate(MonitorConfig, data, origin, obj)
+    files = _filter_files(config, origin, obj, abi_files)
     if isinstance(config.abi, str) and not abi_files:
         raise ConfigError(
             "give the ABI inline, as a JSON list of ABI entries (or human-readable "
@@ -223,7 +227,24 @@ def monitor_from_data(
         )
     abi = _load_abi(config.abi, origin.parent, origin, obj)
     config, abi = with_fragments(config, abi, origin, obj)
-    return LoadedMonitor(config.id or monitor_id, config, abi, origin)
+    return LoadedMonitor(config.id or monitor_id, config, abi, origin, files)
+
+
+def _filter_files(
+    config: AnyMonitor, origin: Path, obj: str, from_file: bool
+) -> dict[str, bytes] | None:
+    """The code of a filter given as a path (relative to the monitor file)."""
+    path = config.filter_path
+    if path is None:
+        return None
+    if not from_file:
+        raise ConfigError(
+            "name a task (its id): there is no file for a path to be relative to",
+            file=str(origin),
+            obj=obj,
+            field="filter",
+        )
+    return package((origin.parent / path).resolve(), obj=obj, field="filter")
 
 
 def channel_from_data(data: Any, origin: Path, channel_id: str) -> LoadedChannel:
@@ -341,6 +362,15 @@ def cross_check(
                 obj=obj,
                 field="channels",
             )
+    named = monitor.config.filter
+    if named is not None and monitor.config.filter_path is None and named not in tasks:
+        raise ConfigError(
+            f"unknown task {named!r}; tasks: {', '.join(sorted(tasks)) or 'none'} "
+            "(or give a path, such as ./filters/mine.py)",
+            file=str(path),
+            obj=obj,
+            field="filter",
+        )
     for task in monitor.config.tasks:
         if task not in tasks:
             raise ConfigError(
@@ -362,7 +392,7 @@ def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     if not routes:
         return monitor
     routed = monitor.config.model_copy(update={"channels": list(routes)})
-    return LoadedMonitor(monitor.id, routed, monitor.abi, monitor.file)
+    return dataclasses.replace(monitor, config=routed)
 
 
 def _template_warnings(template: Any, path: Path, obj: str) -> list[str]:

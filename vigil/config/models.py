@@ -174,10 +174,23 @@ class _MonitorBase(_Model):
         default_factory=list,
         description="task ids run with each block's matches (a task id in channels also runs)",
     )
+    filter: str | None = Field(
+        default=None,
+        description="custom filter: a task id, or a task file or folder relative to this file "
+        "(./filters/big.py); the block's matches go to it in batches of 25, and only the "
+        "hashes it returns stay matched",
+    )
     threshold: Threshold | None = None
     timeout_seconds: int = Field(default=0, ge=0, description="least seconds between notices")
     message: MessageTemplate | None = None
     paused: bool = False
+
+    @property
+    def filter_path(self) -> str | None:
+        """``filter`` when it names a file or folder (not a task id)."""
+        if self.filter is None or ID.match(self.filter):
+            return None
+        return self.filter
 
     @field_validator("addresses", mode="before", check_fields=False)
     @classmethod

@@ -73,6 +73,9 @@ def monitor_spec(monitor: LoadedMonitor, project: Project) -> dict[str, Any]:
         "networkConfirmations": network.confirmations if network else 0,
         "explorerUrl": (network.explorer_url if network else None) or default_explorer(chain_id),
         "filePaused": monitor.config.paused,  # what the file said; `paused` may be overridden
+        "filterFiles": None
+        if monitor.filter_files is None
+        else {n: base64.b64encode(c).decode() for n, c in monitor.filter_files.items()},
     }
 
 
@@ -120,7 +123,14 @@ def monitor_from_record(record: dict[str, Any]) -> AppliedMonitor:
     try:
         model = FortaMonitorConfig if spec["config"].get("type") == "forta" else MonitorConfig
         config: MonitorConfig | FortaMonitorConfig = model.model_validate(spec["config"])
-        monitor = LoadedMonitor(record["id"], config, list(spec["abi"]), Path(origin))
+        files = spec.get("filterFiles")
+        monitor = LoadedMonitor(
+            record["id"],
+            config,
+            list(spec["abi"]),
+            Path(origin),
+            {n: base64.b64decode(c) for n, c in files.items()} if files else None,
+        )
         return AppliedMonitor(
             monitor, int(spec["chainId"]), spec["networkConfirmations"], spec.get("explorerUrl")
         )

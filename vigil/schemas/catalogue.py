@@ -108,6 +108,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         spread=True,
     ),
     TopicSpec(
+        "monitor.filter-requests",
+        "MatchBatch",
+        key="monitor_id",
+        doc="match batches of monitors with a custom filter, before it: the runner filters "
+        "them onto monitor.matches and monitor.match-batches",
+        spread=True,
+        retention_ms=7 * DAY_MS,
+    ),
+    TopicSpec(
         "monitor.suppressed",
         "Suppressed",
         key="monitor_id",

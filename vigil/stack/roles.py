@@ -210,8 +210,9 @@ def ingest(settings: Settings) -> None:
 
 
 def runner(settings: Settings) -> None:
-    """The task runner: runs requested tasks one at a time; SIGTERM/SIGINT stop it after
-    the run in progress."""
+    """The task runner: runs requested tasks one at a time, and monitors' custom filters (a
+    lane per monitor); SIGTERM/SIGINT stop it after the runs in progress."""
+    from vigil.streams.filters import FilterRunner
     from vigil.streams.kafka import ensure_topics
     from vigil.streams.scheduler import Scheduler, Ticker
     from vigil.streams.tasks import TaskRunner
@@ -222,13 +223,15 @@ def runner(settings: Settings) -> None:
     codec = preregistered_codec(settings, registry_client(settings))
     tasks = TaskRunner(settings, bootstrap, codec)
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
+    filters = FilterRunner(settings, bootstrap, codec, tasks.store)
     threads = [
         threading.Thread(target=ticker.run, name="ticker", daemon=True),
         threading.Thread(target=scheduler.run, name="scheduler", daemon=True),
+        threading.Thread(target=filters.run, name="filters", daemon=True),
     ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        for part in (tasks, ticker, scheduler):
+        for part in (tasks, ticker, scheduler, filters):
             part.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)

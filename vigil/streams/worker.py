@@ -52,6 +52,7 @@ class Matching:
         self.live, self.codec = live, codec
         self.matches = app.topic(settings.topic("monitor.matches"))
         self.batches = app.topic(settings.topic("monitor.match-batches"))
+        self.filter_requests = app.topic(settings.topic("monitor.filter-requests"))
         # network:block_hash → that block's match batches; network → its [[number, hash]]
         # (written from the block's partition; reorgs are co-partitioned with blocks)
         self.recent = _json_table(app, "recent-match-batches")
@@ -61,7 +62,14 @@ class Matching:
         self.in_order = asyncio.Lock()
         self.taken_over: set[str] = set()  # state keys whose legacy state was looked for
 
+    def _filtered(self, monitor_id: str) -> bool:
+        """Whether the monitor has a custom filter: its matches go to the runner first."""
+        applied = self.live.snapshot.monitors.get(monitor_id)
+        return applied is not None and applied.monitor.config.filter is not None
+
     async def send_match(self, match: Match) -> None:
+        if self._filtered(match["monitor"]["id"]):
+            return  # the filter runner writes the matches its filter keeps
         metrics.MATCHES.labels(match["monitor"]["id"]).inc()
         metrics.RECORDS.labels(self.matches.get_topic_name()).inc()
         await self.matches.send(
@@ -70,10 +78,14 @@ class Matching:
         )
 
     async def send_batch(self, batch: MatchBatch) -> None:
-        metrics.RECORDS.labels(self.batches.get_topic_name()).inc()
-        await self.batches.send(
+        """To notification, or first to the monitor's filter (a retraction goes straight on:
+        only matches that were notified are followed up)."""
+        filtered = not batch["retracted"] and self._filtered(batch["monitorId"])
+        topic = self.filter_requests if filtered else self.batches
+        metrics.RECORDS.labels(topic.get_topic_name()).inc()
+        await topic.send(
             key=batch["monitorId"].encode(),
-            value=self.codec.encode(self.batches.get_topic_name(), "MatchBatch", batch),
+            value=self.codec.encode(topic.get_topic_name(), "MatchBatch", batch),
         )
 
     async def on_block(self, block: Block, partition: int) -> None:
