@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python benchmarks/notify.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/tasks.py
+	$(BIN)/python benchmarks/filters.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil
