@@ -178,3 +178,36 @@ def test_filters_keep_what_they_return_and_fail_to_no_match(
         sink.close()
         out.close()
         store.close()
+
+
+def test_monitors_test_runs_the_filter_locally(tmp_path: Path) -> None:
+    from tests.helpers import MAINNET, vigil_cli
+    from vigil.settings import REPO_ROOT
+
+    source = (REPO_ROOT / "examples" / "mainnet" / "usdt.yaml").read_text()
+    abi = (REPO_ROOT / "examples" / "abis").resolve()
+    monitor = tmp_path / "usdt.yaml"
+    monitor.write_text(source.replace("../abis/", f"{abi}/") + "filter: ./last.py\n")
+    (tmp_path / "last.py").write_text(
+        "def handler(event):\n"
+        "    last = event['request']['body']['events'][-1]\n"
+        "    return {'matches': [{'hash': last['hash'], 'metadata': {'kept': 'last'}}]}\n"
+    )
+    args = (
+        "monitors", "test", str(monitor), "--format", "json",
+        "--blocks", str(MAINNET / "18000000.block.json"),
+        "--receipts", str(MAINNET / "18000000.receipts.json"),
+    )  # fmt: skip
+    unfiltered = tmp_path / "plain.yaml"
+    unfiltered.write_text(source.replace("../abis/", f"{abi}/"))
+    plain = vigil_cli(*args[:2], str(unfiltered), *args[3:])
+    both = [e["hash"] for e in json.loads(plain.stdout)]
+    assert len(both) == 2, plain.stderr
+    done = vigil_cli(*args, env={"VIGIL_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr
+    [event] = json.loads(done.stdout)  # of the two matches, the filter kept the last
+    assert event["hash"] == both[-1] and event["metadata"] == {"kept": "last"}
+    (tmp_path / "last.py").write_text("def handler(event):\n    raise KeyError('price')\n")
+    failed = vigil_cli(*args, env={"VIGIL_DATA_DIR": str(tmp_path / "data")})
+    assert failed.returncode == 0 and json.loads(failed.stdout) == []
+    assert "filter: KeyError: 'price'" in failed.stderr

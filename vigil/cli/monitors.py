@@ -25,6 +25,55 @@ monitors_app = typer.Typer(
 )
 
 
+def _local_filter(monitor: Any) -> Any:
+    """The monitor's custom filter run by the local runner (as `vigil runner` runs it), or
+    None. A failed call keeps nothing and says why on stderr."""
+    if monitor.config.filter is None:
+        return None
+    from vigil.cli.common import err
+    from vigil.config.loader import load_project
+    from vigil.connectors.tasks.envs import for_files
+    from vigil.connectors.tasks.kv import LocalApi
+    from vigil.connectors.tasks.runner import Limits, run
+    from vigil.processors.filters import FilterAnswerError, kept, request_body, requests
+
+    files, limits = monitor.filter_files, Limits(timeout=30.0)
+    if files is None:
+        tasks = {t.id: t for t in load_project(settings().project_dir).tasks}
+        task = tasks.get(monitor.config.filter)
+        if task is None:
+            raise VigilError(
+                f"{monitor.file}: filter: no task {monitor.config.filter!r} in the project "
+                f"({settings().project_dir}); tasks: {', '.join(sorted(tasks)) or 'none'}"
+            )
+        files = task.files
+        limits = Limits(timeout=task.config.timeout, memory_mb=task.config.memory_mb)
+    python = for_files(settings().data_dir / "task-envs", files)
+    built = settings()
+    secrets = {n: v.get_secret_value() for n, v in built.secrets.items()}
+
+    def keep(matches: list[Any]) -> list[Any]:
+        chosen = []
+        for group in requests(matches):
+            event = {
+                "request": {"body": request_body(group), "headers": {}, "queryParameters": {}},
+                "secrets": secrets,
+                "trigger": "filter",
+                "runId": "local",
+            }
+            record = run(files, event, LocalApi(), limits, secrets, python)
+            if record.status != "success":
+                err.print(f"filter: {record.error_type}: {record.error_message}", markup=False)
+                continue
+            try:
+                chosen += kept(group, record.result)
+            except FilterAnswerError as exc:
+                err.print(f"filter: {exc}", markup=False)
+        return chosen
+
+    return keep
+
+
 @monitors_app.command("test")
 def monitors_test(
     monitor_file: Path = typer.Argument(..., help="a monitor YAML file (no project needed)"),
@@ -45,7 +94,8 @@ def monitors_test(
     ),
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
-    """Run one monitor over blocks (or alerts), without Kafka, with the worker's matching code."""
+    """Run one monitor over blocks (or alerts), without Kafka, with the worker's matching code
+    (and its custom filter, in the local sandbox: kept matches carry their metadata)."""
     from vigil.config.loader import load_monitor_file, load_project
     from vigil.processors.checks import check_monitor
     from vigil.processors.replay import load_blocks, run_monitor
@@ -62,7 +112,7 @@ def monitors_test(
         pairs = load_blocks(blocks, receipts)
         if receipts is None:
             _receipts_needed(monitor, blocks)
-        events = run_monitor(monitor, pairs)
+        events = run_monitor(monitor, pairs, keep=_local_filter(monitor))
     else:
         if block is None:
             raise VigilError("--network needs --block N")
@@ -80,7 +130,7 @@ def monitors_test(
             pairs = fetch_blocks(pool, [block])
         finally:
             pool.close()
-        events = run_monitor(monitor, pairs, require_receipts=True)
+        events = run_monitor(monitor, pairs, require_receipts=True, keep=_local_filter(monitor))
     if fmt == "json":
         print(json.dumps(events))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from vigil.errors import ConfigError
 from vigil.processors.matching import Matcher, compile_monitor
 from vigil.schemas.events import match_event
 from vigil.schemas.evm import block_record
+from vigil.schemas.records import Match
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -49,8 +51,10 @@ def run_monitor(
     pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]],
     *,
     require_receipts: bool = False,
+    keep: Callable[[list[Match]], list[Match]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The match events (the body webhooks and tasks receive) of ``monitor`` over the blocks."""
+    """The match events (the body webhooks and tasks receive) of ``monitor`` over the blocks;
+    ``keep`` (the monitor's custom filter) picks from each block's matches."""
     chain_id = 0
     for block, _ in pairs:
         for tx in block["transactions"]:
@@ -65,5 +69,8 @@ def run_monitor(
         record = block_record(
             compiled.ref["network"], chain_id, block, receipts, require_receipts=require_receipts
         )
-        events.extend(match_event(match) for match in matcher.match_block(record))
+        found = matcher.match_block(record)
+        if keep is not None and found:
+            found = keep(found)
+        events.extend(match_event(match) for match in found)
     return events
