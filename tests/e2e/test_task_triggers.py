@@ -182,12 +182,36 @@ def test_webhook_monitor_and_manual_triggers(running: Running) -> None:
     )
     assert stored == [[event["hash"], "the first one"]]
 
-    # by hand through the API; the failure reaches the task's failure channel
+    # by hand through the API, with a key that may run this task only; the failure
+    # reaches the task's failure channel
+    made = run_vigil(
+        settings,
+        "keys",
+        "create",
+        "--name",
+        "ops",
+        "--scope",
+        "tasks:run:fails",
+        "--format",
+        "json",
+    )
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    only = {"Authorization": f"Bearer {key['key']}"}
+    denied = wait_for(
+        lambda: (
+            r
+            if (r := httpx.post(f"{settings.api_url}/tasks/echo/runs", headers=only)).status_code
+            != 401
+            else None
+        ),
+        10,
+        "the API to know the new key",
+    )
+    assert denied.status_code == 403
+    assert denied.json()["detail"] == f"the key {key['keyId']} lacks the scope tasks:run:echo"
     manual = httpx.post(
-        f"{settings.api_url}/tasks/fails/runs",
-        json={"why": "test"},
-        headers=api_headers(settings),
-        timeout=30,
+        f"{settings.api_url}/tasks/fails/runs", json={"why": "test"}, headers=only, timeout=30
     ).json()
     assert manual["status"] == "error" and manual["trigger"] == "manual", manual
     assert (manual["errorType"], manual["message"]) == ("RuntimeError", "broken on purpose")

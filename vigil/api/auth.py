@@ -74,17 +74,19 @@ def optional_key(request: Request) -> ApiKey | None:
 
 
 def require(scope: str) -> Any:
-    """A route dependency: the request's key must be valid and hold ``scope``."""
+    """A route dependency: the request's key must be valid and hold ``scope``, whose
+    ``{name}`` parts are the route's path parameters (``tasks:run:{task_id}``)."""
 
     def check(request: Request, _: Any = Depends(bearer)) -> ApiKey:
+        needed = scope.format(**request.path_params)
         key = presented(request)
         if not key:
             raise HTTPException(401, f"missing API key: {ANONYMOUS_HINT}", _CHALLENGE)
         record = authenticate(request.app.state.keys, key)
         if record is None:
             raise HTTPException(401, "unknown or revoked API key", _CHALLENGE)
-        if not record.allows(scope):
-            raise HTTPException(403, f"the key {record.key_id} lacks the scope {scope}")
+        if not record.allows(needed):
+            raise HTTPException(403, f"the key {record.key_id} lacks the scope {needed}")
         return record
 
     return Depends(check)

@@ -15,6 +15,7 @@ import secrets
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.config.models import ID
 from vigil.errors import ConfigError
 
 SCOPES: dict[str, str] = {
@@ -26,11 +27,13 @@ SCOPES: dict[str, str] = {
     "registry:read": "GET the schema registry (subscribers' Avro deserializers)",
     "registry:write": "POST schemas to the registry (vigil's own processes)",
     "tasks:read": "GET /tasks: the applied tasks",
-    "tasks:write": "PUT and DELETE /tasks/{id}; POST /tasks/{id}/runs and /tasks/{id}/webhook",
+    "tasks:write": "PUT and DELETE /tasks/{id}; POST /tasks/{id}/webhook (a new URL)",
+    "tasks:run": "POST /tasks/{id}/runs: run any task by hand (tasks:run:<id>: that task only)",
     "secrets:write": "GET /secrets (names only), PUT and DELETE /secrets/{name}",
     "status:read": "GET /health with the instance, data dir and history counts",
     "metrics:read": "GET /metrics: Prometheus metrics of the API process",
 }
+RUN = "tasks:run"  # also given per task: tasks:run:<task id>
 ALL = "*"  # every scope: the stack's own key, and `vigil keys create --scope '*'`
 KEY_FORMAT = re.compile(r"^vigil_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 
@@ -48,7 +51,11 @@ class ApiKey(BaseModel):
     revoked_ms: int | None = None
 
     def allows(self, scope: str) -> bool:
-        return self.revoked_ms is None and (ALL in self.scopes or scope in self.scopes)
+        """Whether the key holds ``scope``; ``tasks:run`` holds every ``tasks:run:<id>``."""
+        if self.revoked_ms is not None:
+            return False
+        wider = scope.rsplit(":", 1)[0] if scope.startswith(f"{RUN}:") else None
+        return ALL in self.scopes or scope in self.scopes or wider in self.scopes
 
     def matches(self, key: str) -> bool:
         """Whether ``key`` is this key's secret (constant-time)."""
@@ -84,6 +91,8 @@ def check_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
         raise ConfigError(f"expected at least one --scope: {', '.join(SCOPES)} or '{ALL}'")
     for scope in scopes:
+        if scope.startswith(f"{RUN}:") and ID.match(scope.removeprefix(f"{RUN}:")):
+            continue
         if scope != ALL and scope not in SCOPES:
             close = difflib.get_close_matches(scope, list(SCOPES), n=1)
             hint = f"did you mean {close[0]}? " if close else ""

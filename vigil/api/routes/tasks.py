@@ -103,7 +103,7 @@ async def _known(request: Request, task_id: str) -> None:
         )
 
 
-@router.post("/tasks/{task_id}/runs", dependencies=[require("tasks:write")])
+@router.post("/tasks/{task_id}/runs", dependencies=[require("tasks:run:{task_id}")])
 async def run_task(request: Request, task_id: str, payload: Any = Body(None)) -> dict[str, Any]:
     """Run the task by hand with ``payload`` as its request body; answers as a webhook does
     (pending after VIGIL_TASK_WEBHOOK_WAIT seconds)."""
