@@ -112,13 +112,17 @@ def task_from_data(
 def _check_failure_channels(
     config: TaskConfig, path: Path, aliases: set[str], known: str = "channels/ defines"
 ) -> None:
-    for alias in config.failure_channels:
+    """The channels a task names (failure channels, its hooks' channels) exist."""
+    named = [("failure_channels", a) for a in config.failure_channels] + [
+        (f"hooks[{n}].channels", a) for n, hook in enumerate(config.hooks) for a in hook.channels
+    ]
+    for where, alias in named:
         if alias not in aliases:
             raise ConfigError(
                 f"unknown channel alias {alias!r}; {known}: {', '.join(sorted(aliases)) or 'none'}",
                 file=str(path),
                 obj=f"task {config.name!r}",
-                field="failure_channels",
+                field=where,
             )
 
 

@@ -325,6 +325,26 @@ class ScheduleConfig(_Model):
         return int(self.every[:-1]) * {"s": 1, "m": 60, "h": 3600}[self.every[-1]]
 
 
+class HookConfig(_Model):
+    """A task bound to vigil's own operation: ``before`` it (synchronous: it may replace the
+    payload, or abort the operation by raising) or ``after`` it (from its record: it only
+    observes). ``channels`` narrows a notify hook to those aliases (absent: all)."""
+
+    before: Literal["notify"] | None = None
+    after: Literal["notify"] | None = None
+    channels: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one(self) -> HookConfig:
+        if (self.before is None) == (self.after is None):
+            raise ValueError("give either before: notify or after: notify")
+        return self
+
+    @property
+    def when(self) -> str:
+        return "before" if self.before is not None else "after"
+
+
 class TaskConfig(_Model):
     """A task: tasks/<id>.yaml names its code and its limits."""
 
@@ -338,6 +358,9 @@ class TaskConfig(_Model):
         default_factory=list, description="channel aliases told when a run fails"
     )
     schedule: ScheduleConfig | None = None
+    hooks: list[HookConfig] = Field(
+        default_factory=list, description="vigil operations the task runs before or after"
+    )
     paused: bool = False
 
 

@@ -213,6 +213,7 @@ def runner(settings: Settings) -> None:
     """The task runner: runs requested tasks one at a time, and monitors' custom filters (a
     lane per monitor); SIGTERM/SIGINT stop it after the runs in progress."""
     from vigil.streams.filters import FilterRunner
+    from vigil.streams.hooks import AfterNotify
     from vigil.streams.kafka import ensure_topics
     from vigil.streams.scheduler import Scheduler, Ticker
     from vigil.streams.tasks import TaskRunner
@@ -224,14 +225,16 @@ def runner(settings: Settings) -> None:
     tasks = TaskRunner(settings, bootstrap, codec)
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
+    after = AfterNotify(settings, bootstrap, codec)
     threads = [
+        threading.Thread(target=after.run, name="hooks-after", daemon=True),
         threading.Thread(target=ticker.run, name="ticker", daemon=True),
         threading.Thread(target=scheduler.run, name="scheduler", daemon=True),
         threading.Thread(target=filters.run, name="filters", daemon=True),
     ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        for part in (tasks, ticker, scheduler, filters):
+        for part in (tasks, ticker, scheduler, filters, after):
             part.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)

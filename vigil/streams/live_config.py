@@ -13,7 +13,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from vigil.config.loader import LoadedChannel
-from vigil.config.models import FortaMonitorConfig, MonitorConfig
+from vigil.config.models import FortaMonitorConfig, HookConfig, MonitorConfig
 from vigil.config.state import (
     SCHEMA,
     TOPICS,
@@ -43,6 +43,9 @@ class Snapshot:
     by_id: dict[str, LoadedChannel] = field(default_factory=dict)
     monitors: dict[str, AppliedMonitor] = field(default_factory=dict)
     tasks: frozenset[str] = frozenset()  # applied, unpaused task ids (monitors trigger them)
+    # tasks bound to operations (hooks): id → (its hooks, its spec: config, files, version)
+    hooks: dict[str, list[HookConfig]] = field(default_factory=dict)
+    hook_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _extra_depth(applied: AppliedMonitor) -> int:
@@ -66,6 +69,7 @@ class LiveConfig:
         self.monitors: dict[str, tuple[AppliedMonitor, CompiledMonitor | None]] = {}
         self.channels: dict[str, LoadedChannel] = {}
         self.tasks: set[str] = set()
+        self.hook_specs: dict[str, dict[str, Any]] = {}
         self.versions: dict[tuple[str, str], str] = {}
         self.snapshot = Snapshot(Matcher([]))
         self.rejected = 0
@@ -136,11 +140,20 @@ class LiveConfig:
             return False
         if kind == "task":  # the runner runs it; the notifier only needs to know it is there
             self.versions[key] = change["version"]
-            spec = json.loads(change["spec"]) if change["action"] == "upsert" else None
-            if spec and not spec["config"].get("paused"):
+            spec: dict[str, Any] = (
+                json.loads(change["spec"]) if change["action"] == "upsert" else {}
+            )
+            active = bool(spec) and not spec["config"].get("paused")
+            if active:
                 self.tasks.add(change["id"])
             else:
                 self.tasks.discard(change["id"])
+            if active and spec["config"].get("hooks"):
+                self.hook_specs[change["id"]] = {**spec, "version": change["version"]}
+            else:
+                self.hook_specs.pop(change["id"], None)
+            state = "active" if active else "inactive"
+            log.info("config: task %s %s, version %s", change["id"], state, change["version"][:12])
             return True
         if change["action"] == "delete":
             if kind == "monitor":
@@ -191,4 +204,9 @@ class LiveConfig:
             dict(self.channels),
             {monitor_id: applied for monitor_id, (applied, _) in self.monitors.items()},
             frozenset(self.tasks),
+            {
+                task_id: [HookConfig.model_validate(h) for h in spec["config"]["hooks"]]
+                for task_id, spec in self.hook_specs.items()
+            },
+            dict(self.hook_specs),
         )

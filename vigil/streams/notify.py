@@ -28,6 +28,7 @@ from vigil.schemas.events import match_event
 from vigil.schemas.records import Delivery, Match, MatchBatch, task_request
 from vigil.settings import Settings
 from vigil.streams.dlq import DeadLetters, dead_letter
+from vigil.streams.hooks import BeforeNotify, Vetoed
 from vigil.streams.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Notifier:
         self.alerts = tables["alert-state"]  # monitor id → decide()'s state
         self.http = http or httpx.AsyncClient()  # a transport seam for tests
         self._senders: dict[tuple[str, str], Channel] = {}
+        self.before = BeforeNotify(app, settings, codec, clock)
 
     def sender(self, channel: LoadedChannel) -> Channel:
         """The sender of ``channel`` as applied now (rebuilt when its config changes)."""
@@ -243,14 +245,33 @@ class Notifier:
         if sender.batched:
             request_id = f"{batch['id']}:{channel.id}{suffix}"
             events = [self._event(m, retracted, linked) for m, _ in pending]
-            outcome = await sender.send(events, request_id, messages)
-            await self._record(batch, channel, pending, request_id, outcome, where)
+            await self._send(batch, channel, pending, events, request_id, messages, where)
         else:
             for match, key in pending:
                 event = self._event(match, retracted, linked)
-                outcome = await sender.send([event], key, messages)
-                await self._record(batch, channel, [(match, key)], key, outcome, where)
+                await self._send(batch, channel, [(match, key)], [event], key, messages, where)
         await self._flush()
+
+    async def _send(
+        self,
+        batch: MatchBatch,
+        channel: LoadedChannel,
+        sent: list[tuple[Match, str]],
+        events: list[dict[str, Any]],
+        request_id: str,
+        messages: Messages,
+        where: dict[str, Any],
+    ) -> None:
+        """Send one request, after the channel's before hooks; a veto is a suppression."""
+        decided = await self.before.apply(self.live.snapshot, channel, request_id, events, messages)
+        if isinstance(decided, Vetoed):
+            for match, _ in sent:
+                detail = f"hook {decided.task_id}: {decided.reason}"
+                await self._suppress(match, "hook", detail, 0)
+            return
+        events, messages = decided
+        outcome = await self.sender(channel).send(events, request_id, messages)
+        await self._record(batch, channel, sent, request_id, outcome, where)
 
     async def _flush(self) -> None:
         """Make the delivered keys durable before going on (bounded: never stall the agent)."""

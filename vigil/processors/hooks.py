@@ -1,0 +1,66 @@
+"""Hooks on vigil's own operations (seed 004): which tasks run before or after one, in
+which order, and what a ``before`` hook's answer does to the operation.
+
+- A task binds itself with ``hooks: [{before: notify, channels: [ops]}]`` (or ``after``);
+  no ``channels`` binds it to every channel.
+- Order: the hooks of one operation run one after another, by task id; a ``before`` hook
+  gets the payload as the hooks before it left it.
+- A ``before`` hook that returns nothing (``None``) keeps the payload; one that returns an
+  object replaces the fields it gives (``subject``, ``message``, ``events`` for a
+  notification), and the result is checked again before the operation goes on; one that
+  raises, or answers something else, aborts the operation with that reason.
+- ``after`` hooks run from the operation's record, later, and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vigil.config.models import HookConfig
+
+REPLACEABLE = {"subject": str, "message": str, "events": list}
+
+
+class HookAnswerError(ValueError):
+    """A ``before`` hook's answer is not a payload the operation can go on with."""
+
+
+def bound(
+    hooks: Mapping[str, list[HookConfig]], when: str, operation: str, alias: str
+) -> list[str]:
+    """The ids of the tasks bound ``when`` (before, after) ``operation`` on channel
+    ``alias``, in the order they run."""
+    return sorted(
+        task_id
+        for task_id, configs in hooks.items()
+        if any(
+            getattr(hook, when) == operation and (not hook.channels or alias in hook.channels)
+            for hook in configs
+        )
+    )
+
+
+def replaced(payload: dict[str, Any], answer: Any) -> dict[str, Any]:
+    """The payload after a ``before`` hook answered ``answer``; raises HookAnswerError."""
+    if answer is None:
+        return payload
+    if not isinstance(answer, dict):
+        raise HookAnswerError(
+            f"expected nothing (keep the notification) or an object with "
+            f"{', '.join(REPLACEABLE)}; got {type(answer).__name__}"
+        )
+    unknown = sorted(set(answer) - set(REPLACEABLE))
+    if unknown:
+        raise HookAnswerError(
+            f"{unknown[0]}: not a field a hook may replace (only {', '.join(REPLACEABLE)})"
+        )
+    for name, kind in REPLACEABLE.items():
+        if name in answer and not isinstance(answer[name], kind):
+            raise HookAnswerError(f"{name}: expected a {kind.__name__}")
+    events = answer.get("events", payload["events"])
+    if not events or not all(isinstance(event, dict) for event in events):
+        raise HookAnswerError("events: expected a non-empty list of event objects")
+    if not answer.get("message", payload["message"]).strip():
+        raise HookAnswerError("message: expected some text")
+    return {**payload, **answer}

@@ -1,0 +1,239 @@
+"""Hooks on notifications: ``before`` hooks run in the notify agent, inside the delivery
+(their answer can rewrite or veto it); ``after`` hooks run in `vigil runner`, from the
+delivery records on ``notify.deliveries``, and only observe. The rules are
+``processors.hooks``'; the runs are the task sandbox's, each recorded on ``tasks.runs``
+(trigger ``hook``).
+
+A ``before`` hook runs in a thread (``asyncio.to_thread``), so the worker's other agents go
+on while it runs; the delivery it belongs to waits for it, as the hook decides what is
+sent. Its run id is the delivery's request id and the task's, so a redelivered batch runs
+it again under the same id (the notification was not sent: it is decided again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import TopicPartition
+
+from vigil.clock import SYSTEM, Clock
+from vigil.config.loader import LoadedChannel
+from vigil.config.message import parsed
+from vigil.config.models import HookConfig
+from vigil.config.state import SCHEMA, TOPICS
+from vigil.connectors.notify.delivery import Messages
+from vigil.connectors.tasks.kv import MemoryStore, StoreApi
+from vigil.connectors.tasks.runner import Limits, RunRecord, run
+from vigil.processors.hooks import HookAnswerError, bound, replaced
+from vigil.schemas.codec import Codec
+from vigil.settings import Settings
+from vigil.streams.kafka import Followed, consumer, producer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Vetoed:
+    """A before hook stopped the delivery: which task, and why."""
+
+    task_id: str
+    reason: str
+
+
+def hook_event(task_id: str, spec: dict[str, Any], run_id: str, body: Any) -> dict[str, Any]:
+    return {
+        "request": {"body": body, "headers": {}, "queryParameters": {}},
+        "secrets": {},
+        "taskId": task_id,
+        "taskName": spec["config"]["name"],
+        "runId": run_id,
+        "trigger": "hook",
+    }
+
+
+def run_record(
+    run_id: str, task_id: str, version: str, outcome: RunRecord, started: int, finished: int
+) -> dict[str, Any]:
+    ok = outcome.status == "success"
+    return {
+        "runId": run_id,
+        "taskId": task_id,
+        "taskVersion": version,
+        "trigger": "hook",
+        "startedAt": started,
+        "status": outcome.status,
+        "result": json.dumps(outcome.result, default=str) if ok else None,
+        "logs": outcome.logs,
+        "errorType": outcome.error_type,
+        "errorMessage": outcome.error_message,
+        "durationMs": outcome.duration_ms,
+        "finishedAt": finished,
+    }
+
+
+def _files(spec: dict[str, Any]) -> dict[str, bytes]:
+    return {name: base64.b64decode(data) for name, data in spec["files"].items()}
+
+
+def _limits(spec: dict[str, Any]) -> Limits:
+    return Limits(timeout=spec["config"]["timeout"], memory_mb=spec["config"]["memory_mb"])
+
+
+class BeforeNotify:
+    """The before-notify hooks of the worker's notifier."""
+
+    def __init__(self, app: Any, settings: Settings, codec: Codec, clock: Clock = SYSTEM):
+        self.codec, self.clock = codec, clock
+        self.runs = app.topic(settings.topic("tasks.runs"))
+        self.secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
+
+    async def apply(
+        self,
+        snapshot: Any,
+        channel: LoadedChannel,
+        request_id: str,
+        events: list[dict[str, Any]],
+        messages: Messages,
+    ) -> tuple[list[dict[str, Any]], Messages] | Vetoed:
+        """The events and messages to send, as the channel's before hooks leave them."""
+        ids = bound(snapshot.hooks, "before", "notify", channel.config.alias)
+        if not ids:
+            return events, messages
+        payload: dict[str, Any] = {
+            "operation": "notify",
+            "channel": {
+                "id": channel.id,
+                "alias": channel.config.alias,
+                "type": channel.config.type,
+            },
+            "subject": messages.subject.source,
+            "message": messages.body.source,
+            "events": events,
+        }
+        for task_id in ids:
+            spec = snapshot.hook_specs[task_id]
+            run_id = f"hook:{request_id}:{task_id}"
+            event = {**hook_event(task_id, spec, run_id, payload), "secrets": self.secrets}
+            started = self.clock.ms()
+            outcome = await asyncio.to_thread(
+                run, _files(spec), event, StoreApi(MemoryStore()), _limits(spec), self.secrets
+            )
+            if outcome.status == "success":
+                try:
+                    payload = replaced(payload, outcome.result)
+                except HookAnswerError as exc:
+                    outcome = RunRecord(
+                        "error",
+                        None,
+                        outcome.logs,
+                        "HookAnswerError",
+                        str(exc),
+                        outcome.duration_ms,
+                    )
+            record = run_record(run_id, task_id, spec["version"], outcome, started, self.clock.ms())
+            await self.runs.send(
+                key=run_id.encode(),
+                value=self.codec.encode(self.runs.get_topic_name(), "TaskRun", record),
+            )
+            if outcome.status != "success":
+                reason = f"{outcome.error_type}: {outcome.error_message}"
+                log.info("delivery %s vetoed by hook %s: %s", request_id, task_id, reason)
+                return Vetoed(task_id, reason)
+        return payload["events"], Messages(parsed(payload["subject"]), parsed(payload["message"]))
+
+
+class AfterNotify:
+    """The after-notify hooks, in `vigil runner`: each delivery record, once the delivery
+    is decided, goes to the tasks bound after it (they observe; nothing waits on them)."""
+
+    def __init__(self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM):
+        self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
+        self.source = settings.topic("notify.deliveries")
+        self.runs = settings.topic("tasks.runs")
+        self.tasks = Followed(
+            settings, bootstrap, settings.topic(TOPICS["task"]), read_committed=True
+        )
+        self.channels = Followed(
+            settings, bootstrap, settings.topic(TOPICS["channel"]), read_committed=True
+        )
+        self.stopping = threading.Event()
+        self.ran = 0
+
+    def run(self) -> None:
+        for followed in (self.tasks, self.channels):
+            threading.Thread(target=followed.follow, daemon=True).start()
+        reader = consumer(
+            self.settings,
+            self.bootstrap,
+            group_id=self.settings.group("hooks-after"),
+            auto_offset_reset="latest",  # a new runner observes from now on
+            max_poll_interval_ms=20 * 60 * 1000,
+            client_id="vigil-hooks",
+        )
+        reader.subscribe([self.source])
+        sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
+        try:
+            while not self.stopping.is_set():
+                for tp, records in reader.poll(timeout_ms=500).items():
+                    for record in records:
+                        self._observe(sink, tp, record)
+                    reader.commit()
+        finally:
+            reader.close()
+            sink.close()
+            for followed in (self.tasks, self.channels):
+                followed.stopping.set()
+
+    def _observe(self, sink: Any, tp: TopicPartition, record: Any) -> None:
+        where = f"{tp.topic}[{tp.partition}]@{record.offset}"
+        delivery = self.codec.decode(record.value, "Delivery", where=where)
+        if delivery["monitorId"].startswith("task:"):
+            return  # a task's own notification: hooks watch what monitors send
+        alias = self._alias(delivery["channel"])
+        specs = self._hooked()
+        hooks = {task_id: spec[0] for task_id, spec in specs.items()}
+        for task_id in bound(hooks, "after", "notify", alias or ""):
+            _, spec, version = specs[task_id]
+            run_id = f"hook:after:{delivery['id']}:{task_id}"
+            started = self.clock.ms()
+            at = delivery["at"]
+            when = at if isinstance(at, int) else int(at.timestamp() * 1000)
+            body = {"operation": "notify", "delivery": {**delivery, "at": when}}
+            secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
+            event = {**hook_event(task_id, spec, run_id, body), "secrets": secrets}
+            outcome = run(_files(spec), event, StoreApi(MemoryStore()), _limits(spec), secrets)
+            value = self.codec.encode(
+                self.runs,
+                "TaskRun",
+                run_record(run_id, task_id, version, outcome, started, self.clock.ms()),
+            )
+            sink.send(self.runs, key=run_id.encode(), value=value).get(30)
+            self.ran += 1
+
+    def _hooked(self) -> dict[str, tuple[list[HookConfig], dict[str, Any], str]]:
+        found = {}
+        for key, value in self.tasks.values.items():
+            record = self.codec.decode(value, SCHEMA, where=f"task {key.decode()}")
+            if record["action"] != "upsert" or not record["spec"]:
+                continue
+            spec = json.loads(record["spec"])
+            if spec["config"].get("hooks") and not spec["config"].get("paused"):
+                hooks = [HookConfig.model_validate(h) for h in spec["config"]["hooks"]]
+                found[record["id"]] = (hooks, spec, record["version"])
+        return found
+
+    def _alias(self, channel_id: str) -> str | None:
+        value = self.channels.values.get(channel_id.encode())
+        if value is None:
+            return None
+        record = self.codec.decode(value, SCHEMA, where=f"channel {channel_id}")
+        if not record["spec"]:
+            return None
+        alias: str = json.loads(record["spec"])["config"]["alias"]
+        return alias
