@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="the operator's key that seals the secrets `vigil secrets set` keeps "
         "(32 bytes, base64url; `vigil secrets new-key`)",
     )
+    route_secret: SecretStr | None = Field(
+        default=None,
+        description="the server secret task sink routes are signed with (absent: one kept in "
+        "the data dir); a new one invalidates every route",
+    )
     tick_interval: float = Field(
         default=60.0, ge=1, le=3600, description="seconds between the scheduler's ticks"
     )
@@ -286,6 +291,10 @@ class Settings(BaseSettings):
                 "VIGIL_SECRETS_KEY",
                 self.secrets_key.get_secret_value() if self.secrets_key else None,
             ),
+            (
+                "VIGIL_ROUTE_SECRET",
+                self.route_secret.get_secret_value() if self.route_secret else None,
+            ),
             ("VIGIL_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
             (
                 "VIGIL_KAFKA_SASL_PASSWORD",
@@ -334,6 +343,7 @@ def load_settings(**overrides: object) -> Settings:
                 "api_key",
                 "kafka_sasl_password",
                 "secrets_key",
+                "route_secret",
             )
             shown = "" if secret else f" (got {err.get('input')!r})"
             problems.append(f"VIGIL_{field.upper()}: {err['msg']}{shown}")

@@ -19,6 +19,7 @@ from vigil.api.routes import (
     monitors,
     queries,
     registry,
+    sinks,
     sql,
     tasks,
 )
@@ -40,10 +41,11 @@ def create_app(
     limits: dict[str, Any] | None = None,
     config: tuple[Settings, str, Codec] | None = None,
     webhooks: Webhooks | None = None,
+    route_secret: str | None = None,
 ) -> FastAPI:
     """The API over the keys it accepts, a schema store (None: external registry), a
-    ClickHouse client, the config topics (settings, bootstrap, codec) and the tasks'
-    webhooks (runs by hand and by webhook).
+    ClickHouse client, the config topics (settings, bootstrap, codec), the tasks'
+    webhooks (runs by hand, by webhook and by sink route) and the sink routes' secret.
 
     Users' SQL runs under ``limits`` (Settings.sql_limits) on ``clickhouse``, which should be
     a client of its own: no lock is shared with the history sink, so a long query never
@@ -52,6 +54,7 @@ def create_app(
     app.state.keys, app.state.store, app.state.clickhouse = keys, store, clickhouse
     app.state.status, app.state.forta, app.state.limits = status, forta, limits
     app.state.config, app.state.webhooks = config, webhooks
+    app.state.route_secret = route_secret
     app.include_router(health.router)
     app.include_router(sql.router)
     app.include_router(queries.router)
@@ -59,6 +62,7 @@ def create_app(
     app.include_router(monitors.router)
     app.include_router(metrics.router)
     app.include_router(tasks.router)
+    app.include_router(sinks.router)
     if forta is not None:
         app.include_router(forta_routes.router)
     if store is not None:

@@ -213,3 +213,42 @@ def tasks_deploy(
     change = task_change(built, bootstrap, codec, chosen, definition, files, f"deploy {path}")
     effect = put_object(built, bootstrap, codec, change)
     console.print(f"task {chosen}: {effect}, version {change.version[:12]}", highlight=False)
+
+
+@tasks_app.command("route")
+def tasks_route(
+    task_id: str = typer.Argument(..., help="an applied task's id"),
+    method: str = typer.Option("POST", "--method", help="the one method the route takes"),
+    content_type: str = typer.Option(
+        None, "--content-type", help="the one content type it takes (default: any)"
+    ),
+    path: str = typer.Option("", "--path", help="a path suffix the URL ends with"),
+    base: str = typer.Option(
+        None, "--base-url", help="the API's public address (default: http://VIGIL_API_BIND)"
+    ),
+) -> None:
+    """Print a sink route's URL: a call runs the task and answers with what it returns
+    (status, headers, body). Signed with the server secret, stored nowhere: a new
+    VIGIL_ROUTE_SECRET invalidates every route."""
+    from vigil.cli.common import stack_bootstrap, stack_codec
+    from vigil.config.sink_routes import SinkRoute
+    from vigil.stack.access import route_secret
+    from vigil.streams.tasks import applied_tasks
+
+    wanted = method.upper()
+    if wanted not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        raise VigilError(f"--method: expected GET, POST, PUT, PATCH or DELETE, got {method!r}")
+    built = settings()
+    secret = route_secret(built)
+    if secret is None:
+        raise VigilError(
+            f"no route secret: set VIGIL_ROUTE_SECRET, or start the stack once with `vigil up` "
+            f"(it keeps one in {built.data_dir})"
+        )
+    known = applied_tasks(built, stack_bootstrap(built, "read the tasks from"), stack_codec(built))
+    if task_id not in known:
+        raise VigilError(
+            f"TASK: no applied task {task_id!r}; applied: {', '.join(sorted(known)) or 'none'}"
+        )
+    route = SinkRoute(task_id, wanted, content_type, path.strip("/"))
+    print(f"{(base or built.api_url).rstrip('/')}{route.path(secret)}")

@@ -195,7 +195,7 @@ class Delivery(TypedDict):
 class TaskRequest(TypedDict):
     runId: str
     taskId: str
-    trigger: str  # manual, schedule, webhook or monitor
+    trigger: str  # manual, schedule, webhook, monitor or route (filter, hook: runs only)
     body: str  # JSON
     headers: str  # JSON object
     queryParameters: str  # JSON object
@@ -205,7 +205,7 @@ class TaskRequest(TypedDict):
 def task_request(
     run_id: str,
     task_id: str,
-    trigger: Literal["manual", "schedule", "webhook", "monitor"],
+    trigger: Literal["manual", "schedule", "webhook", "monitor", "route"],
     body: Any,
     at_ms: int,
     headers: dict[str, str] | None = None,

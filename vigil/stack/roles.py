@@ -18,7 +18,7 @@ from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.registry import HttpRegistry, Registry
 from vigil.settings import Settings
-from vigil.stack.access import registry_client, stack_key
+from vigil.stack.access import registry_client, route_secret, stack_key
 from vigil.stack.instance import instance_id
 from vigil.streams.secrets import with_stored_secrets
 
@@ -117,6 +117,7 @@ def serve(settings: Settings) -> None:
         limits=settings.sql_limits,
         config=(settings, bootstrap, codec),
         webhooks=webhooks,
+        route_secret=route_secret(settings, create=True),
     )
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its

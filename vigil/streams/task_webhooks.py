@@ -122,6 +122,20 @@ class Webhooks:
         trigger: Literal["webhook", "manual"] = "webhook",
     ) -> dict[str, Any]:
         """Request the run and wait for it (VIGIL_TASK_WEBHOOK_WAIT); the answer's body."""
+        wait = self.settings.task_webhook_wait
+        request_id, at, run = self.run(task_id, body, headers, query, trigger, wait)
+        return response(task_id, trigger, request_id, run, at)
+
+    def run(
+        self,
+        task_id: str,
+        body: Any,
+        headers: dict[str, str] | None,
+        query: dict[str, str] | None,
+        trigger: Literal["webhook", "manual", "route"],
+        wait: float,
+    ) -> tuple[str, int, dict[str, Any] | None]:
+        """Request a run and wait up to ``wait`` seconds: (request id, when, its last record)."""
         request_id = str(uuid.uuid4())
         run_id, at = f"{trigger}:{request_id}", self.clock.ms()
         request = task_request(
@@ -134,8 +148,7 @@ class Webhooks:
         except KafkaError as exc:
             watch.close()
             raise BrokerError(f"requesting a run of task {task_id} failed: {exc}") from exc
-        run = watch.wait(run_id, self.settings.task_webhook_wait)
-        return response(task_id, trigger, request_id, run, at)
+        return request_id, at, watch.wait(run_id, wait)
 
     def close(self) -> None:
         self.stopping.set()

@@ -32,7 +32,7 @@ POST_ONLY = (
 )
 
 
-def _webhooks(request: Request) -> Webhooks:
+def webhooks_of(request: Request) -> Webhooks:
     found: Webhooks | None = request.app.state.webhooks
     if found is None:
         raise HTTPException(503, "this process does not take task calls")
@@ -108,7 +108,7 @@ async def run_task(request: Request, task_id: str, payload: Any = Body(None)) ->
     """Run the task by hand with ``payload`` as its request body; answers as a webhook does
     (pending after VIGIL_TASK_WEBHOOK_WAIT seconds)."""
     await _known(request, task_id)
-    webhooks = _webhooks(request)
+    webhooks = webhooks_of(request)
     return await run_in_threadpool(
         lambda: webhooks.call(task_id, payload if payload is not None else {}, trigger="manual")
     )
@@ -127,7 +127,7 @@ async def make_webhook(request: Request, task_id: str) -> dict[str, Any]:
 @router.post("/tasks/{task_id}/webhook/{token}", include_in_schema=False)
 async def call_webhook(request: Request, task_id: str, token: str) -> Any:
     """A webhook call: no API key, the token is the credential."""
-    webhooks = _webhooks(request)
+    webhooks = webhooks_of(request)
     if not webhooks.accepts(task_id, token):
         return JSONResponse(NOT_FOUND, 404)
     raw = await request.body()
