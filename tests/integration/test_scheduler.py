@@ -1,8 +1,7 @@
 """The scheduler on a real broker: ticks on their topic, and the runs due in each tick's
 window requested under deterministic run ids."""
 
-import threading
-import time
+import itertools
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from vigil.settings import Settings, load_settings
 from vigil.streams.config_topics import apply_project
 from vigil.streams.kafka import ensure_topics, producer
 from vigil.streams.scheduler import Scheduler, Ticker
+from vigil.testing import ManualClock, wait_for
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
@@ -50,18 +50,46 @@ def test_ticks_become_requests_for_the_runs_due(
     assert {r["trigger"] for r in requests} == {"schedule"}
 
 
-def test_the_ticker_ticks_on_multiples_of_its_interval(settings: Settings, kafka: str) -> None:
+def test_one_ticker_leads_and_a_restart_neither_skips_nor_repeats_a_tick(
+    settings: Settings, kafka: str
+) -> None:
     ensure_topics(settings, kafka)
     codec = Codec(SchemaStore())
-    fast = load_settings(**{**settings.model_dump(), "tick_interval": 1.0})
-    ticker = Ticker(fast, kafka, codec)
-    thread = threading.Thread(target=ticker.run, daemon=True)
-    thread.start()
-    time.sleep(3.5)  # three or so ticks; read once the ticker stopped (a reader waits for quiet)
-    ticker.stopping.set()
-    thread.join(5)
-    found = read_topic(fast, codec, kafka, "scheduler.ticks", "Tick")
-    assert len(found) >= 2
-    stamps = [int(t["at"].timestamp() * 1000) for t in found]  # type: ignore[attr-defined]
-    assert all(s % 1000 == 0 for s in stamps) and stamps == sorted(stamps)
-    assert {t["intervalMs"] for t in found} == {1000}
+    minute = load_settings(**{**settings.model_dump(), "tick_interval": 60.0})
+    clock = ManualClock(1_800_000_000.0 + 1)  # a second past a whole minute
+    tickers = [Ticker(minute, kafka, codec, clock) for _ in range(2)]
+
+    def leader() -> Ticker | None:
+        for ticker in tickers:
+            ticker.step()
+        leading = [t for t in tickers if t.last is not None]
+        assert len(leading) <= 1, "two tickers lead at once"
+        return leading[0] if leading else None
+
+    try:
+        first = wait_for(leader, 30, "a leader")
+        for _ in range(2):  # two simulated minutes, a few steps each
+            clock.advance(60)
+            for _ in range(3):
+                assert leader() is first
+        first.close()  # the leader goes away, and two and a half minutes pass without one
+        tickers.remove(first)
+        clock.advance(150)
+        second = wait_for(leader, 60, "the other ticker to take over")
+        for _ in range(2):
+            clock.advance(60)
+            for _ in range(3):
+                assert leader() is second
+    finally:
+        for ticker in tickers:
+            ticker.close()
+    ticks = read_topic(minute, codec, kafka, "scheduler.ticks", "Tick")
+    stamps = [int(t["at"].timestamp() * 1000) for t in ticks]  # type: ignore[attr-defined]
+    windows = [(at - int(t["intervalMs"]), at) for t, at in zip(ticks, stamps, strict=True)]
+    start = 1_800_000_000_000 - 60_000
+    assert windows[0][0] == start and windows[-1][1] == start + 7 * 60_000
+    # the windows tile the simulated minutes: each starts where the one before ended
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(windows))
+    assert sorted(set(stamps)) == stamps  # no tick twice
+    # the new leader's first tick covers the two minutes without one
+    assert [b - a for a, b in windows] == [60_000] * 3 + [120_000] + [60_000] * 2

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.config.models import ScheduleConfig
-from vigil.processors.schedules import due, next_tick, run_id
+from vigil.processors.schedules import due, run_id, tick_at
 
 MIN = 60_000
 T = 1_700_000_040_000  # a multiple of a minute
@@ -31,14 +31,14 @@ def test_cron_in_utc() -> None:
 
 def test_run_ids_and_ticks_are_deterministic() -> None:
     assert run_id("counter", T) == f"schedule:counter:{T}"
-    assert next_tick(T, MIN) == T + MIN and next_tick(T + 1, MIN) == T + MIN
+    assert tick_at(T, MIN) == T and tick_at(T + MIN - 1, MIN) == T
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "give either every"),
-        ({"every": "5m", "cron": "* * * * *"}, "give either every"),
+        ({}, "give one of every"),
+        ({"every": "5m", "cron": "* * * * *"}, "give one of every"),
         ({"every": "30s"}, "every: at least 1 minute, got 30s"),
         ({"every": "5 minutes"}, "String should match pattern"),
         ({"cron": "every day"}, "cron: not a five-field cron expression"),
@@ -47,3 +47,14 @@ def test_run_ids_and_ticks_are_deterministic() -> None:
 def test_schedule_mistakes(fields: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ScheduleConfig(**fields)
+
+
+def test_at_is_due_once_in_the_window_that_holds_it() -> None:
+    once = ScheduleConfig.model_validate({"at": "2026-12-01T09:00:00Z"})
+    at = 1_796_115_600_000  # 2026-12-01T09:00:00Z
+    assert due(once, at - MIN, at) == [at] and due(once, at, at + MIN) == []
+    assert due(once, at - 2 * MIN, at - MIN) == []
+    with pytest.raises(ValueError, match="give one of every"):
+        ScheduleConfig.model_validate({"at": "2026-12-01T09:00:00Z", "every": "5m"})
+    with pytest.raises(ValueError, match="timezone"):
+        ScheduleConfig.model_validate({"at": "2026-12-01T09:00:00"})

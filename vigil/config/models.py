@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -298,16 +299,21 @@ class SeverityRoutes(_Model):
 
 
 class ScheduleConfig(_Model):
-    """When a task runs by itself: ``every`` (90s, 5m, 2h; at least a minute) or ``cron``
-    (five fields, UTC). Matched against the scheduler's ticks (VIGIL_TICK_INTERVAL)."""
+    """When a task runs by itself: ``every`` (90s, 5m, 2h; at least a minute), ``cron``
+    (five fields, UTC) or once ``at`` a time (ISO 8601 with its zone). Matched against the
+    scheduler's ticks (VIGIL_TICK_INTERVAL)."""
 
     every: str | None = Field(default=None, pattern=r"^\d+[smh]$", description="e.g. 5m")
     cron: str | None = Field(default=None, description="e.g. */15 * * * * (UTC)")
+    at: AwareDatetime | None = Field(default=None, description="once: 2026-12-01T09:00:00Z")
 
     @model_validator(mode="after")
     def _one(self) -> ScheduleConfig:
-        if (self.every is None) == (self.cron is None):
-            raise ValueError("give either every (such as 5m) or cron (such as */5 * * * *)")
+        if sum(x is not None for x in (self.every, self.cron, self.at)) != 1:
+            raise ValueError(
+                "give one of every (such as 5m), cron (such as */5 * * * *) "
+                "or at (such as 2026-12-01T09:00:00Z)"
+            )
         if self.every is not None and self.seconds < 60:
             raise ValueError(f"every: at least 1 minute, got {self.every}")
         if self.cron is not None:

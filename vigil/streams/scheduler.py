@@ -13,11 +13,12 @@ import logging
 import threading
 from typing import Any
 
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import ScheduleConfig
-from vigil.processors.schedules import due, next_tick, run_id
+from vigil.processors.schedules import due, run_id, tick_at
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
@@ -28,30 +29,90 @@ log = logging.getLogger(__name__)
 
 
 class Ticker:
-    """Emits a tick at each multiple of the interval until ``stopping``."""
+    """Emits a tick at each multiple of the interval until ``stopping``, while it leads.
+
+    One ticker ticks however many runners run: each joins the consumer group ``ticker`` on
+    the one-partition ticks topic, and the member that holds the partition leads. A leader
+    starts after the last tick on the topic, and its first tick covers the time since
+    (``intervalMs`` is the tick's window), so a restart, or a change of leader, neither
+    skips a window nor repeats one. During a change of leader two may tick once each for a
+    moment: the run ids the scheduler asks for are deterministic, so nothing runs twice.
+    """
 
     def __init__(self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM):
+        self.settings, self.bootstrap = settings, bootstrap
         self.topic, self.codec, self.clock = settings.topic("scheduler.ticks"), codec, clock
         self.interval_ms = int(settings.tick_interval * 1000)
         self.sink = producer(settings, bootstrap, client_id="vigil-ticker", linger_ms=0)
+        self.group = consumer(
+            settings,
+            bootstrap,
+            group_id=settings.group("ticker"),
+            enable_auto_commit=False,
+            client_id="vigil-ticker",
+        )
+        self.group.subscribe([self.topic])
         self.stopping = threading.Event()
+        self.last: int | None = None  # the last tick's time, once this ticker leads
 
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                at = next_tick(self.clock.ms(), self.interval_ms)
-                if self.stopping.wait(max(0.0, (at - self.clock.ms()) / 1000)):
-                    return
-                self.tick(at)
+                self.step()
+                wait = 0.2
+                if self.last is not None:
+                    wait = min(
+                        wait, max(0.0, (self.last + self.interval_ms - self.clock.ms()) / 1000)
+                    )
+                self.stopping.wait(wait)
         finally:
-            self.sink.close()
+            self.close()
 
-    def tick(self, at: int) -> None:
-        value = self.codec.encode(self.topic, "Tick", {"at": at, "intervalMs": self.interval_ms})
+    def step(self) -> int | None:
+        """Keep the group's membership, and tick if leading and due; the tick's time."""
+        self.group.poll(timeout_ms=100)  # membership: joins, heartbeats and rebalances
+        partition = TopicPartition(self.topic, 0)
+        if partition not in self.group.assignment():
+            self.last = None  # not (or no longer) the leader
+            return None
+        if self.last is None:
+            self.last = self._last_tick(partition)
+        at = tick_at(self.clock.ms(), self.interval_ms)
+        if self.last is None:  # the first tick ever: from one interval ago
+            self.last = at - self.interval_ms
+        if at <= self.last:
+            return None
+        self.tick(at, at - self.last)
+        self.last = at
+        return at
+
+    def _last_tick(self, partition: TopicPartition) -> int | None:
+        """The time of the last tick on the topic, read with a consumer of its own."""
+        reader = consumer(self.settings, self.bootstrap, client_id="vigil-ticker-last")
+        try:
+            reader.assign([partition])
+            end = reader.end_offsets([partition])[partition]
+            if end == 0:
+                return None
+            reader.seek(partition, end - 1)
+            while True:
+                for records in reader.poll(timeout_ms=500).values():
+                    tick = self.codec.decode(records[-1].value, "Tick", where=self.topic)
+                    return _ms(tick["at"])
+        finally:
+            reader.close()
+
+    def tick(self, at: int, window_ms: int) -> None:
+        value = self.codec.encode(self.topic, "Tick", {"at": at, "intervalMs": window_ms})
         try:
             self.sink.send(self.topic, key=b"tick", value=value).get(30)
-        except KafkaError as exc:  # the next tick covers the window of this one
+        except KafkaError as exc:  # the next tick's window covers this one's
             log.error("scheduler: tick %s not written: %s", at, exc)
+            self.last = None
+
+    def close(self) -> None:
+        self.group.close()
+        self.sink.close()
 
 
 class Scheduler:
