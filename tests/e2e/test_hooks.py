@@ -5,10 +5,12 @@ hook observes the deliveries without changing them."""
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.stack import LARGE, Running
 from tests.helpers import run_vigil
+from vigil.stack.access import api_headers
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +31,23 @@ OBSERVE = """def handler(event):
 """
 
 
+GUARD = """def handler(event):
+    changes = event["request"]["body"]["changes"]
+    for change in changes:
+        if change["spec"] and "forbidden" in change["spec"]["config"]["name"]:
+            raise PermissionError("no forbidden monitors here")
+    return {"changes": [
+        {**c, "spec": {**c["spec"], "config": {**c["spec"]["config"], "severity": "high"}}}
+        if c["kind"] == "monitor" and c["action"] == "upsert" else c
+        for c in changes
+    ]}
+"""
+AUDIT = """def handler(event):
+    change = event["request"]["body"]["change"]
+    print("audit", change["kind"], change["id"], change["action"], change["source"])
+"""
+
+
 def _events(running: Running) -> list[dict[str, Any]]:
     return [event for post in running.receiver.received for event in post.json()["events"]]
 
@@ -40,6 +59,8 @@ def test_before_hooks_rewrite_and_veto_and_after_hooks_observe(running: Running)
         ("rewrite", REWRITE, "{before: notify, channels: [hook]}"),
         ("veto", VETO, "{before: notify}"),
         ("observe", OBSERVE, "{after: notify}"),
+        ("guard", GUARD, "{before: apply}"),
+        ("audit", AUDIT, "{after: apply}"),
     ):
         (tasks / f"{name}.py").write_text(code)
         (tasks / f"{name}.yaml").write_text(
@@ -87,3 +108,31 @@ def test_before_hooks_rewrite_and_veto_and_after_hooks_observe(running: Running)
     [(status, logs)] = by_task["observe"]  # the one delivery made; the veto made none
     assert status == "success" and logs.startswith("observed SENT hook")
     assert json.loads(json.dumps(_events(running)))[0]["hooked"] == "hook"
+
+    # apply hooks: the before hook rewrites a monitor's severity, and refuses another
+    monitors = settings.project_dir / "monitors"
+    source = (monitors / "large.yaml").read_text().replace("large transfers", "extra")
+    (monitors / "extra.yaml").write_text(source.replace("severity: medium", ""))
+    assert run_vigil(settings, "apply").returncode == 0
+    listed = httpx.get(f"{settings.api_url}/monitors", headers=api_headers(settings)).json()
+    assert {m["id"]: m["severity"] for m in listed}["extra"] == "high"
+    (monitors / "forbidden.yaml").write_text(source.replace("extra", "forbidden one"))
+    refused = run_vigil(settings, "apply")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert (
+        "the hook guard refused the change(s): PermissionError: no forbidden monitors here"
+        in refused.stderr
+    )
+    listed = httpx.get(f"{settings.api_url}/monitors", headers=api_headers(settings)).json()
+    assert "forbidden" not in {m["id"] for m in listed}  # nothing half-applied
+    audited = wait_for(
+        lambda: (
+            running.sql(
+                "SELECT logs FROM task_runs FINAL WHERE task_id = 'audit' AND logs LIKE '%extra%'"
+            )
+            or None
+        ),
+        60,
+        "the after-apply hook",
+    )
+    assert audited == [["audit monitor extra upsert apply\n"]]

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from vigil.config.models import HookConfig
-from vigil.processors.hooks import HookAnswerError, bound, replaced
+from vigil.processors.hooks import HookAnswerError, bound, replaced, replaced_changes
 
 PAYLOAD = {"subject": "s", "message": "m", "events": [{"id": "1"}], "channel": {"alias": "ops"}}
 
@@ -20,7 +20,7 @@ def test_hooks_run_by_task_id_and_channel_narrows_them() -> None:
     assert bound(hooks, "before", "notify", "ops") == ["alpha", "zeta"]
     assert bound(hooks, "before", "notify", "pager") == ["pager-only", "zeta"]
     assert bound(hooks, "after", "notify", "ops") == ["mid"]
-    with pytest.raises(ValueError, match="either before: notify or after: notify"):
+    with pytest.raises(ValueError, match="give either before"):
         HookConfig(before="notify", after="notify")
 
 
@@ -44,3 +44,21 @@ def test_nothing_keeps_the_payload_and_an_object_replaces_what_it_gives() -> Non
 def test_any_other_answer_aborts(answer: Any, expected: str) -> None:
     with pytest.raises(HookAnswerError, match=expected):
         replaced(PAYLOAD, answer)
+
+
+CHANGES = [
+    {"kind": "monitor", "id": "m", "action": "upsert", "source": "apply", "spec": {"a": 1}},
+    {"kind": "channel", "id": "c", "action": "delete", "source": "apply", "spec": None},
+]
+
+
+def test_an_apply_hook_may_change_specs_but_not_which_objects_change() -> None:
+    assert replaced_changes(CHANGES, None) is CHANGES
+    new = [{**CHANGES[0], "spec": {"a": 2}}, CHANGES[1]]
+    assert replaced_changes(CHANGES, {"changes": new})[0]["spec"] == {"a": 2}
+    with pytest.raises(HookAnswerError, match="not which objects change"):
+        replaced_changes(CHANGES, {"changes": new[:1]})
+    with pytest.raises(HookAnswerError, match=r"changes\[0\]\.spec: expected an object"):
+        replaced_changes(CHANGES, {"changes": [{**CHANGES[0], "spec": None}, CHANGES[1]]})
+    with pytest.raises(HookAnswerError, match="expected nothing"):
+        replaced_changes(CHANGES, {"changes": new, "extra": 1})

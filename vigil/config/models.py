@@ -332,18 +332,20 @@ class ScheduleConfig(_Model):
 
 
 class HookConfig(_Model):
-    """A task bound to vigil's own operation: ``before`` it (synchronous: it may replace the
-    payload, or abort the operation by raising) or ``after`` it (from its record: it only
-    observes). ``channels`` narrows a notify hook to those aliases (absent: all)."""
+    """A task bound to vigil's own operation, ``notify`` (a notification about to be sent)
+    or ``apply`` (monitor and channel changes about to be published): ``before`` it
+    (synchronous: it may replace the payload, or abort the operation by raising) or
+    ``after`` it (from its record: it only observes). ``channels`` narrows a notify hook to
+    those aliases (absent: all)."""
 
-    before: Literal["notify"] | None = None
-    after: Literal["notify"] | None = None
+    before: Literal["notify", "apply"] | None = None
+    after: Literal["notify", "apply"] | None = None
     channels: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one(self) -> HookConfig:
         if (self.before is None) == (self.after is None):
-            raise ValueError("give either before: notify or after: notify")
+            raise ValueError("give either before: (notify or apply) or after: (notify or apply)")
         return self
 
     @property

@@ -64,3 +64,33 @@ def replaced(payload: dict[str, Any], answer: Any) -> dict[str, Any]:
     if not answer.get("message", payload["message"]).strip():
         raise HookAnswerError("message: expected some text")
     return {**payload, **answer}
+
+
+HOOKED_KINDS = ("monitor", "channel")  # the config changes apply hooks see
+
+
+def replaced_changes(changes: list[dict[str, Any]], answer: Any) -> list[dict[str, Any]]:
+    """The changes after a ``before: apply`` hook answered ``answer``: the same objects and
+    actions, in the same order, their specs as the hook gives them (checked again by the
+    caller); raises HookAnswerError."""
+    if answer is None:
+        return changes
+    given = answer.get("changes") if isinstance(answer, dict) else None
+    if not isinstance(given, list) or set(answer) != {"changes"}:
+        raise HookAnswerError(
+            'expected nothing (keep the changes) or {"changes": [...]}, the changes given'
+        )
+    keys = [(c["kind"], c["id"], c["action"]) for c in changes]
+    got = [
+        (c.get("kind"), c.get("id"), c.get("action")) if isinstance(c, dict) else None
+        for c in given
+    ]
+    if got != keys:
+        raise HookAnswerError(
+            "changes: a hook may change specs, not which objects change or how "
+            f"(expected {len(keys)} change(s): {', '.join(f'{k} {i} {a}' for k, i, a in keys)})"
+        )
+    for number, change in enumerate(given):
+        if change["action"] == "upsert" and not isinstance(change.get("spec"), dict):
+            raise HookAnswerError(f"changes[{number}].spec: expected an object")
+    return [{**old, "spec": new.get("spec")} for old, new in zip(changes, given, strict=True)]

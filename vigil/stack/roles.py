@@ -214,7 +214,7 @@ def runner(settings: Settings) -> None:
     """The task runner: runs requested tasks one at a time, and monitors' custom filters (a
     lane per monitor); SIGTERM/SIGINT stop it after the runs in progress."""
     from vigil.streams.filters import FilterRunner
-    from vigil.streams.hooks import AfterNotify
+    from vigil.streams.hooks import AfterHooks
     from vigil.streams.kafka import ensure_topics
     from vigil.streams.scheduler import Scheduler, Ticker
     from vigil.streams.tasks import TaskRunner
@@ -226,7 +226,7 @@ def runner(settings: Settings) -> None:
     tasks = TaskRunner(settings, bootstrap, codec)
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
-    after = AfterNotify(settings, bootstrap, codec)
+    after = AfterHooks(settings, bootstrap, codec)
     threads = [
         threading.Thread(target=after.run, name="hooks-after", daemon=True),
         threading.Thread(target=ticker.run, name="ticker", daemon=True),

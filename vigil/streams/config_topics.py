@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable
@@ -30,7 +31,9 @@ from vigil.config.state import (
     Change,
     Key,
     Planned,
+    channel_from_record,
     channel_spec,
+    monitor_from_record,
     monitor_spec,
     plan,
     task_spec,
@@ -38,8 +41,10 @@ from vigil.config.state import (
 )
 from vigil.errors import BrokerError, ConfigError, NotFound
 from vigil.processors.checks import check_monitor
+from vigil.processors.hooks import HOOKED_KINDS
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
+from vigil.streams.hooks import before_apply
 from vigil.streams.kafka import producer, read_compacted
 
 
@@ -62,8 +67,10 @@ def publish(
     changes: Iterable[Change],
     clock: Clock = SYSTEM,
 ) -> list[Change]:
-    """Write ``changes`` in one Kafka transaction: readers see all of them or none."""
-    batch = list(changes)
+    """Write ``changes`` in one Kafka transaction: readers see all of them or none, after
+    the applied ``before: apply`` hooks, which may rewrite the monitor and channel changes'
+    specs (checked again here) or refuse them all (a ConfigError naming the hook)."""
+    batch = _hooked(settings, bootstrap, codec, list(changes))
     if not batch:
         return batch
     sink = producer(settings, bootstrap, transactional_id=f"vigil-config-{uuid.uuid4().hex}")
@@ -85,6 +92,30 @@ def publish(
     finally:
         sink.close()
     return batch
+
+
+def _hooked(settings: Settings, bootstrap: str, codec: Codec, batch: list[Change]) -> list[Change]:
+    shown = [c for c in batch if c.kind in HOOKED_KINDS]
+    if not shown:
+        return batch
+    given = [
+        {"kind": c.kind, "id": c.id, "action": c.action, "source": c.source, "spec": c.spec}
+        for c in shown
+    ]
+    left = before_apply(settings, bootstrap, codec, given)
+    if left == given:
+        return batch
+    changed = {}
+    for change, after in zip(shown, left, strict=True):
+        spec = after["spec"]
+        record = {"id": change.id, "spec": json.dumps(spec), "file": change.file}
+        if change.action == "upsert":  # checked again, as the file was
+            if change.kind == "monitor":
+                check_monitor(monitor_from_record(record).monitor)
+            else:
+                channel_from_record(record)
+        changed[(change.kind, change.id)] = dataclasses.replace(change, spec=spec)
+    return [changed.get((c.kind, c.id), c) for c in batch]
 
 
 def apply_project(

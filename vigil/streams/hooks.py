@@ -17,6 +17,7 @@ import base64
 import json
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,17 @@ from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.notify.delivery import Messages
 from vigil.connectors.tasks.kv import MemoryStore, StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
-from vigil.processors.hooks import HookAnswerError, bound, replaced
+from vigil.errors import ConfigError
+from vigil.processors.hooks import (
+    HOOKED_KINDS,
+    HookAnswerError,
+    bound,
+    replaced,
+    replaced_changes,
+)
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
-from vigil.streams.kafka import Followed, consumer, producer
+from vigil.streams.kafka import Followed, consumer, producer, read_compacted
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +156,77 @@ class BeforeNotify:
         return payload["events"], Messages(parsed(payload["subject"]), parsed(payload["message"]))
 
 
-class AfterNotify:
-    """The after-notify hooks, in `vigil runner`: each delivery record, once the delivery
-    is decided, goes to the tasks bound after it (they observe; nothing waits on them)."""
+def applied_hooks(
+    settings: Settings, bootstrap: str, codec: Codec
+) -> dict[str, tuple[list[HookConfig], dict[str, Any], str]]:
+    """The applied, unpaused tasks that have hooks: id → (hooks, spec, version)."""
+    topic = settings.topic(TOPICS["task"])
+    return _hooked_tasks(read_compacted(settings, bootstrap, topic, read_committed=True), codec)
+
+
+def _hooked_tasks(
+    values: dict[bytes, bytes], codec: Codec
+) -> dict[str, tuple[list[HookConfig], dict[str, Any], str]]:
+    found = {}
+    for key, value in values.items():
+        record = codec.decode(value, SCHEMA, where=f"task {key.decode()}")
+        if record["action"] != "upsert" or not record["spec"]:
+            continue
+        spec = json.loads(record["spec"])
+        if spec["config"].get("hooks") and not spec["config"].get("paused"):
+            hooks = [HookConfig.model_validate(h) for h in spec["config"]["hooks"]]
+            found[record["id"]] = (hooks, spec, record["version"])
+    return found
+
+
+def before_apply(
+    settings: Settings, bootstrap: str, codec: Codec, changes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run the ``before: apply`` hooks (by task id) on monitor and channel ``changes``
+    (``{kind, id, action, source, spec}``); the changes as they leave them. A hook that
+    raises, or answers something else, refuses the apply: a ConfigError naming it."""
+    hooked = applied_hooks(settings, bootstrap, codec)
+    ids = bound({t: h for t, (h, _, _) in hooked.items()}, "before", "apply", "")
+    secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
+    sink = producer(settings, bootstrap, client_id="vigil-hooks", linger_ms=0) if ids else None
+    try:
+        for task_id in ids:
+            _, spec, version = hooked[task_id]
+            run_id = f"hook:apply:{uuid.uuid4().hex}:{task_id}"
+            payload = {"operation": "apply", "changes": changes}
+            event = {**hook_event(task_id, spec, run_id, payload), "secrets": secrets}
+            started = SYSTEM.ms()
+            outcome = run(_files(spec), event, StoreApi(MemoryStore()), _limits(spec), secrets)
+            if outcome.status == "success":
+                try:
+                    changes = replaced_changes(changes, outcome.result)
+                except HookAnswerError as exc:
+                    logs, took = outcome.logs, outcome.duration_ms
+                    outcome = RunRecord("error", None, logs, "HookAnswerError", str(exc), took)
+            runs = settings.topic("tasks.runs")
+            record = run_record(run_id, task_id, version, outcome, started, SYSTEM.ms())
+            assert sink is not None
+            sink.send(runs, key=run_id.encode(), value=codec.encode(runs, "TaskRun", record))
+            if outcome.status != "success":
+                raise ConfigError(
+                    f"the hook {task_id} refused the change(s): "
+                    f"{outcome.error_type}: {outcome.error_message}"
+                )
+    finally:
+        if sink is not None:
+            sink.close()
+    return changes
+
+
+class AfterHooks:
+    """The ``after`` hooks, in `vigil runner`: each delivery record (``after: notify``) and
+    each monitor or channel change record (``after: apply``) goes to the tasks bound after
+    it. They observe; nothing waits on them, and a failing one changes nothing."""
 
     def __init__(self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM):
         self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
         self.source = settings.topic("notify.deliveries")
+        self.applied = {settings.topic(TOPICS[kind]): kind for kind in HOOKED_KINDS}
         self.runs = settings.topic("tasks.runs")
         self.tasks = Followed(
             settings, bootstrap, settings.topic(TOPICS["task"]), read_committed=True
@@ -175,8 +247,9 @@ class AfterNotify:
             auto_offset_reset="latest",  # a new runner observes from now on
             max_poll_interval_ms=20 * 60 * 1000,
             client_id="vigil-hooks",
+            isolation_level="read_committed",  # an apply is seen whole, or not at all
         )
-        reader.subscribe([self.source])
+        reader.subscribe([self.source, *self.applied])
         sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
         try:
             while not self.stopping.is_set():
@@ -192,19 +265,35 @@ class AfterNotify:
 
     def _observe(self, sink: Any, tp: TopicPartition, record: Any) -> None:
         where = f"{tp.topic}[{tp.partition}]@{record.offset}"
+        if tp.topic in self.applied:
+            change = self.codec.decode(record.value, SCHEMA, where=where)
+            body = {
+                "operation": "apply",
+                "change": {
+                    "kind": self.applied[tp.topic],
+                    **{k: change[k] for k in ("id", "action", "version", "source")},
+                    "spec": json.loads(change["spec"]) if change["spec"] else None,
+                },
+            }
+            run_key = f"{change['id']}:{change['version'] or 'deleted'}:{record.offset}"
+            self._run_all(sink, "apply", "", run_key, body)
+            return
         delivery = self.codec.decode(record.value, "Delivery", where=where)
         if delivery["monitorId"].startswith("task:"):
             return  # a task's own notification: hooks watch what monitors send
-        alias = self._alias(delivery["channel"])
+        at = delivery["at"]
+        when = at if isinstance(at, int) else int(at.timestamp() * 1000)
+        body = {"operation": "notify", "delivery": {**delivery, "at": when}}
+        alias = self._alias(delivery["channel"]) or ""
+        self._run_all(sink, "notify", alias, delivery["id"], body)
+
+    def _run_all(self, sink: Any, operation: str, alias: str, key: str, body: Any) -> None:
         specs = self._hooked()
         hooks = {task_id: spec[0] for task_id, spec in specs.items()}
-        for task_id in bound(hooks, "after", "notify", alias or ""):
+        for task_id in bound(hooks, "after", operation, alias):
             _, spec, version = specs[task_id]
-            run_id = f"hook:after:{delivery['id']}:{task_id}"
+            run_id = f"hook:after-{operation}:{key}:{task_id}"
             started = self.clock.ms()
-            at = delivery["at"]
-            when = at if isinstance(at, int) else int(at.timestamp() * 1000)
-            body = {"operation": "notify", "delivery": {**delivery, "at": when}}
             secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
             event = {**hook_event(task_id, spec, run_id, body), "secrets": secrets}
             outcome = run(_files(spec), event, StoreApi(MemoryStore()), _limits(spec), secrets)
@@ -217,16 +306,7 @@ class AfterNotify:
             self.ran += 1
 
     def _hooked(self) -> dict[str, tuple[list[HookConfig], dict[str, Any], str]]:
-        found = {}
-        for key, value in self.tasks.values.items():
-            record = self.codec.decode(value, SCHEMA, where=f"task {key.decode()}")
-            if record["action"] != "upsert" or not record["spec"]:
-                continue
-            spec = json.loads(record["spec"])
-            if spec["config"].get("hooks") and not spec["config"].get("paused"):
-                hooks = [HookConfig.model_validate(h) for h in spec["config"]["hooks"]]
-                found[record["id"]] = (hooks, spec, record["version"])
-        return found
+        return _hooked_tasks(self.tasks.values, self.codec)
 
     def _alias(self, channel_id: str) -> str | None:
         value = self.channels.values.get(channel_id.encode())
