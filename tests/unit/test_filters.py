@@ -68,3 +68,13 @@ def test_a_filter_is_a_task_or_a_file_beside_the_monitor(tmp_path: Path) -> None
     (root / "monitors" / "m.yaml").write_text(monitor("channels: [ops]\nfilter: keeper\n"))
     with pytest.raises(ConfigError, match="filter: unknown task 'keeper'; tasks: none"):
         load_project(root)
+
+
+def test_a_forta_match_goes_to_its_filter_with_the_alert() -> None:
+    alert = json.loads((FIXTURES / "avro" / "FortaAlert.json").read_text())
+    [match] = matches(1)
+    forta = {**match, "transaction": None, "alert": alert, "hash": alert["hash"]}
+    [event] = request_body([forta])["events"]
+    assert event["type"] == "FORTA" and event["alert"]["hash"] == alert["hash"]
+    chosen = kept([forta], {"matches": [{"hash": alert["hash"], "metadata": {"bot": "ok"}}]})
+    assert [m["metadata"] for m in chosen] == ['{"bot": "ok"}']
