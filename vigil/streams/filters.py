@@ -24,6 +24,8 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from kafka.structs import OffsetAndMetadata
+
 from vigil import metrics
 from vigil.clock import SYSTEM, Clock
 from vigil.config.state import SCHEMA, TOPICS
@@ -111,8 +113,6 @@ class FilterRunner:
     @staticmethod
     def _commit(reader: Any, pending: dict[Any, dict[int, Future[None]]]) -> None:
         """Commit, per partition, past the batches done with nothing unfinished before them."""
-        from kafka.structs import OffsetAndMetadata
-
         done: dict[Any, Any] = {}
         for tp, futures in pending.items():
             last = None

@@ -29,7 +29,7 @@ from vigil.config.message import parsed
 from vigil.config.models import HookConfig
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.notify.delivery import Messages
-from vigil.connectors.tasks.kv import MemoryStore, StoreApi
+from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
 from vigil.errors import ConfigError
 from vigil.processors.hooks import (
@@ -42,6 +42,7 @@ from vigil.processors.hooks import (
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.kafka import Followed, consumer, producer, read_compacted
+from vigil.streams.task_kv import TopicStore
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,18 @@ class BeforeNotify:
     """The before-notify hooks of the worker's notifier."""
 
     def __init__(self, app: Any, settings: Settings, codec: Codec, clock: Clock = SYSTEM):
-        self.codec, self.clock = codec, clock
+        self.settings, self.codec, self.clock = settings, codec, clock
         self.runs = app.topic(settings.topic("tasks.runs"))
         self.secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
+        self._store: TopicStore | None = None
+
+    def store(self) -> TopicStore:
+        """The tasks' store, made at the first hook (a worker without hooks needs none)."""
+        if self._store is None:
+            bootstrap = self.settings.kafka_bootstrap or ""
+            max_items = self.settings.task_kv_max_items
+            self._store = TopicStore(self.settings, bootstrap, max_items=max_items)
+        return self._store
 
     async def apply(
         self,
@@ -129,8 +139,9 @@ class BeforeNotify:
             run_id = f"hook:{request_id}:{task_id}"
             event = {**hook_event(task_id, spec, run_id, payload), "secrets": self.secrets}
             started = self.clock.ms()
+            store = await asyncio.to_thread(self.store)
             outcome = await asyncio.to_thread(
-                run, _files(spec), event, StoreApi(MemoryStore()), _limits(spec), self.secrets
+                run, _files(spec), event, StoreApi(store), _limits(spec), self.secrets
             )
             if outcome.status == "success":
                 try:
@@ -187,8 +198,11 @@ def before_apply(
     raises, or answers something else, refuses the apply: a ConfigError naming it."""
     hooked = applied_hooks(settings, bootstrap, codec)
     ids = bound({t: h for t, (h, _, _) in hooked.items()}, "before", "apply", "")
+    if not ids:
+        return changes
     secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
-    sink = producer(settings, bootstrap, client_id="vigil-hooks", linger_ms=0) if ids else None
+    sink = producer(settings, bootstrap, client_id="vigil-hooks", linger_ms=0)
+    store = TopicStore(settings, bootstrap, max_items=settings.task_kv_max_items)
     try:
         for task_id in ids:
             _, spec, version = hooked[task_id]
@@ -196,7 +210,7 @@ def before_apply(
             payload = {"operation": "apply", "changes": changes}
             event = {**hook_event(task_id, spec, run_id, payload), "secrets": secrets}
             started = SYSTEM.ms()
-            outcome = run(_files(spec), event, StoreApi(MemoryStore()), _limits(spec), secrets)
+            outcome = run(_files(spec), event, StoreApi(store), _limits(spec), secrets)
             if outcome.status == "success":
                 try:
                     changes = replaced_changes(changes, outcome.result)
@@ -205,7 +219,6 @@ def before_apply(
                     outcome = RunRecord("error", None, logs, "HookAnswerError", str(exc), took)
             runs = settings.topic("tasks.runs")
             record = run_record(run_id, task_id, version, outcome, started, SYSTEM.ms())
-            assert sink is not None
             sink.send(runs, key=run_id.encode(), value=codec.encode(runs, "TaskRun", record))
             if outcome.status != "success":
                 raise ConfigError(
@@ -213,8 +226,8 @@ def before_apply(
                     f"{outcome.error_type}: {outcome.error_message}"
                 )
     finally:
-        if sink is not None:
-            sink.close()
+        sink.close()
+        store.close()
     return changes
 
 
@@ -251,6 +264,8 @@ class AfterHooks:
         )
         reader.subscribe([self.source, *self.applied])
         sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
+        max_items = self.settings.task_kv_max_items
+        self.store = TopicStore(self.settings, self.bootstrap, max_items=max_items)
         try:
             while not self.stopping.is_set():
                 for tp, records in reader.poll(timeout_ms=500).items():
@@ -260,6 +275,7 @@ class AfterHooks:
         finally:
             reader.close()
             sink.close()
+            self.store.close()
             for followed in (self.tasks, self.channels):
                 followed.stopping.set()
 
@@ -296,7 +312,7 @@ class AfterHooks:
             started = self.clock.ms()
             secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
             event = {**hook_event(task_id, spec, run_id, body), "secrets": secrets}
-            outcome = run(_files(spec), event, StoreApi(MemoryStore()), _limits(spec), secrets)
+            outcome = run(_files(spec), event, StoreApi(self.store), _limits(spec), secrets)
             value = self.codec.encode(
                 self.runs,
                 "TaskRun",

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -222,15 +223,26 @@ def read_compacted(
 
 class Followed:
     """A compacted topic's latest value per key: read to its end when made, then kept up
-    to date by ``follow`` (run it in a thread; it stops when ``stopping`` is set)."""
+    to date by ``follow`` (run it in a thread; it stops when ``stopping`` is set), which
+    reads on from the offsets the first read started complete at."""
 
     def __init__(
         self, settings: Settings, bootstrap: str, topic: str, *, read_committed: bool = False
     ) -> None:
         self.settings, self.bootstrap, self.topic = settings, bootstrap, topic
         self.isolation = "read_committed" if read_committed else "read_uncommitted"
+        # follow from where the read below starts to be complete, not from the beginning:
+        # a replay would show old values (a revoked key valid again) for a moment
+        probe = consumer(settings, bootstrap, isolation_level=self.isolation)
+        try:
+            parts = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
+            self._from: dict[TopicPartition, int] = probe.end_offsets(parts) if parts else {}
+        finally:
+            probe.close()
         self.values = read_compacted(settings, bootstrap, topic, read_committed=read_committed)
         self.stopping = threading.Event()
+        # called for each record followed (None: a tombstone), after ``values`` has it
+        self.on_change: Callable[[bytes, bytes | None], None] | None = None
 
     def follow(self) -> None:
         reader = consumer(
@@ -244,7 +256,8 @@ class Followed:
                 TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic) or ()
             ]
             reader.assign(parts)
-            reader.seek_to_beginning(*parts)
+            for tp in parts:
+                reader.seek(tp, self._from.get(tp, 0))
             while not self.stopping.is_set():
                 for records in reader.poll(timeout_ms=200).values():
                     values = dict(self.values)  # swapped whole: readers never see it change
@@ -256,5 +269,9 @@ class Followed:
                         else:
                             values[record.key] = record.value
                     self.values = values
+                    if self.on_change is not None:
+                        for record in records:
+                            if record.key is not None:
+                                self.on_change(record.key, record.value)
         finally:
             reader.close()
