@@ -107,6 +107,10 @@ class TaskRunner:
             auto_offset_reset="earliest",
             max_poll_records=1,
             max_poll_interval_ms=20 * 60 * 1000,  # a run may take 15 minutes
+            # a runner that died is noticed in 6 s (the broker's least), and its requests
+            # go to another
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
             client_id="vigil-runner",
         )
         requests.subscribe([self.requests])
