@@ -2,6 +2,7 @@
 window requested under deterministic run ids."""
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,37 +57,42 @@ def test_one_ticker_leads_and_a_restart_neither_skips_nor_repeats_a_tick(
     ensure_topics(settings, kafka)
     codec = Codec(SchemaStore())
     minute = load_settings(**{**settings.model_dump(), "tick_interval": 60.0})
+    start = 1_800_000_000_000 - 60_000
     clock = ManualClock(1_800_000_000.0 + 1)  # a second past a whole minute
     tickers = [Ticker(minute, kafka, codec, clock) for _ in range(2)]
+    threads = [threading.Thread(target=t.run, daemon=True) for t in tickers]
+    for thread in threads:
+        thread.start()  # each in a thread of its own, as each runner runs one
 
-    def leader() -> Ticker | None:
-        for ticker in tickers:
-            ticker.step()
-        leading = [t for t in tickers if t.last is not None]
-        assert len(leading) <= 1, "two tickers lead at once"
-        return leading[0] if leading else None
+    def leading() -> list[Ticker]:
+        return [t for t in tickers if t.last is not None and not t.stopping.is_set()]
+
+    def ticked(at: int) -> Ticker | None:
+        found = [t for t in leading() if t.last == at]
+        return found[0] if found else None
 
     try:
-        first = wait_for(leader, 30, "a leader")
-        for _ in range(2):  # two simulated minutes, a few steps each
+        first = wait_for(lambda: ticked(start + 60_000), 60, "a leader's first tick")
+        for n in (2, 3):  # two simulated minutes
             clock.advance(60)
-            for _ in range(3):
-                assert leader() is first
-        first.close()  # the leader goes away, and two and a half minutes pass without one
-        tickers.remove(first)
+            assert wait_for(lambda n=n: ticked(start + n * 60_000), 30, f"tick {n}") is first
+            assert len(leading()) == 1
+        first.stopping.set()  # the leader goes away, and 2.5 minutes pass without one
+        threads[tickers.index(first)].join(10)
         clock.advance(150)
-        second = wait_for(leader, 60, "the other ticker to take over")
-        for _ in range(2):
+        second = wait_for(lambda: ticked(start + 5 * 60_000), 60, "the other to take over")
+        assert second is not first
+        for n in (6, 7):
             clock.advance(60)
-            for _ in range(3):
-                assert leader() is second
+            assert wait_for(lambda n=n: ticked(start + n * 60_000), 30, f"tick {n}") is second
     finally:
         for ticker in tickers:
-            ticker.close()
+            ticker.stopping.set()
+        for thread in threads:
+            thread.join(10)
     ticks = read_topic(minute, codec, kafka, "scheduler.ticks", "Tick")
     stamps = [int(t["at"].timestamp() * 1000) for t in ticks]  # type: ignore[attr-defined]
     windows = [(at - int(t["intervalMs"]), at) for t, at in zip(ticks, stamps, strict=True)]
-    start = 1_800_000_000_000 - 60_000
     assert windows[0][0] == start and windows[-1][1] == start + 7 * 60_000
     # the windows tile the simulated minutes: each starts where the one before ended
     assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(windows))

@@ -83,7 +83,7 @@ def test_tasks_deployed_by_cli_and_api(settings: Settings, kafka: str, tmp_path:
         listed = httpx.get(f"{api.url}/tasks", headers=AUTH).json()
         assert [(t["id"], t["name"], t["schedule"], t["timeout"]) for t in listed] == [
             ("api-task", "from the API", None, 10.0),
-            ("keeper-bot", "Keeper Bot", {"every": "5m", "cron": None}, 20.0),
+            ("keeper-bot", "Keeper Bot", {"every": "5m", "cron": None, "at": None}, 20.0),
         ]
         shown = vigil_cli("tasks", "list", "--format", "json", env=env)
         assert [row["id"] for row in json.loads(shown.stdout)] == ["api-task", "keeper-bot"]
