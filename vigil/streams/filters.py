@@ -31,7 +31,7 @@ from vigil.clock import SYSTEM, Clock
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.tasks.envs import RequirementsError, for_files
 from vigil.connectors.tasks.kv import StoreApi
-from vigil.connectors.tasks.runner import Limits, RunRecord, run
+from vigil.connectors.tasks.runner import Limits, RunRecord, run, run_record
 from vigil.processors.filters import FilterAnswerError, kept, request_body, requests
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import Match, MatchBatch
@@ -203,31 +203,8 @@ class FilterRunner:
             try:
                 chosen = kept(group, outcome.result)
             except FilterAnswerError as exc:
-                ok, outcome = (
-                    False,
-                    RunRecord(
-                        "error",
-                        None,
-                        outcome.logs,
-                        "FilterAnswerError",
-                        str(exc),
-                        outcome.duration_ms,
-                    ),
-                )
-        record = {
-            "runId": run_id,
-            "taskId": task_id,
-            "taskVersion": version,
-            "trigger": "filter",
-            "startedAt": started,
-            "status": outcome.status,
-            "result": json.dumps(outcome.result, default=str) if ok else None,
-            "logs": outcome.logs,
-            "errorType": outcome.error_type,
-            "errorMessage": outcome.error_message,
-            "durationMs": outcome.duration_ms,
-            "finishedAt": self.clock.ms(),
-        }
+                ok, outcome = False, outcome.failed("FilterAnswerError", str(exc))
+        record = run_record(run_id, task_id, version, "filter", outcome, started, self.clock.ms())
         value = self.codec.encode(self.runs_topic, "TaskRun", record)
         self.sink.send(self.runs_topic, key=run_id.encode(), value=value)
         if not ok:

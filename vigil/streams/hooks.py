@@ -30,7 +30,7 @@ from vigil.config.models import HookConfig
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.notify.delivery import Messages
 from vigil.connectors.tasks.kv import StoreApi
-from vigil.connectors.tasks.runner import Limits, RunRecord, run
+from vigil.connectors.tasks.runner import Limits, RunRecord, run, run_record
 from vigil.errors import ConfigError
 from vigil.processors.hooks import (
     HOOKED_KINDS,
@@ -63,26 +63,6 @@ def hook_event(task_id: str, spec: dict[str, Any], run_id: str, body: Any) -> di
         "taskName": spec["config"]["name"],
         "runId": run_id,
         "trigger": "hook",
-    }
-
-
-def run_record(
-    run_id: str, task_id: str, version: str, outcome: RunRecord, started: int, finished: int
-) -> dict[str, Any]:
-    ok = outcome.status == "success"
-    return {
-        "runId": run_id,
-        "taskId": task_id,
-        "taskVersion": version,
-        "trigger": "hook",
-        "startedAt": started,
-        "status": outcome.status,
-        "result": json.dumps(outcome.result, default=str) if ok else None,
-        "logs": outcome.logs,
-        "errorType": outcome.error_type,
-        "errorMessage": outcome.error_message,
-        "durationMs": outcome.duration_ms,
-        "finishedAt": finished,
     }
 
 
@@ -155,7 +135,9 @@ class BeforeNotify:
                         str(exc),
                         outcome.duration_ms,
                     )
-            record = run_record(run_id, task_id, spec["version"], outcome, started, self.clock.ms())
+            record = run_record(
+                run_id, task_id, spec["version"], "hook", outcome, started, self.clock.ms()
+            )
             await self.runs.send(
                 key=run_id.encode(),
                 value=self.codec.encode(self.runs.get_topic_name(), "TaskRun", record),
@@ -215,10 +197,9 @@ def before_apply(
                 try:
                     changes = replaced_changes(changes, outcome.result)
                 except HookAnswerError as exc:
-                    logs, took = outcome.logs, outcome.duration_ms
-                    outcome = RunRecord("error", None, logs, "HookAnswerError", str(exc), took)
+                    outcome = outcome.failed("HookAnswerError", str(exc))
             runs = settings.topic("tasks.runs")
-            record = run_record(run_id, task_id, version, outcome, started, SYSTEM.ms())
+            record = run_record(run_id, task_id, version, "hook", outcome, started, SYSTEM.ms())
             sink.send(runs, key=run_id.encode(), value=codec.encode(runs, "TaskRun", record))
             if outcome.status != "success":
                 raise ConfigError(
@@ -316,7 +297,7 @@ class AfterHooks:
             value = self.codec.encode(
                 self.runs,
                 "TaskRun",
-                run_record(run_id, task_id, version, outcome, started, self.clock.ms()),
+                run_record(run_id, task_id, version, "hook", outcome, started, self.clock.ms()),
             )
             sink.send(self.runs, key=run_id.encode(), value=value).get(30)
             self.ran += 1

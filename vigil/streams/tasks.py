@@ -171,7 +171,7 @@ class TaskRunner:
             outcome = RunRecord("error", error_type="RequirementsError", error_message=str(exc))
         else:
             outcome = run(files, event, StackApi(self.store, notices), limits, secrets, python)
-        ended = {**base, **_record(outcome, self.clock.ms())}
+        ended = {**base, **outcome.ended(self.clock.ms())}
         self._write(ended)
         self.ran += 1
         if outcome.status != "success" and config.get("failure_channels"):
@@ -210,18 +210,6 @@ class StackApi(StoreApi):
 
 def _ended(status: str, error_type: str, message: str, at: int) -> dict[str, Any]:
     return {"status": status, "errorType": error_type, "errorMessage": message, "finishedAt": at}
-
-
-def _record(outcome: RunRecord, at: int) -> dict[str, Any]:
-    return {
-        "status": outcome.status,
-        "result": None if outcome.status != "success" else json.dumps(outcome.result, default=str),
-        "logs": outcome.logs,
-        "errorType": outcome.error_type,
-        "errorMessage": outcome.error_message,
-        "durationMs": outcome.duration_ms,
-        "finishedAt": at,
-    }
 
 
 def request_run(

@@ -59,6 +59,23 @@ class RunRecord:
     duration_ms: int = 0
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
+    def failed(self, error_type: str, message: str) -> RunRecord:
+        """This run as an error (an answer vigil could not use), its logs kept."""
+        return RunRecord("error", None, self.logs, error_type, message, self.duration_ms)
+
+    def ended(self, at_ms: int) -> dict[str, Any]:
+        """How the run ended, as the TaskRun record's fields (the result JSON-encoded)."""
+        ok = self.status == "success"
+        return {
+            "status": self.status,
+            "result": json.dumps(self.result, default=str) if ok else None,
+            "logs": self.logs,
+            "errorType": self.error_type,
+            "errorMessage": self.error_message,
+            "durationMs": self.duration_ms,
+            "finishedAt": at_ms,
+        }
+
     def as_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -68,6 +85,26 @@ class RunRecord:
             "errorMessage": self.error_message,
             "durationMs": self.duration_ms,
         }
+
+
+def run_record(
+    run_id: str,
+    task_id: str,
+    version: str,
+    trigger: str,
+    outcome: RunRecord,
+    started: int,
+    finished: int,
+) -> dict[str, Any]:
+    """The TaskRun record of a run that ended (a filter's, a hook's…)."""
+    return {
+        "runId": run_id,
+        "taskId": task_id,
+        "taskVersion": version,
+        "trigger": trigger,
+        "startedAt": started,
+        **outcome.ended(finished),
+    }
 
 
 class TaskApi(Protocol):
