@@ -31,9 +31,11 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 
 
 class _Consumer(Consumer):
-    """Faust's consumer; seeks back to the committed offsets when asked to (see _FlowControl)."""
+    """Faust's consumer; seeks back to the committed offsets when asked to (see _FlowControl),
+    and each partition whose events were dropped to the first of them."""
 
     reseek = False
+    dropped: dict[Any, int] | None = None  # partition → the first offset dropped there
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -67,7 +69,13 @@ class _Consumer(Consumer):
     async def getmany(self, timeout: float) -> AsyncIterator[Any]:
         if self.reseek and self.flow_active and not self.should_stop:
             self.reseek = False
+            dropped, self.dropped = self.dropped or {}, None
             await self.perform_seek()
+            # the committed offset may already be past events that were dropped: Faust
+            # commits the first run of consecutive acked offsets, wherever it starts
+            for tp, offset in dropped.items():
+                if tp in self.assignment():
+                    await self.seek(tp, offset)  # and the read offset with it
         async for item in super().getmany(timeout):
             yield item
 
@@ -81,8 +89,10 @@ class _FlowControl(FlowControlEvent):
     resumes, so events fetched in between were lost. Measured here: a worker restarted while
     match batches arrived skipped 55 to 145 consecutive batches of one partition.
     When a clear drops events, the consumer seeks back to the committed offsets before its
-    next fetch. vigil's processing is idempotent (keyed effects, repeat-aware tables), so
-    reading again is safe.
+    next fetch, and each partition with dropped events back to the first of them: Faust may
+    have committed past them already (it commits the first run of consecutive acked
+    offsets, even one that starts after the dropped ones). vigil's processing is idempotent
+    (keyed effects, repeat-aware tables), so reading again is safe.
     """
 
     def __init__(self, app: faust.App, **kwargs: Any) -> None:
@@ -90,12 +100,25 @@ class _FlowControl(FlowControlEvent):
         self._app = app
 
     def clear(self) -> None:
+        first: dict[Any, int] = {}
+        for queue in self._queues:
+            for event in list(getattr(queue, "_queue", ())):
+                message = getattr(event, "message", None)
+                if message is not None:
+                    first[message.tp] = min(message.offset, first.get(message.tp, message.offset))
         dropped = sum(queue.qsize() for queue in self._queues)
         super().clear()
         consumer = getattr(self._app, "_consumer", None)
         if dropped and isinstance(consumer, _Consumer):
-            log.info("flow control dropped %d queued events; re-reading them", dropped)
+            log.info(
+                "flow control dropped %d queued events; re-reading them from %s",
+                dropped,
+                ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(first.items())),
+            )
             consumer.reseek = True
+            consumer.dropped = {
+                tp: min(o, (consumer.dropped or {}).get(tp, o)) for tp, o in first.items()
+            }
 
 
 class _Transport(Transport):

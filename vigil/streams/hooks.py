@@ -30,7 +30,7 @@ from vigil.config.models import HookConfig
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.notify.delivery import Messages
 from vigil.connectors.tasks.kv import StoreApi
-from vigil.connectors.tasks.runner import Limits, RunRecord, run, run_record
+from vigil.connectors.tasks.runner import Limits, run, run_record
 from vigil.errors import ConfigError
 from vigil.processors.hooks import (
     HOOKED_KINDS,
@@ -127,14 +127,7 @@ class BeforeNotify:
                 try:
                     payload = replaced(payload, outcome.result)
                 except HookAnswerError as exc:
-                    outcome = RunRecord(
-                        "error",
-                        None,
-                        outcome.logs,
-                        "HookAnswerError",
-                        str(exc),
-                        outcome.duration_ms,
-                    )
+                    outcome = outcome.failed("HookAnswerError", str(exc))
             record = run_record(
                 run_id, task_id, spec["version"], "hook", outcome, started, self.clock.ms()
             )
