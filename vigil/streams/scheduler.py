@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kafka import TopicPartition
@@ -18,6 +19,7 @@ from kafka.errors import KafkaError
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import ScheduleConfig
+from vigil.errors import BrokerError
 from vigil.processors.schedules import due, run_id, tick_at
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
@@ -76,7 +78,11 @@ class Ticker:
             self.last = None  # not (or no longer) the leader
             return None
         if self.last is None:
-            self.last = self._last_tick(partition)
+            try:
+                self.last = self._last_tick(partition)
+            except BrokerError as exc:  # no tick until the last one is known: no repeat
+                log.warning("scheduler: %s; trying again", exc)
+                return None
         at = tick_at(self.clock.ms(), self.interval_ms)
         if self.last is None:  # the first tick ever: from one interval ago
             self.last = at - self.interval_ms
@@ -87,7 +93,8 @@ class Ticker:
         return at
 
     def _last_tick(self, partition: TopicPartition) -> int | None:
-        """The time of the last tick on the topic, read with a consumer of its own."""
+        """The time of the last tick on the topic (None: there is none), read with a
+        consumer of its own; a BrokerError when it cannot be read within 30 s."""
         reader = consumer(self.settings, self.bootstrap, client_id="vigil-ticker-last")
         try:
             reader.assign([partition])
@@ -95,10 +102,12 @@ class Ticker:
             if end == 0:
                 return None
             reader.seek(partition, end - 1)
-            while True:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
                 for records in reader.poll(timeout_ms=500).values():
                     tick = self.codec.decode(records[-1].value, "Tick", where=self.topic)
                     return _ms(tick["at"])
+            raise BrokerError(f"the last tick of {self.topic} could not be read in 30 s")
         finally:
             reader.close()
 
