@@ -53,6 +53,9 @@ class Ticker:
             enable_auto_commit=False,
             client_id="vigil-ticker",
         )
+        # the topic's metadata first: a member that leads the group's assignment without it
+        # assigns the partition to nobody (kafka-python's range assignor), and no one ticks
+        self.group.partitions_for_topic(self.topic)
         self.group.subscribe([self.topic])
         self.stopping = threading.Event()
         self.last: int | None = None  # the last tick's time, once this ticker leads
