@@ -1,5 +1,6 @@
-"""A webhook task (`vigil tasks webhook counter` prints its URL): counts the requests it gets in the key-value store and tells the ops channel
-about large ones. Try it without the stack:
+"""A webhook task (`vigil tasks webhook counter` prints its URL): counts the requests it
+gets in the key-value store and tells the ops channel about large ones. Try it without the
+stack:
 
     vigil tasks run examples/tasks/counter.py --local --payload '{"amount": 5000}'
 """

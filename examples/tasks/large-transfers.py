@@ -2,8 +2,9 @@
 the block's matches as webhooks get them, keeps a running total in the key-value store and
 tells the ops channel. Try it without the stack:
 
-    vigil tasks run examples/tasks/large-transfers.py --local \
-        --payload '{"events": [{"blockNumber": "0x2", "matchReasons": [{"params": {"value": "5000000000000000000000"}}]}]}'
+    echo '{"events": [{"blockNumber": "0x2",
+      "matchReasons": [{"params": {"value": "5000000000000000000000"}}]}]}' > large.json
+    vigil tasks run examples/tasks/large-transfers.py --local --payload @large.json
 """
 
 DECIMALS = 10**18

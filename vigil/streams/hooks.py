@@ -55,10 +55,12 @@ class Vetoed:
     reason: str
 
 
-def hook_event(task_id: str, spec: dict[str, Any], run_id: str, body: Any) -> dict[str, Any]:
+def hook_event(
+    task_id: str, spec: dict[str, Any], run_id: str, body: Any, secrets: dict[str, str]
+) -> dict[str, Any]:
     return {
         "request": {"body": body, "headers": {}, "queryParameters": {}},
-        "secrets": {},
+        "secrets": secrets,
         "taskId": task_id,
         "taskName": spec["config"]["name"],
         "runId": run_id,
@@ -117,7 +119,7 @@ class BeforeNotify:
         for task_id in ids:
             spec = snapshot.hook_specs[task_id]
             run_id = f"hook:{request_id}:{task_id}"
-            event = {**hook_event(task_id, spec, run_id, payload), "secrets": self.secrets}
+            event = hook_event(task_id, spec, run_id, payload, self.secrets)
             started = self.clock.ms()
             store = await asyncio.to_thread(self.store)
             outcome = await asyncio.to_thread(
@@ -183,7 +185,7 @@ def before_apply(
             _, spec, version = hooked[task_id]
             run_id = f"hook:apply:{uuid.uuid4().hex}:{task_id}"
             payload = {"operation": "apply", "changes": changes}
-            event = {**hook_event(task_id, spec, run_id, payload), "secrets": secrets}
+            event = hook_event(task_id, spec, run_id, payload, secrets)
             started = SYSTEM.ms()
             outcome = run(_files(spec), event, StoreApi(store), _limits(spec), secrets)
             if outcome.status == "success":
@@ -285,7 +287,7 @@ class AfterHooks:
             run_id = f"hook:after-{operation}:{key}:{task_id}"
             started = self.clock.ms()
             secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
-            event = {**hook_event(task_id, spec, run_id, body), "secrets": secrets}
+            event = hook_event(task_id, spec, run_id, body, secrets)
             outcome = run(_files(spec), event, StoreApi(self.store), _limits(spec), secrets)
             value = self.codec.encode(
                 self.runs,
