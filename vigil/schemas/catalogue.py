@@ -198,12 +198,14 @@ API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, com
 SECRETS_TOPIC = "_secrets"  # secrets sealed with the operator's key (streams.secrets), compacted
 TASK_KV_TOPIC = "_task-kv"  # the tasks' key-value store (streams.task_kv), compacted
 TASK_WEBHOOKS_TOPIC = "_task-webhooks"  # hashes of task webhook tokens (streams.task_webhooks)
+TICKER_CLAIMS_TOPIC = "_ticker-claims"  # who ticks (streams.scheduler): first claim wins, JSON
 INTERNAL_TOPICS = (
     REGISTRY_TOPIC,
     API_KEYS_TOPIC,
     SECRETS_TOPIC,
     TASK_KV_TOPIC,
     TASK_WEBHOOKS_TOPIC,
+    TICKER_CLAIMS_TOPIC,
 )
 
 
