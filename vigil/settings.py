@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     task_webhook_wait: float = Field(
         default=25.0, gt=0, le=300, description="seconds a task webhook waits before 'pending'"
     )
+    relayer_resubmit: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds a relayer transaction may wait unmined before it is sent again "
+        "with a higher fee",
+    )
+    relayer_poll: float = Field(
+        default=1.0, gt=0, le=60, description="seconds between a relayer owner's chain checks"
+    )
     task_kv_max_items: int = Field(
         default=10_000, ge=1, description="items the tasks' key-value store may hold"
     )
@@ -273,6 +283,8 @@ class Settings(BaseSettings):
             "VIGIL_TASK_KV_MAX_ITEMS": str(self.task_kv_max_items),
             "VIGIL_TICK_INTERVAL": str(self.tick_interval),
             "VIGIL_TASK_WEBHOOK_WAIT": str(self.task_webhook_wait),
+            "VIGIL_RELAYER_RESUBMIT": str(self.relayer_resubmit),
+            "VIGIL_RELAYER_POLL": str(self.relayer_poll),
             "VIGIL_SQL_MAX_EXECUTION_TIME": str(self.sql_max_execution_time),
             "VIGIL_SQL_MAX_MEMORY_USAGE": str(self.sql_max_memory_usage),
             "VIGIL_SQL_MAX_RESULT_ROWS": str(self.sql_max_result_rows),

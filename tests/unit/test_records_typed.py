@@ -11,7 +11,7 @@ from vigil.schemas import loader, records
 
 PRIMITIVE = {"string": str, "long": int, "int": int, "boolean": bool, "double": float}
 NAMED = ["Block", "Transaction", "Log", "Receipt", "Match", "MatchBatch", "MonitorRef"]
-NAMED += ["Delivery", "FortaAlert"]
+NAMED += ["Delivery", "FortaAlert", "RelayerRequest", "RelayerTransaction"]
 
 
 def _agrees(avro: Any, hint: Any, where: str) -> list[str]:

@@ -19,6 +19,7 @@ from vigil.api.routes import (
     monitors,
     queries,
     registry,
+    relayers,
     sinks,
     sql,
     tasks,
@@ -28,6 +29,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.forta.ingress import LocalModeIngress
+from vigil.streams.relayers import Relay
 from vigil.streams.task_webhooks import Webhooks
 
 
@@ -42,10 +44,12 @@ def create_app(
     config: tuple[Settings, str, Codec] | None = None,
     webhooks: Webhooks | None = None,
     route_secret: str | None = None,
+    relay: Relay | None = None,
 ) -> FastAPI:
     """The API over the keys it accepts, a schema store (None: external registry), a
     ClickHouse client, the config topics (settings, bootstrap, codec), the tasks'
-    webhooks (runs by hand, by webhook and by sink route) and the sink routes' secret.
+    webhooks (runs by hand, by webhook and by sink route), the sink routes' secret and the
+    relayers (the Relay API).
 
     Users' SQL runs under ``limits`` (Settings.sql_limits) on ``clickhouse``, which should be
     a client of its own: no lock is shared with the history sink, so a long query never
@@ -54,7 +58,7 @@ def create_app(
     app.state.keys, app.state.store, app.state.clickhouse = keys, store, clickhouse
     app.state.status, app.state.forta, app.state.limits = status, forta, limits
     app.state.config, app.state.webhooks = config, webhooks
-    app.state.route_secret = route_secret
+    app.state.route_secret, app.state.relay = route_secret, relay
     app.include_router(health.router)
     app.include_router(sql.router)
     app.include_router(queries.router)
@@ -63,6 +67,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(tasks.router)
     app.include_router(sinks.router)
+    app.include_router(relayers.router)
     if forta is not None:
         app.include_router(forta_routes.router)
     if store is not None:

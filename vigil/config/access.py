@@ -30,10 +30,13 @@ SCOPES: dict[str, str] = {
     "tasks:write": "PUT and DELETE /tasks/{id}; POST /tasks/{id}/webhook (a new URL)",
     "tasks:run": "POST /tasks/{id}/runs: run any task by hand (tasks:run:<id>: that task only)",
     "secrets:write": "GET /secrets (names only), PUT and DELETE /secrets/{name}",
+    "relayers:read": "GET /relayers/summary, /relayers/{id} and its keys (never a secret)",
+    "relayers:write": "POST and PUT /relayers; POST and DELETE /relayers/{id}/keys",
     "status:read": "GET /health with the instance, data dir and history counts",
     "metrics:read": "GET /metrics: Prometheus metrics of the API process",
 }
 RUN = "tasks:run"  # also given per task: tasks:run:<task id>
+RELAY = "relay"  # a relayer key's one scope, relay:<relayer id>: the Relay Signer routes
 ALL = "*"  # every scope: the stack's own key, and `vigil keys create --scope '*'`
 KEY_FORMAT = re.compile(r"^vigil_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 
@@ -92,6 +95,8 @@ def check_scopes(scopes: list[str]) -> list[str]:
         raise ConfigError(f"expected at least one --scope: {', '.join(SCOPES)} or '{ALL}'")
     for scope in scopes:
         if scope.startswith(f"{RUN}:") and ID.match(scope.removeprefix(f"{RUN}:")):
+            continue
+        if scope.startswith(f"{RELAY}:") and ID.match(scope.removeprefix(f"{RELAY}:")):
             continue
         if scope != ALL and scope not in SCOPES:
             close = difflib.get_close_matches(scope, list(SCOPES), n=1)

@@ -183,6 +183,21 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         compacted=True,
     ),
     TopicSpec(
+        "relayer.requests",
+        "RelayerRequest",
+        key="relayer_id",
+        doc="sends and replacements asked of a relayer, in order; its owner does each once",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "relayer.transactions",
+        "RelayerTransaction",
+        key="relayer_id",
+        doc="every relayer transaction after each change of status, in order per relayer; "
+        "the owner rebuilds its nonces from it",
+        retention_ms=365 * DAY_MS,
+    ),
+    TopicSpec(
         "config.channels",
         "ConfigChange",
         key="channel_id",
@@ -198,6 +213,8 @@ API_KEYS_TOPIC = "_api-keys"  # hashes of API keys (streams.api_keys), JSON, com
 SECRETS_TOPIC = "_secrets"  # secrets sealed with the operator's key (streams.secrets), compacted
 TASK_KV_TOPIC = "_task-kv"  # the tasks' key-value store (streams.task_kv), compacted
 TASK_WEBHOOKS_TOPIC = "_task-webhooks"  # hashes of task webhook tokens (streams.task_webhooks)
+RELAYERS_TOPIC = "_relayers"  # relayers (streams.relayers), JSON, compacted
+RELAYER_KEYS_TOPIC = "_relayer-keys"  # their signing keys, sealed with the operator's key
 TICKER_CLAIMS_TOPIC = "_ticker-claims"  # who ticks (streams.scheduler): first claim wins, JSON
 INTERNAL_TOPICS = (
     REGISTRY_TOPIC,
@@ -206,6 +223,8 @@ INTERNAL_TOPICS = (
     TASK_KV_TOPIC,
     TASK_WEBHOOKS_TOPIC,
     TICKER_CLAIMS_TOPIC,
+    RELAYERS_TOPIC,
+    RELAYER_KEYS_TOPIC,
 )
 
 

@@ -221,3 +221,46 @@ def task_request(
         "queryParameters": json.dumps(query or {}),
         "at": at_ms,
     }
+
+
+class RelayerRequest(TypedDict):
+    requestId: str
+    relayerId: str
+    kind: str  # send or replace
+    transactionId: str | None
+    nonce: int | None
+    body: str  # JSON: the SendTransactionRequest
+    at: int  # timestamp-millis
+
+
+# functional form: ``from`` is a Python keyword
+RelayerTransaction = TypedDict(
+    "RelayerTransaction",
+    {
+        "transactionId": str,
+        "relayerId": str,
+        "status": str,
+        "chainId": int,
+        "from": str,
+        "to": str | None,
+        "value": str,
+        "data": str,
+        "gasLimit": int,
+        "nonce": int | None,
+        "speed": str | None,
+        "gasPrice": str | None,
+        "maxFeePerGas": str | None,
+        "maxPriorityFeePerGas": str | None,
+        "hash": str | None,
+        "hashes": list[str],
+        "raw": str | None,
+        "isPrivate": bool,
+        "validUntil": int | None,
+        "createdAt": int,
+        "sentAt": int | None,
+        "pricedAt": int | None,
+        "minedBlock": int | None,
+        "updatedAt": int,
+        "error": str | None,
+    },
+)

@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from vigil import metrics
 from vigil.config.loader import Project, load_project
+from vigil.config.models import NetworkConfig
 from vigil.config.secrets import missing_secrets
 from vigil.errors import SettingsError, VigilError
 from vigil.schemas.catalogue import CATALOGUE, REGISTRY_TOPIC
@@ -47,6 +48,16 @@ def preregistered_codec(settings: Settings, registry: Registry) -> Codec:
     for topic in CATALOGUE:
         codec.schema_id(settings.topic(topic.suffix), topic.schema)
     return codec
+
+
+def project_networks(settings: Settings) -> dict[str, NetworkConfig]:
+    """The project's networks, for the relayers; none when the project does not load (the
+    relayers then refuse to send, naming the network)."""
+    try:
+        return dict(load_project(settings.project_dir).config.networks)
+    except VigilError as exc:
+        log.warning("relayers: the project's networks are unknown: %s", exc)
+        return {}
 
 
 def serve(settings: Settings) -> None:
@@ -108,6 +119,10 @@ def serve(settings: Settings) -> None:
 
     webhooks = Webhooks(settings, bootstrap, codec)
     threading.Thread(target=webhooks.follow, name="task-webhooks", daemon=True).start()
+    from vigil.streams.relayers import Relay
+
+    relay = Relay(settings, bootstrap, codec, project_networks(settings))
+    relay.start()
     app = create_app(
         keys,
         store=store,
@@ -118,6 +133,7 @@ def serve(settings: Settings) -> None:
         config=(settings, bootstrap, codec),
         webhooks=webhooks,
         route_secret=route_secret(settings, create=True),
+        relay=relay,
     )
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
@@ -130,6 +146,7 @@ def serve(settings: Settings) -> None:
         sink.stopping.set()
         keys.stopping.set()
         webhooks.close()
+        relay.close()
         thread.join(15)
         log.info("serve stopped; the history sink left its group")
 
@@ -216,6 +233,8 @@ def runner(settings: Settings) -> None:
     from vigil.streams.filters import FilterRunner
     from vigil.streams.hooks import AfterHooks
     from vigil.streams.kafka import ensure_topics
+    from vigil.streams.relayer_owner import RelayerOwner
+    from vigil.streams.relayers import Relay
     from vigil.streams.scheduler import Scheduler, Ticker
     from vigil.streams.tasks import TaskRunner
 
@@ -227,7 +246,11 @@ def runner(settings: Settings) -> None:
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
     after = AfterHooks(settings, bootstrap, codec)
+    owner = RelayerOwner(
+        settings, bootstrap, codec, Relay(settings, bootstrap, codec, project_networks(settings))
+    )
     threads = [
+        threading.Thread(target=owner.run, name="relayer", daemon=True),
         threading.Thread(target=after.run, name="hooks-after", daemon=True),
         threading.Thread(target=ticker.run, name="ticker", daemon=True),
         threading.Thread(target=scheduler.run, name="scheduler", daemon=True),
@@ -235,7 +258,7 @@ def runner(settings: Settings) -> None:
     ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        for part in (tasks, ticker, scheduler, filters, after):
+        for part in (tasks, ticker, scheduler, filters, after, owner):
             part.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)

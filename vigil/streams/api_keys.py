@@ -56,6 +56,10 @@ class KeyRing:
         self.topic = Followed(settings, bootstrap, settings.topic(API_KEYS_TOPIC))
         self.stopping, self.follow = self.topic.stopping, self.topic.follow
 
+    def all(self) -> list[ApiKey]:
+        """Every key there is, revoked ones included."""
+        return list(_parsed(self.topic.values.items()).values())
+
     def get(self, key_id: str) -> ApiKey | None:
         value = self.topic.values.get(key_id.encode())
         return _parsed([(key_id.encode(), value)]).get(key_id) if value is not None else None

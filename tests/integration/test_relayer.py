@@ -1,0 +1,281 @@
+"""The relayer on anvil through the Relay API: a real broker, the owner in a thread, the API
+served by uvicorn, and relayer keys checked by the key ring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_defunct
+from web3 import HTTPProvider, Web3
+
+from tests.helpers import API_KEY, ApiServer, read_topic
+from vigil.api.app import create_app
+from vigil.config.models import NetworkConfig
+from vigil.connectors.tasks.secrets import new_key
+from vigil.demo.chain import Anvil
+from vigil.schemas.codec import Codec
+from vigil.schemas.registry import SchemaStore
+from vigil.settings import Settings, load_settings
+from vigil.streams.api_keys import KeyRing
+from vigil.streams.kafka import ensure_topics
+from vigil.streams.relayer_owner import RelayerOwner
+from vigil.streams.relayers import Relay
+from vigil.testing import wait_for
+
+pytestmark = pytest.mark.integration
+RECEIVER = "0x179810822f56b0e79469189741a3fa5f2f9a7631"
+ETHER = 10**18
+
+
+@dataclass
+class Relaying:
+    api: ApiServer
+    anvil: Anvil
+    settings: Settings
+    kafka: str
+    codec: Codec
+    owner: RelayerOwner
+
+    def client(self, key: str = API_KEY) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+
+    def relayer(self, **fields: Any) -> tuple[dict[str, Any], httpx.Client]:
+        """A new funded relayer on anvil, and a client holding its relayer key."""
+        body = {"name": f"r-{time.monotonic_ns()}", "network": "anvil", "minBalance": "0"}
+        made = self.client().post("/relayers", json=body | fields)
+        assert made.status_code == 200, made.text
+        relayer = made.json()
+        self.anvil.rpc("anvil_setBalance", relayer["address"], hex(100 * ETHER))
+        key = self.client().post(f"/relayers/{relayer['relayerId']}/keys")
+        assert key.status_code == 200, key.text
+        return relayer, self.client(key.json()["secretKey"])
+
+    def status(
+        self, signer: httpx.Client, tx_id: str, wanted: set[str], timeout: float = 30
+    ) -> Any:
+        def reached() -> Any:
+            tx = signer.get(f"/txs/{tx_id}").json()
+            return tx if tx["status"] in wanted else None
+
+        return wait_for(reached, timeout, f"transaction {tx_id} to be {wanted}")
+
+
+@pytest.fixture
+def relaying(settings: Settings, kafka: str, anvil: Anvil) -> Iterator[Relaying]:
+    settings = load_settings(
+        **{
+            **settings.model_dump(),
+            "secrets_key": new_key(),
+            "relayer_resubmit": 3.0,
+            "relayer_poll": 0.2,
+        }
+    )
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    networks = {
+        "anvil": NetworkConfig(chain_id=31337, rpc_urls=[anvil.url], confirmations=2)  # type: ignore[list-item]
+    }
+    relay = Relay(settings, kafka, codec, networks)
+    relay.start()
+    ring = KeyRing(settings, kafka, API_KEY)
+    threading.Thread(target=ring.follow, daemon=True).start()
+    owner = RelayerOwner(settings, kafka, codec, Relay(settings, kafka, codec, networks))
+    thread = threading.Thread(target=owner.run, daemon=True)
+    thread.start()
+    try:
+        with ApiServer(create_app(ring, config=(settings, kafka, codec), relay=relay)) as api:
+            yield Relaying(api, anvil, settings, kafka, codec, owner)
+    finally:
+        owner.stopping.set()
+        ring.stopping.set()
+        relay.close()
+        thread.join(15)
+
+
+def test_send_confirm_replace_cancel_and_list(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer()
+    assert signer.get("/relayer").json()["address"] == relayer["address"]
+    sent = signer.post(
+        "/txs", json={"to": RECEIVER, "value": "1", "speed": "fast", "gasLimit": "21000"}
+    )
+    assert sent.status_code == 200, sent.text
+    first = sent.json()
+    assert (
+        first["nonce"] == 0
+        and first["hash"].startswith("0x")
+        and first["from"] == relayer["address"]
+    )
+    assert first["status"] in {"sent", "submitted"} and "raw" not in first
+    relaying.status(signer, first["transactionId"], {"mined", "confirmed"})
+    relaying.anvil.rpc("anvil_mine", hex(2))
+    done = relaying.status(signer, first["transactionId"], {"confirmed"})
+    receipt = relaying.anvil.rpc("eth_getTransactionReceipt", done["hash"])
+    assert receipt["from"] == relayer["address"] and receipt["to"] == RECEIVER
+
+    relaying.anvil.rpc("evm_setAutomine", False)
+    try:
+        second = signer.post("/txs", json={"to": RECEIVER, "value": "2", "gasLimit": 21000}).json()
+        assert second["nonce"] == 1
+        replaced = signer.put(
+            f"/txs/{second['transactionId']}",
+            json={"to": RECEIVER, "value": "3", "gasLimit": 21000, "speed": "fastest"},
+        ).json()
+        assert replaced["nonce"] == 1 and replaced["hash"] != second["hash"]
+        assert replaced["value"] == "3" and replaced["gasPrice"] > second["gasPrice"]
+        # a cancel: a 0-value transfer to itself, by nonce
+        cancel = signer.put(
+            "/txs/1", json={"to": relayer["address"], "value": "0", "gasLimit": 21000}
+        ).json()
+        assert cancel["transactionId"] == second["transactionId"] and cancel["nonce"] == 1
+        relaying.anvil.rpc("evm_mine")
+    finally:
+        relaying.anvil.rpc("evm_setAutomine", True)
+    mined = relaying.status(signer, second["transactionId"], {"mined", "confirmed"})
+    receipt = relaying.anvil.rpc("eth_getTransactionReceipt", mined["hash"])
+    assert receipt["to"] == relayer["address"] and mined["hash"] == cancel["hash"]
+    assert relaying.anvil.rpc("eth_getTransactionReceipt", second["hash"]) is None
+
+    listed = signer.get("/txs", params={"status": "mined", "limit": 5}).json()
+    assert {t["transactionId"] for t in listed} == {first["transactionId"], second["transactionId"]}
+    assert [t["transactionId"] for t in signer.get("/txs", params={"limit": 1}).json()] == [
+        second["transactionId"]
+    ]
+    summary = relaying.client().get("/relayers/summary").json()
+    assert relayer["relayerId"] in {r["relayerId"] for r in summary}
+
+
+def test_every_policy_refuses_before_signing(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer(
+        policies={"whitelistReceivers": [RECEIVER], "gasPriceCap": str(50 * 10**9)}
+    )
+    base = {"to": RECEIVER, "value": "1", "gasLimit": 21000}
+    cases = [
+        ({**base, "to": "0x" + "11" * 20}, "whitelistReceivers"),
+        ({**base, "gasPrice": str(51 * 10**9)}, "gasPriceCap"),
+        ({**base, "maxFeePerGas": str(60 * 10**9), "maxPriorityFeePerGas": "1"}, "gasPriceCap"),
+        ({**base, "validUntil": "2020-01-01T00:00:00Z"}, "validUntil"),
+        ({**base, "isPrivate": True}, "isPrivate"),
+    ]
+    for body, policy in cases:
+        answer = signer.post("/txs", json=body)
+        assert answer.status_code == 400 and answer.json()["policy"] == policy, answer.text
+    client = relaying.client()
+    rid = relayer["relayerId"]
+    assert client.put(f"/relayers/{rid}", json={"minBalance": str(1000 * ETHER)}).status_code == 200
+    refused = signer.post("/txs", json=base)
+    assert refused.status_code == 400 and refused.json()["policy"] == "minBalance"
+    assert (
+        client.put(f"/relayers/{rid}", json={"minBalance": "0", "paused": True}).status_code == 200
+    )
+    assert signer.post("/txs", json=base).json()["policy"] == "paused"
+    # the policies' own endpoint form: a body of policy fields alone
+    changed = client.put(f"/relayers/{rid}", json={"gasPriceCap": "7"}).json()
+    assert changed["policies"]["gasPriceCap"] == "7" and changed["paused"] is True
+    # nothing of these was signed or recorded
+    txs = read_topic(
+        relaying.settings,
+        relaying.codec,
+        relaying.kafka,
+        "relayer.transactions",
+        "RelayerTransaction",
+    )
+    assert not [t for t in txs if t["relayerId"] == rid]
+    bad = signer.post("/txs", json={"to": RECEIVER, "gasLimit": 21000, "speed": "slow"})
+    assert bad.status_code == 422 and "speed" in bad.text
+
+
+def test_signatures_verify_and_keys_are_scoped(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer()
+    signed = signer.post("/sign", json={"message": "0x0123456789abcdef"}).json()
+    message = encode_defunct(hexstr="0x0123456789abcdef")
+    assert Account.recover_message(message, signature=signed["sig"]).lower() == relayer["address"]
+    assert signed["sig"] == signed["r"] + signed["s"][2:] + f"{signed['v']:02x}"
+    domain, struct = "0x" + "ab" * 32, "0x" + "cd" * 32
+    typed = signer.post(
+        "/sign-typed-data", json={"domainSeparator": domain, "hashStructMessage": struct}
+    ).json()
+    digest = SignableMessage(b"\x01", bytes.fromhex("ab" * 32), bytes.fromhex("cd" * 32))
+    assert Account.recover_message(digest, signature=typed["sig"]).lower() == relayer["address"]
+    short = signer.post(
+        "/sign-typed-data", json={"domainSeparator": "0x01", "hashStructMessage": struct}
+    )
+    assert short.status_code == 422 and "32 bytes" in short.text
+    # the team key is not a relayer key; a deleted relayer key no longer signs
+    assert relaying.client().post("/sign", json={"message": "0x00"}).status_code == 403
+    rid = relayer["relayerId"]
+    keys = relaying.client().get(f"/relayers/{rid}/keys").json()
+    assert len(keys) == 1 and "secretKey" not in keys[0]
+    gone = relaying.client().delete(f"/relayers/{rid}/keys/{keys[0]['keyId']}").json()
+    assert gone == {"message": f"{keys[0]['keyId']} deleted"}
+    wait_for(lambda: signer.get("/relayer").status_code == 401, 10, "the deleted key refused")
+
+
+def test_web3_works_through_jsonrpc_and_sending_is_refused(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer()
+    key = signer.headers["Authorization"]
+    web3 = Web3(
+        HTTPProvider(
+            f"{relaying.api.url}/relayer/jsonrpc",
+            request_kwargs={"headers": {"Authorization": key}},
+        )
+    )
+    assert web3.eth.chain_id == 31337
+    assert web3.eth.get_balance(Web3.to_checksum_address(relayer["address"])) == 100 * ETHER
+    assert web3.eth.block_number == int(relaying.anvil.rpc("eth_blockNumber"), 16)
+    for method in ("eth_sendRawTransaction", "eth_newFilter", "eth_subscribe", "debug_traceCall"):
+        answer = signer.post(
+            "/relayer/jsonrpc", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": []}
+        ).json()
+        assert answer["id"] == 7 and answer["error"]["code"] == -32601, method
+
+
+def test_fifty_concurrent_sends_take_fifty_consecutive_nonces(relaying: Relaying) -> None:
+    _, signer = relaying.relayer()
+    body = {"to": RECEIVER, "value": "1", "gasLimit": 21000}
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: signer.post("/txs", json=body).json(), range(50)))
+    assert sorted(a["nonce"] for a in answers) == list(range(50))
+    for answer in answers:
+        relaying.status(signer, answer["transactionId"], {"mined", "confirmed"})
+
+
+def test_expired_and_stuck_transactions(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer()
+    relaying.anvil.rpc("evm_setAutomine", False)
+    try:
+        until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        short = signer.post(
+            "/txs", json={"to": RECEIVER, "value": "1", "gasLimit": 21000, "validUntil": until}
+        ).json()
+        relaying.status(signer, short["transactionId"], {"expired"}, timeout=20)
+        stuck = signer.post("/txs", json={"to": RECEIVER, "value": "2", "gasLimit": 21000}).json()
+        assert stuck["nonce"] == 1
+        # unmined past VIGIL_RELAYER_RESUBMIT (3 s here): sent again, same nonce, higher fee
+        bumped = wait_for(
+            lambda: (
+                (t := signer.get(f"/txs/{stuck['transactionId']}").json())["hash"] != stuck["hash"]
+                and t
+            ),
+            20,
+            "the stuck transaction to be sent again",
+        )
+        assert bumped["nonce"] == 1 and bumped["gasPrice"] >= stuck["gasPrice"] * 1.1
+        relaying.anvil.rpc("evm_mine")
+    finally:
+        relaying.anvil.rpc("evm_setAutomine", True)
+    mined = relaying.status(signer, stuck["transactionId"], {"mined", "confirmed"})
+    assert relaying.anvil.rpc("eth_getTransactionReceipt", mined["hash"])["to"] == RECEIVER
+    # the expired one's nonce went to a 0-value transfer to itself
+    count = int(relaying.anvil.rpc("eth_getTransactionCount", relayer["address"], "latest"), 16)
+    assert count == 2

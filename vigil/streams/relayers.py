@@ -1,0 +1,355 @@
+"""Relayers as kept on their topics, and what the API and the CLI do with them.
+
+- ``_relayers`` (compacted, JSON, keyed by relayer id): each relayer's name, network,
+  address, minBalance, paused flag and policies. Never a key.
+- ``_relayer-keys`` (compacted, keyed by address): each signing key, sealed with the
+  operator's key (``connectors.relayer.keystore``). A clone on another network shares its
+  original's address, so its key.
+- Relayer API keys are API keys (``_api-keys``) holding the one scope ``relay:<relayer id>``.
+- ``relayer.requests`` takes sends and replacements; the relayer's owner
+  (``streams.relayer_owner``) signs them, and ``relayer.transactions`` says how each stands.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+
+from vigil.clock import SYSTEM, Clock
+from vigil.config.access import RELAY, ApiKey, new_key
+from vigil.config.models import NetworkConfig
+from vigil.config.relayers import (
+    FINAL,
+    CreateRelayerRequest,
+    Relayer,
+    SendTransactionRequest,
+    UpdateRelayerRequest,
+    iso,
+)
+from vigil.connectors.relayer.keystore import SealedKeyStore
+from vigil.connectors.tasks.secrets import Sealed, parse_key
+from vigil.errors import BrokerError, ConfigError
+from vigil.schemas.catalogue import RELAYER_KEYS_TOPIC, RELAYERS_TOPIC
+from vigil.schemas.codec import Codec
+from vigil.schemas.records import RelayerRequest, RelayerTransaction
+from vigil.settings import Settings
+from vigil.streams.api_keys import publish_key
+from vigil.streams.evm.rpc import RpcPool
+from vigil.streams.kafka import Followed, consumer, producer, read_compacted
+
+
+def _write(settings: Settings, bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    sink = producer(settings, bootstrap, client_id="vigil-relayers", linger_ms=0)
+    try:
+        sink.send(settings.topic(topic), key=key.encode(), value=value).get(30)
+    except KafkaError as exc:
+        raise BrokerError(f"writing {key} to {settings.topic(topic)} failed: {exc}") from exc
+    finally:
+        sink.close()
+
+
+def keystore(settings: Settings, bootstrap: str) -> SealedKeyStore:
+    """The sealed key store on ``_relayer-keys`` (its key: VIGIL_SECRETS_KEY)."""
+    secret = settings.secrets_key
+    key = parse_key(secret.get_secret_value()) if secret is not None else None
+
+    def read(address: str) -> Sealed | None:
+        raw = read_compacted(settings, bootstrap, settings.topic(RELAYER_KEYS_TOPIC))
+        value = raw.get(address.encode())
+        return Sealed.from_bytes(value) if value is not None else None
+
+    def write(address: str, sealed: Sealed) -> None:
+        _write(settings, bootstrap, RELAYER_KEYS_TOPIC, address, sealed.to_bytes())
+
+    return SealedKeyStore(key, read, write)
+
+
+class Registry:
+    """The relayers, followed (``follow`` in a thread), and the changes made to them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        networks: dict[str, int],
+        clock: Clock = SYSTEM,
+    ) -> None:
+        self.settings, self.bootstrap, self.clock = settings, bootstrap, clock
+        self.networks = networks  # name → chain id: the networks relayers may use
+        self.topic = Followed(settings, bootstrap, settings.topic(RELAYERS_TOPIC))
+        self.stopping, self.follow = self.topic.stopping, self.topic.follow
+
+    def all(self) -> list[Relayer]:
+        found = [Relayer.model_validate_json(v) for v in self.topic.values.values()]
+        return sorted((r for r in found if not r.deleted), key=lambda r: r.created_ms)
+
+    def get(self, relayer_id: str) -> Relayer | None:
+        value = self.topic.values.get(relayer_id.encode())
+        found = Relayer.model_validate_json(value) if value is not None else None
+        return found if found is not None and not found.deleted else None
+
+    def by_name(self, name_or_id: str) -> Relayer | None:
+        found = self.get(name_or_id)
+        return found or next((r for r in self.all() if r.name == name_or_id), None)
+
+    def _keep(self, relayer: Relayer) -> Relayer:
+        value = relayer.model_dump_json().encode()
+        _write(self.settings, self.bootstrap, RELAYERS_TOPIC, relayer.relayer_id, value)
+        self.topic.values = {**self.topic.values, relayer.relayer_id.encode(): value}
+        return relayer
+
+    def create(self, request: CreateRelayerRequest, private_key: str | None = None) -> Relayer:
+        """A new relayer with a new key (or ``private_key``, or the address of the relayer
+        ``useAddressFromRelayerId`` names, on another network)."""
+        if request.network not in self.networks:
+            known = ", ".join(sorted(self.networks)) or "none"
+            raise ConfigError(
+                f"network {request.network!r} is not a network of the project (known: {known})",
+                obj="relayer",
+                field="network",
+            )
+        if any(r.name == request.name for r in self.all()):
+            raise ConfigError(
+                f"a relayer named {request.name!r} exists", obj="relayer", field="name"
+            )
+        now = self.clock.ms()
+        if request.use_address_from_relayer_id is not None:
+            original = self.get(request.use_address_from_relayer_id)
+            if original is None:
+                raise ConfigError(
+                    f"no relayer {request.use_address_from_relayer_id!r} to take the address of",
+                    obj="relayer",
+                    field="useAddressFromRelayerId",
+                )
+            if original.network == request.network:
+                raise ConfigError(
+                    f"relayer {original.name!r} is already on {request.network}: a clone goes "
+                    "to another network",
+                    obj="relayer",
+                    field="network",
+                )
+            address = original.address
+        else:
+            store = keystore(self.settings, self.bootstrap)
+            address = store.import_key(private_key, now) if private_key else store.create(now)
+        relayer = Relayer(
+            relayer_id=str(uuid.uuid4()),
+            name=request.name,
+            network=request.network,
+            address=address,
+            min_balance=request.min_balance,
+            paused=request.paused,
+            policies=request.policies,
+            created_ms=now,
+        )
+        return self._keep(relayer)
+
+    def update(self, relayer: Relayer, change: UpdateRelayerRequest) -> Relayer:
+        updates: dict[str, Any] = {}
+        if change.name is not None:
+            updates["name"] = change.name
+        if change.min_balance is not None:
+            updates["min_balance"] = change.min_balance
+        if change.paused is not None:
+            updates["paused"] = change.paused
+        if change.policies is not None:
+            updates["policies"] = relayer.policies.merged(change.policies)
+        return self._keep(relayer.model_copy(update=updates))
+
+    def create_key(self, relayer: Relayer) -> tuple[str, ApiKey]:
+        """A relayer API key: the secret (shown once) and its record (hash only)."""
+        secret, record = new_key(
+            f"relayer {relayer.name}", [f"{RELAY}:{relayer.relayer_id}"], self.clock.ms()
+        )
+        publish_key(self.settings, self.bootstrap, record)
+        return secret, record
+
+
+def relayer_of(key: ApiKey) -> str | None:
+    """The relayer a relayer key is for (None: not a relayer key)."""
+    found = [s.split(":", 1)[1] for s in key.scopes if s.startswith(f"{RELAY}:")]
+    return found[0] if len(found) == 1 else None
+
+
+def key_model(record: ApiKey, relayer_id: str, secret: str | None = None) -> dict[str, Any]:
+    """The document's RelayerKey: ``apiKey`` is the key's id, ``secretKey`` the secret."""
+    shown = {
+        "keyId": record.key_id,
+        "apiKey": record.key_id,
+        "relayerId": relayer_id,
+        "createdAt": iso(record.created_ms),
+    }
+    return shown | ({"secretKey": secret} if secret is not None else {})
+
+
+def request_record(
+    relayer: Relayer,
+    kind: str,
+    body: SendTransactionRequest,
+    at_ms: int,
+    *,
+    transaction_id: str | None = None,
+    nonce: int | None = None,
+) -> RelayerRequest:
+    return {
+        "requestId": str(uuid.uuid4()),
+        "relayerId": relayer.relayer_id,
+        "kind": kind,
+        "transactionId": transaction_id,
+        "nonce": nonce,
+        "body": body.model_dump_json(by_alias=True, exclude_none=True),
+        "at": at_ms,
+    }
+
+
+class Transactions:
+    """Every relayer transaction as it last stood (``follow`` in a thread), and the requests
+    the API hands to the owners."""
+
+    def __init__(self, settings: Settings, bootstrap: str, codec: Codec) -> None:
+        self.settings, self.bootstrap, self.codec = settings, bootstrap, codec
+        self.topic = settings.topic("relayer.transactions")
+        self.requests = settings.topic("relayer.requests")
+        self.latest: dict[str, RelayerTransaction] = {}
+        self.changed = threading.Condition()
+        self.stopping = threading.Event()
+        self.sink = producer(settings, bootstrap, client_id="vigil-relay-api", linger_ms=0)
+
+    def follow(self) -> None:
+        reader = consumer(self.settings, self.bootstrap, client_id="vigil-relay-txs")
+        parts = [TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic)]
+        reader.assign(parts)
+        reader.seek_to_beginning(*parts)
+        try:
+            while not self.stopping.is_set():
+                for records in reader.poll(timeout_ms=200).values():
+                    with self.changed:
+                        for record in records:
+                            tx = self.codec.decode(
+                                record.value, "RelayerTransaction", where=self.topic
+                            )
+                            self.latest[tx["transactionId"]] = tx
+                        self.changed.notify_all()
+        finally:
+            reader.close()
+
+    def submit(self, request: RelayerRequest) -> None:
+        value = self.codec.encode(self.requests, "RelayerRequest", request)
+        try:
+            self.sink.send(self.requests, key=request["relayerId"].encode(), value=value).get(30)
+        except KafkaError as exc:
+            raise BrokerError(
+                f"the request to relayer {request['relayerId']} failed: {exc}"
+            ) from exc
+
+    def wait(self, predicate: Any, timeout: float) -> RelayerTransaction | None:
+        """The first transaction ``predicate`` accepts, waiting up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for tx in list(self.latest.values()):
+                    if predicate(tx):
+                        return tx
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(min(left, 0.5))
+
+    def of(self, relayer_id: str) -> list[RelayerTransaction]:
+        return sorted(
+            (t for t in self.latest.values() if t["relayerId"] == relayer_id),
+            key=lambda t: t["createdAt"],
+            reverse=True,
+        )
+
+    def pending_cost(self, relayer_id: str) -> int:
+        """What the relayer's unfinished transactions may still cost (value + gas at most)."""
+        total = 0
+        for tx in self.of(relayer_id):
+            if tx["status"] in FINAL:
+                continue
+            price = int(tx["maxFeePerGas"] or tx["gasPrice"] or 0)
+            total += int(tx["value"]) + price * tx["gasLimit"]
+        return total
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.sink.close()
+
+
+def transaction_model(tx: RelayerTransaction) -> dict[str, Any]:
+    """The document's TransactionResponse (never the raw signed bytes)."""
+    shown: dict[str, Any] = {
+        "transactionId": tx["transactionId"],
+        "hash": tx["hash"],
+        "to": tx["to"],
+        "from": tx["from"],
+        "value": tx["value"],
+        "data": tx["data"],
+        "speed": tx["speed"],
+        "gasLimit": tx["gasLimit"],
+        "nonce": tx["nonce"],
+        "status": tx["status"],
+        "chainId": tx["chainId"],
+        "validUntil": iso(tx["validUntil"]) if tx["validUntil"] is not None else None,
+        "createdAt": iso(tx["createdAt"]),
+        "sentAt": iso(tx["sentAt"]) if tx["sentAt"] is not None else None,
+        "pricedAt": iso(tx["pricedAt"]) if tx["pricedAt"] is not None else None,
+        "isPrivate": tx["isPrivate"],
+    }
+    if tx["maxFeePerGas"] is not None:
+        shown["maxFeePerGas"] = int(tx["maxFeePerGas"])
+        shown["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"] or 0)
+    else:
+        shown["gasPrice"] = int(tx["gasPrice"]) if tx["gasPrice"] is not None else None
+    if tx["error"]:
+        shown["error"] = tx["error"]
+    return shown
+
+
+class Relay:
+    """What the Relay API needs in one place: the relayers, their transactions, their keys
+    and each network's RPC endpoints."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        codec: Codec,
+        networks: dict[str, NetworkConfig],
+        clock: Clock = SYSTEM,
+    ) -> None:
+        self.settings, self.bootstrap, self.clock = settings, bootstrap, clock
+        self.networks = networks
+        chain_ids = {name: config.chain_id for name, config in networks.items()}
+        self.registry = Registry(settings, bootstrap, chain_ids, clock)
+        self.transactions = Transactions(settings, bootstrap, codec)
+        self.keys = keystore(settings, bootstrap)
+        self._pools: dict[str, RpcPool] = {}
+
+    def start(self) -> None:
+        for name, follow in (
+            ("relayers", self.registry.follow),
+            ("relayer-txs", self.transactions.follow),
+        ):
+            threading.Thread(target=follow, name=name, daemon=True).start()
+
+    def pool(self, network: str) -> RpcPool:
+        if network not in self._pools:
+            if network not in self.networks:
+                raise ConfigError(f"network {network!r} is not a network of the project")
+            self._pools[network] = RpcPool.for_network(
+                network, self.networks[network], self.settings, attempts=2
+            )
+        return self._pools[network]
+
+    def close(self) -> None:
+        self.registry.stopping.set()
+        self.transactions.close()
+        for pool in self._pools.values():
+            pool.close()
