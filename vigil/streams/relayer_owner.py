@@ -27,7 +27,7 @@ import time
 import uuid
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
