@@ -1,15 +1,18 @@
 """A channel's secret kept only in the sealed store: `vigil up` checks it is there, the
 worker opens it with the operator's key, and the webhook is signed with it."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.stack import LARGE, SECRET, Running, stack_settings, write_project
+from tests.helpers import vigil_cli
 from vigil.connectors.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from vigil.connectors.tasks.secrets import new_key, parse_key, seal
 from vigil.demo.chain import Anvil, Token
 from vigil.errors import ConfigError
+from vigil.settings import Settings
 from vigil.stack.supervisor import Stack
 from vigil.streams.kafka import ensure_topics
 from vigil.streams.secrets import write
@@ -42,6 +45,40 @@ def test_a_webhook_is_signed_with_a_secret_from_the_store(
         [post] = receiver.received
         headers = post.headers
         assert verify(SECRET, headers[TIMESTAMP_HEADER], post.body, headers[SIGNATURE_HEADER])
+        relayer_by_hand(settings, running)
     finally:
         stack.stop()
         receiver.stop()
+
+
+def relayer_by_hand(settings: Settings, running: Running) -> None:
+    """A relayer made, funded, used, paused and read back as a user does with the CLI (the
+    operator's key of this stack seals its signing key)."""
+    env = settings.child_env()
+    made = vigil_cli("relayers", "create", "ops", "--network", "anvil", "--format", "json", env=env)
+    assert made.returncode == 0, made.stderr
+    address = json.loads(made.stdout)["address"]
+    running.anvil.rpc("anvil_setBalance", address, hex(10**18))
+    receiver = "0x" + "42" * 20
+    sent = vigil_cli(
+        "relayers", "send", "ops", "--to", receiver, "--value", "7", "--format", "json", env=env
+    )
+    assert sent.returncode == 0, sent.stderr + sent.stdout
+    tx = json.loads(sent.stdout)
+    assert tx["status"] in ("mined", "confirmed") and tx["nonce"] == 0
+    assert int(running.anvil.rpc("eth_getBalance", receiver, "latest"), 16) == 7
+    shown = json.loads(vigil_cli("relayers", "show", "ops", "--format", "json", env=env).stdout)
+    assert [t["transactionId"] for t in shown["transactions"]] == [tx["transactionId"]]
+    assert vigil_cli("relayers", "pause", "ops", env=env).returncode == 0
+    refused = vigil_cli("relayers", "send", "ops", "--to", receiver, env=env)
+    assert refused.returncode == 2 and "paused" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    typo = vigil_cli("relayers", "send", "opz", "--to", receiver, env=env)
+    assert typo.returncode == 2 and "no relayer named or with id 'opz'" in typo.stderr
+    # nothing of the key in the history, and the transaction there
+    rows = wait_for(
+        lambda: running.sql("SELECT status, nonce FROM relayer_transactions FINAL") or None,
+        60,
+        "the relayer transaction in ClickHouse",
+    )
+    assert rows[0][0] in ("mined", "confirmed") and rows[0][1] == 0

@@ -37,6 +37,7 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
         ("dlq", "DeadLetter", golden("DeadLetter")),
         ("forta.alerts", "FortaAlert", golden("FortaAlert")),
         ("forta.metrics", "FortaBotMetric", golden("FortaBotMetric")),
+        ("relayer.transactions", "RelayerTransaction", golden("RelayerTransaction")),
     ):
         sink.send(
             settings.topic(suffix),
@@ -60,6 +61,7 @@ def counts(client: Any) -> dict[str, int]:
         "dead_letters",
         "forta_alerts",
         "forta_bot_metrics",
+        "relayer_transactions",
     )
     return {t: run_readonly(client, f"SELECT count() FROM {t} FINAL").rows[0][0] for t in tables}
 
@@ -85,15 +87,18 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         "dead_letters": 1,
         "forta_alerts": 1,
         "forta_bot_metrics": 1,
+        "relayer_transactions": 1,
     }
     wait_for(lambda: sink.step(200) >= 0 and counts(client) == expected, 60, "history rows")
     produce_block_18m(settings, codec, kafka)  # a replay of the same records
-    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 393, 60, "replay")
+    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 394, 60, "replay")
     assert counts(client) == expected
     failed = run_readonly(client, "SELECT count() FROM transactions FINAL WHERE status = 0").rows[
         0
     ][0]
     assert failed == 2
+    relayed = "SELECT status, value, max_fee_per_gas, nonce FROM relayer_transactions FINAL"
+    assert run_readonly(client, relayed).rows == [["mined", 1, 1_000_000_000, 160]]
     sink.consumer.close()
 
 

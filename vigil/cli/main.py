@@ -23,6 +23,7 @@ from vigil.cli.keys import keys_app
 from vigil.cli.monitors import monitors_app
 from vigil.cli.notify import channels_app, deliveries_app
 from vigil.cli.project import project_app
+from vigil.cli.relayers import relayers_app
 from vigil.cli.secrets import secrets_app
 from vigil.cli.tasks import tasks_app
 from vigil.errors import VigilError
@@ -170,6 +171,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(relayers_app, name="relayers")
 app.add_typer(project_app)  # validate, apply: top-level commands
 
 

@@ -28,7 +28,6 @@ import uuid
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from kafka import TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -77,19 +76,7 @@ class RelayerOwner:
 
     def load(self) -> None:
         """Every transaction as it last stood, from the start of ``relayer.transactions``."""
-        reader = consumer(self.settings, self.bootstrap, client_id="vigil-relayer-load")
-        try:
-            parts = [TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic)]
-            reader.assign(parts)
-            reader.seek_to_beginning(*parts)
-            ends = reader.end_offsets(parts)
-            while any(reader.position(p) < ends[p] for p in parts):
-                for records in reader.poll(timeout_ms=500).values():
-                    for record in records:
-                        tx = self.codec.decode(record.value, "RelayerTransaction", where=self.topic)
-                        self.txs[tx["transactionId"]] = tx
-        finally:
-            reader.close()
+        self.txs = dict(self.relay.transactions.load())
 
     def record(self, tx: RelayerTransaction, status: str, **changes: Any) -> RelayerTransaction:
         """Write ``tx`` in ``status`` and wait for the brokers: nothing goes further first."""

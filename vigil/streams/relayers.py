@@ -220,6 +220,23 @@ class Transactions:
         self.stopping = threading.Event()
         self.sink = producer(settings, bootstrap, client_id="vigil-relay-api", linger_ms=0)
 
+    def load(self) -> dict[str, RelayerTransaction]:
+        """Every transaction as it last stood, read from the start to the end now."""
+        reader = consumer(self.settings, self.bootstrap, client_id="vigil-relay-load")
+        try:
+            parts = [TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic)]
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
+            ends = reader.end_offsets(parts)
+            while any(reader.position(p) < ends[p] for p in parts):
+                for records in reader.poll(timeout_ms=500).values():
+                    for record in records:
+                        tx = self.codec.decode(record.value, "RelayerTransaction", where=self.topic)
+                        self.latest[tx["transactionId"]] = tx
+        finally:
+            reader.close()
+        return self.latest
+
     def follow(self) -> None:
         reader = consumer(self.settings, self.bootstrap, client_id="vigil-relay-txs")
         parts = [TopicPartition(self.topic, p) for p in reader.partitions_for_topic(self.topic)]

@@ -125,6 +125,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ) ENGINE = ReplacingMergeTree(inserted_at) ORDER BY (task_id, run_id)""",
         ],
     ),
+    (
+        7,
+        "relayer transactions: the latest status of each (updated_at decides)",
+        [
+            """CREATE TABLE IF NOT EXISTS relayer_transactions (
+            transaction_id String, relayer_id String, status LowCardinality(String),
+            chain_id UInt64, from_address String, to_address Nullable(String), value UInt256,
+            data String, gas_limit UInt64, nonce Nullable(UInt64), speed Nullable(String),
+            gas_price Nullable(UInt256), max_fee_per_gas Nullable(UInt256),
+            max_priority_fee_per_gas Nullable(UInt256), hash Nullable(String),
+            hashes Array(String), is_private Bool, valid_until Nullable(DateTime64(3, 'UTC')),
+            created_at DateTime64(3, 'UTC'), sent_at Nullable(DateTime64(3, 'UTC')),
+            mined_block Nullable(UInt64), updated_at DateTime64(3, 'UTC'), error Nullable(String),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (relayer_id, transaction_id)""",
+        ],
+    ),
 ]
 
 

@@ -394,3 +394,66 @@ def task_run_row(run: dict[str, Any]) -> list[Any]:
         _moment(run["startedAt"]),
         None if finished is None else _moment(finished),
     ]
+
+
+RELAYER_TX_COLUMNS = [
+    "transaction_id",
+    "relayer_id",
+    "status",
+    "chain_id",
+    "from_address",
+    "to_address",
+    "value",
+    "data",
+    "gas_limit",
+    "nonce",
+    "speed",
+    "gas_price",
+    "max_fee_per_gas",
+    "max_priority_fee_per_gas",
+    "hash",
+    "hashes",
+    "is_private",
+    "valid_until",
+    "created_at",
+    "sent_at",
+    "mined_block",
+    "updated_at",
+    "error",
+]
+
+
+def relayer_tx_row(tx: dict[str, Any]) -> list[Any]:
+    """A relayer transaction as it stood; the signed bytes stay on the topic."""
+
+    def wei(value: str | None) -> int | None:
+        return None if value is None else int(value)
+
+    def moment(ms: int | None) -> Any:
+        return None if ms is None else _moment(ms)
+
+    return [
+        tx["transactionId"],
+        tx["relayerId"],
+        tx["status"],
+        tx["chainId"],
+        tx["from"],
+        tx["to"],
+        int(tx["value"]),
+        tx["data"],
+        tx["gasLimit"],
+        tx["nonce"],
+        tx["speed"],
+        wei(tx["gasPrice"]),
+        wei(tx["maxFeePerGas"]),
+        wei(tx["maxPriorityFeePerGas"]),
+        tx["hash"],
+        tx["hashes"],
+        tx["isPrivate"],
+        moment(tx["validUntil"]),
+        _moment(tx["createdAt"]),
+        moment(tx["sentAt"]),
+        tx["minedBlock"],
+        _moment(tx["updatedAt"]),
+        tx["error"],
+    ]

@@ -51,6 +51,7 @@ class Batch:
             "forta_bot_metrics": (rows.METRIC_COLUMNS, []),
             "reorgs": (rows.REORG_COLUMNS, []),
             "task_runs": (rows.TASK_RUN_COLUMNS, []),
+            "relayer_transactions": (rows.RELAYER_TX_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
@@ -76,6 +77,8 @@ class Batch:
             self.rows["forta_alerts"][1].append(rows.forta_row(value))
         elif kind == "TaskRun":
             self.rows["task_runs"][1].append(rows.task_run_row(value))
+        elif kind == "RelayerTransaction":
+            self.rows["relayer_transactions"][1].append(rows.relayer_tx_row(value))
         elif kind == "FortaBotMetric":
             self.rows["forta_bot_metrics"][1].append(rows.metric_row(value))
         else:
@@ -104,6 +107,7 @@ class HistorySink:
             settings.topic("dlq"): "DeadLetter",
             settings.topic("forta.alerts"): "FortaAlert",
             settings.topic("forta.metrics"): "FortaBotMetric",
+            settings.topic("relayer.transactions"): "RelayerTransaction",
         }
         # the connectors sit below streams.kafka: the security options come from the settings
         self.consumer = KafkaConsumer(
