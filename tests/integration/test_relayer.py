@@ -3,6 +3,7 @@ served by uvicorn, and relayer keys checked by the key ring."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,10 @@ RECEIVER = "0x179810822f56b0e79469189741a3fa5f2f9a7631"
 ETHER = 10**18
 
 
+class Killed(BaseException):
+    """The owner dies here, as in a crash: nothing after runs, the request is not committed."""
+
+
 @dataclass
 class Relaying:
     api: ApiServer
@@ -43,7 +48,27 @@ class Relaying:
     settings: Settings
     kafka: str
     codec: Codec
-    owner: RelayerOwner
+    networks: dict[str, NetworkConfig]
+    owners: list[tuple[RelayerOwner, threading.Thread]]
+
+    def start_owner(self, kind: type[RelayerOwner] = RelayerOwner) -> RelayerOwner:
+        relay = Relay(self.settings, self.kafka, self.codec, self.networks)
+        owner = kind(self.settings, self.kafka, self.codec, relay)
+
+        def run() -> None:
+            with contextlib.suppress(Killed):  # the simulated crash
+                owner.run()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.owners.append((owner, thread))
+        return owner
+
+    def stop_owners(self) -> None:
+        for owner, thread in self.owners:
+            owner.stopping.set()
+            thread.join(15)
+        self.owners.clear()
 
     def client(self, key: str = API_KEY) -> httpx.Client:
         return httpx.Client(
@@ -90,17 +115,15 @@ def relaying(settings: Settings, kafka: str, anvil: Anvil) -> Iterator[Relaying]
     relay.start()
     ring = KeyRing(settings, kafka, API_KEY)
     threading.Thread(target=ring.follow, daemon=True).start()
-    owner = RelayerOwner(settings, kafka, codec, Relay(settings, kafka, codec, networks))
-    thread = threading.Thread(target=owner.run, daemon=True)
-    thread.start()
     try:
         with ApiServer(create_app(ring, config=(settings, kafka, codec), relay=relay)) as api:
-            yield Relaying(api, anvil, settings, kafka, codec, owner)
+            relaying = Relaying(api, anvil, settings, kafka, codec, networks, [])
+            relaying.start_owner()
+            yield relaying
     finally:
-        owner.stopping.set()
+        relaying.stop_owners()
         ring.stopping.set()
         relay.close()
-        thread.join(15)
 
 
 def test_send_confirm_replace_cancel_and_list(relaying: Relaying) -> None:
@@ -279,3 +302,47 @@ def test_expired_and_stuck_transactions(relaying: Relaying) -> None:
     # the expired one's nonce went to a 0-value transfer to itself
     count = int(relaying.anvil.rpc("eth_getTransactionCount", relayer["address"], "latest"), 16)
     assert count == 2
+
+
+class DiesBeforeBroadcast(RelayerOwner):
+    def _broadcast(self, tx: Any) -> Any:
+        raise Killed  # signed and recorded sent, never broadcast
+
+
+class DiesBeforeRecordingSubmitted(RelayerOwner):
+    def record(self, tx: Any, status: str, **changes: Any) -> Any:
+        if status == "submitted":
+            raise Killed  # broadcast, and the record of it lost
+        return super().record(tx, status, **changes)
+
+
+@pytest.mark.parametrize("dying", [DiesBeforeBroadcast, DiesBeforeRecordingSubmitted])
+def test_an_owner_killed_mid_flight_loses_nothing_and_sends_nothing_twice(
+    relaying: Relaying, dying: type[RelayerOwner]
+) -> None:
+    relaying.stop_owners()
+    relayer, signer = relaying.relayer()
+    relaying.start_owner(dying)
+    body = {"to": RECEIVER, "value": "5", "gasLimit": 21000}
+    first = signer.post("/txs", json=body).json()
+    wait_for(lambda: not relaying.owners[0][1].is_alive(), 30, "the owner to die")
+    relaying.owners.clear()
+    relaying.start_owner()  # a new owner: the request again, and what the last one wrote
+    tx_id = first["transactionId"]
+    mined = relaying.status(signer, tx_id, {"mined", "confirmed"})
+    assert mined["nonce"] == 0
+    second = signer.post("/txs", json=body).json()
+    assert second["nonce"] == 1
+    relaying.status(signer, second["transactionId"], {"mined", "confirmed"})
+    address = relayer["address"]
+    assert int(relaying.anvil.rpc("eth_getTransactionCount", address, "latest"), 16) == 2
+    txs = read_topic(
+        relaying.settings,
+        relaying.codec,
+        relaying.kafka,
+        "relayer.transactions",
+        "RelayerTransaction",
+    )
+    for tx in (mined, second):  # each signed once: the request read again was skipped
+        versions = {t["hash"] for t in txs if t["transactionId"] == tx["transactionId"]}
+        assert versions - {None} == {tx["hash"]}

@@ -108,6 +108,9 @@ class RelayerOwner:
             auto_offset_reset="earliest",
             client_id="vigil-relayer",
         )
+        # the topic's metadata first: a member that leads the group's assignment without it
+        # assigns the partition to nobody (kafka-python's range assignor)
+        requests.partitions_for_topic(self.requests)
         requests.subscribe([self.requests])
         try:
             self.recover()
