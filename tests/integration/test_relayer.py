@@ -346,3 +346,56 @@ def test_an_owner_killed_mid_flight_loses_nothing_and_sends_nothing_twice(
     for tx in (mined, second):  # each signed once: the request read again was skipped
         versions = {t["hash"] for t in txs if t["transactionId"] == tx["transactionId"]}
         assert versions - {None} == {tx["hash"]}
+
+
+def test_a_gap_made_by_hand_is_filled(relaying: Relaying) -> None:
+    relayer, signer = relaying.relayer()
+    body = {"to": RECEIVER, "value": "1", "gasLimit": 21000}
+    relaying.anvil.rpc("evm_setAutomine", False)
+    try:
+        lost = signer.post("/txs", json=body).json()
+        kept = signer.post("/txs", json=body).json()
+        assert (lost["nonce"], kept["nonce"]) == (0, 1)
+        # nonce 0 leaves the node's pool, and its record says the node refused it: a gap
+        relaying.anvil.rpc("anvil_dropTransaction", lost["hash"])
+        tx = relaying.owners[0][0].txs[lost["transactionId"]]
+        relaying.owners[0][0].record(tx, "failed", error="refused, by hand")
+        address = relayer["address"]
+
+        def filled() -> bool:  # a block at each look: the noop at 0, then the one at 1
+            relaying.anvil.rpc("evm_mine")
+            return int(relaying.anvil.rpc("eth_getTransactionCount", address, "latest"), 16) == 2
+
+        wait_for(filled, 30, "the gap at nonce 0 to be filled")
+    finally:
+        relaying.anvil.rpc("evm_setAutomine", True)
+    relaying.status(signer, kept["transactionId"], {"mined", "confirmed"})
+    assert signer.get(f"/txs/{lost['transactionId']}").json()["status"] == "failed"
+
+
+def test_a_reorg_that_drops_a_mined_transaction_sends_it_again(relaying: Relaying) -> None:
+    _, signer = relaying.relayer()
+    sent = signer.post("/txs", json={"to": RECEIVER, "value": "1", "gasLimit": 21000}).json()
+    mined = relaying.status(signer, sent["transactionId"], {"mined"})
+    relaying.anvil.rpc("anvil_reorg", 1, [])  # the block that had it is replaced by an empty one
+    again = wait_for(
+        lambda: (
+            (t := signer.get(f"/txs/{sent['transactionId']}").json())["status"] == "mined"
+            and t["hash"] == mined["hash"]
+            and relaying.anvil.rpc("eth_getTransactionReceipt", t["hash"])
+            and t
+        ),
+        30,
+        "the transaction mined again",
+    )
+    receipt = relaying.anvil.rpc("eth_getTransactionReceipt", again["hash"])
+    assert receipt["blockHash"] != relaying.anvil.rpc("eth_getBlockByNumber", hex(0), False)["hash"]
+    txs = read_topic(
+        relaying.settings,
+        relaying.codec,
+        relaying.kafka,
+        "relayer.transactions",
+        "RelayerTransaction",
+    )
+    statuses = [t["status"] for t in txs if t["transactionId"] == sent["transactionId"]]
+    assert statuses.index("mined") < statuses.index("sent", statuses.index("mined"))

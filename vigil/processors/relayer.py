@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from vigil.config.relayers import Relayer, SendTransactionRequest
@@ -169,11 +169,6 @@ def bumped(old: Fees, market: Fees, cap: int | None) -> Fees:
     return new
 
 
-def at_least(fees: Fees, old: Fees) -> Fees:
-    """``fees`` raised, where needed, to replace a transaction that paid ``old``."""
-    return bumped(old, fees, None) if fees.cap < -(-old.cap * 11 // 10) else fees
-
-
 def confirmation_status(mined_block: int, head: int, confirmations: int) -> str:
     """``confirmed`` once ``confirmations`` blocks follow the one that mined it."""
     return "confirmed" if head - mined_block >= confirmations else "mined"
@@ -183,11 +178,8 @@ def expired(valid_until_ms: int | None, now_ms: int) -> bool:
     return valid_until_ms is not None and now_ms > valid_until_ms
 
 
-def consecutive(nonces: Sequence[int], start: int) -> list[int]:
-    """The nonces missing from ``start`` up to the highest of ``nonces``: the gaps."""
-    taken = set(nonces)
-    return [n for n in range(start, max(nonces, default=start - 1) + 1) if n not in taken]
-
-
-def with_fees(fees: Fees, **changes: Any) -> Fees:
-    return replace(fees, **changes)
+def gaps(held: Sequence[int], top: int, start: int) -> list[int]:
+    """The nonces from ``start`` (the chain's count) below ``top`` (the highest one waiting)
+    that no transaction holds: later ones cannot mine until something takes them."""
+    taken = set(held)
+    return [n for n in range(start, top) if n not in taken]

@@ -71,6 +71,7 @@ class RelayerOwner:
         self.sink = producer(settings, bootstrap, client_id="vigil-relayer", linger_ms=0)
         self.stopping = threading.Event()
         self._last_check = 0.0
+        self._filled: dict[tuple[int, str, int], float] = {}  # gaps filled, and when
 
     # -- state ------------------------------------------------------------------------------
 
@@ -337,11 +338,37 @@ class RelayerOwner:
     # -- following the chain ----------------------------------------------------------------
 
     def check(self) -> None:
-        """Move every unfinished transaction on by what the chain says."""
+        """Move every unfinished transaction on by what the chain says; fill nonce gaps."""
+        waiting: dict[tuple[int, str], list[RelayerTransaction]] = {}
         for tx in sorted(self.txs.values(), key=lambda t: (t["from"], t["nonce"] or 0)):
             if tx["status"] in FINAL or tx["status"] == "pending" or not tx["hashes"]:
                 continue
+            waiting.setdefault((tx["chainId"], tx["from"]), []).append(tx)
             self._guarded(self._follow, tx)
+        for (chain_id, address), txs in waiting.items():
+            self._guarded(self._fill_gaps, chain_id, address, txs)
+
+    def _fill_gaps(self, chain_id: int, address: str, waiting: list[RelayerTransaction]) -> None:
+        """Take every nonce below the highest waiting one that nobody holds, with a 0-value
+        transfer to itself (a send that failed before reaching the chain leaves one)."""
+        top = max(int(t["nonce"] or 0) for t in waiting)
+        held = [
+            int(t["nonce"])
+            for t in self.txs.values()
+            if t["chainId"] == chain_id
+            and t["from"] == address
+            and t["nonce"] is not None
+            and t["status"] != "failed"
+        ]
+        network = self._network_of(waiting[0])
+        start = int(self.pool(network).call("eth_getTransactionCount", address, "latest"), 16)
+        for nonce in rules.gaps(held, top, start):
+            last = self._filled.get((chain_id, address, nonce))
+            if last is not None and time.monotonic() - last < self.settings.relayer_resubmit:
+                continue  # filled a moment ago, and that one failed too: not in a loop
+            self._filled[(chain_id, address, nonce)] = time.monotonic()
+            log.warning("relayer: nonce %s of %s is a gap; filling it", nonce, address)
+            self._noop(waiting[0], nonce)
 
     def _follow(self, tx: RelayerTransaction) -> None:
         network = self._network_of(tx)
@@ -383,23 +410,31 @@ class RelayerOwner:
 
     def _cancel(self, tx: RelayerTransaction) -> None:
         """Take ``tx``'s nonce with a 0-value transfer to itself, so later ones can mine."""
-        relayer = self.registry.get(tx["relayerId"])
+        self._noop(tx, int(tx["nonce"] or 0), replacing=True)
+
+    def _noop(self, like: RelayerTransaction, nonce: int, *, replacing: bool = False) -> None:
+        """A 0-value transfer to itself at ``nonce``, recorded as a transaction of its own;
+        ``replacing``: it replaces ``like`` at that nonce (a higher fee, its versions kept)."""
+        relayer = self.registry.get(like["relayerId"])
         if relayer is None:
             return
         noop: RelayerTransaction = {
-            **tx,
+            **like,
             "transactionId": f"noop-{uuid.uuid4()}",
             "to": relayer.address,
             "value": "0",
             "data": "0x",
             "gasLimit": 21_000,
             "validUntil": None,
-            "hashes": list(tx["hashes"]),
+            "hashes": list(like["hashes"]) if replacing else [],
+            "sentAt": None,
+            "minedBlock": None,
             "error": None,
         }
-        market = self.market(relayer, "fast")
-        fees = rules.bumped(_fees(tx), market, relayer.policies.gas_price_cap)
-        self._sign_and_send(relayer, noop, int(tx["nonce"] or 0), fees)
+        fees = self.market(relayer, "fast")
+        if replacing:
+            fees = rules.bumped(_fees(like), fees, relayer.policies.gas_price_cap)
+        self._sign_and_send(relayer, noop, nonce, fees)
 
 
 def _fees(tx: RelayerTransaction) -> rules.Fees:
