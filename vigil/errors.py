@@ -17,6 +17,7 @@ The tree::
     ├── ReorgTooDeep            a reorg reaches below the remembered window: repair by hand
     ├── HistoryError            ClickHouse refused a statement
     ├── NotFound                a named object (monitor, dead letter, query) does not exist
+    ├── ConflictError           the object exists, but its state forbids the change asked
     └── DeliveryError           a notification could not be delivered
 """
 
@@ -102,6 +103,11 @@ class HistoryError(VigilError):
 
 class NotFound(VigilError):
     """A named object (an applied monitor, a dead letter, a ready-made query) does not exist."""
+
+
+class ConflictError(VigilError):
+    """The object exists, but its state forbids the change asked (a mined transaction
+    replaced)."""
 
 
 class DeliveryError(VigilError):

@@ -237,13 +237,11 @@ def send(
 ) -> None:
     """Send a transaction through the relayer (its policies first), and wait for it to be
     mined; `vigil runner` must run, as its owner signs."""
-    import uuid
-
     from pydantic import ValidationError
 
     from vigil.config.relayers import SendTransactionRequest
-    from vigil.processors.relayer import PolicyRefusal, check_send
-    from vigil.streams.relayers import request_record, transaction_model
+    from vigil.processors.relayer import PolicyRefusal
+    from vigil.streams.relayers import transaction_model
 
     check_format(fmt)
     body: dict[str, Any] = {
@@ -261,16 +259,12 @@ def send(
         raise _invalid(exc, "transaction") from None
     relay = _relay("send through")
     relayer = _find(relay, name)
-    try:
-        check_send(relayer, wanted, relay.clock.ms())
-    except PolicyRefusal as exc:
-        raise VigilError(f"relayer {relayer.name}: {exc}") from None
     reader = threading.Thread(target=relay.transactions.follow, daemon=True)
     reader.start()
-    tx_id = str(uuid.uuid4())
-    relay.transactions.submit(
-        request_record(relayer, "send", wanted, relay.clock.ms(), transaction_id=tx_id)
-    )
+    try:
+        tx_id = relay.send(relayer, wanted)["transactionId"]
+    except PolicyRefusal as exc:
+        raise VigilError(f"relayer {relayer.name}: {exc}") from None
     done = relay.transactions.wait(
         lambda t: t["transactionId"] == tx_id and t["status"] in ("mined", "confirmed", "failed"),
         wait,

@@ -33,7 +33,8 @@ from vigil.config.relayers import (
 )
 from vigil.connectors.relayer.keystore import SealedKeyStore
 from vigil.connectors.tasks.secrets import Sealed, parse_key
-from vigil.errors import BrokerError, ConfigError
+from vigil.errors import BrokerError, ConfigError, ConflictError, NotFound, RpcError
+from vigil.processors.relayer import check_balance, check_send
 from vigil.schemas.catalogue import RELAYER_KEYS_TOPIC, RELAYERS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import RelayerRequest, RelayerTransaction
@@ -329,6 +330,40 @@ def transaction_model(tx: RelayerTransaction) -> dict[str, Any]:
     return shown
 
 
+SEND_WAIT = 10.0  # seconds a send waits for its owner to sign it, then answers pending
+STATUS_GROUPS = {
+    "pending": {"pending", "sent", "submitted", "inmempool"},
+    "mined": {"mined", "confirmed"},
+    "failed": {"failed", "expired"},
+}
+# read methods only: nothing that sends, signs, or keeps state on the node
+READ_PREFIXES = ("eth_", "net_", "web3_")
+REFUSED_METHODS = frozenset(
+    {
+        "eth_sendTransaction",
+        "eth_sendRawTransaction",
+        "eth_sign",
+        "eth_signTransaction",
+        "eth_signTypedData",
+        "eth_signTypedData_v4",
+        "eth_newFilter",
+        "eth_newBlockFilter",
+        "eth_newPendingTransactionFilter",
+        "eth_getFilterChanges",
+        "eth_getFilterLogs",
+        "eth_uninstallFilter",
+        "eth_subscribe",
+        "eth_unsubscribe",
+        "eth_accounts",
+        "eth_coinbase",
+    }
+)
+
+
+def rpc_error(ident: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
+
+
 class Relay:
     """What the Relay API needs in one place: the relayers, their transactions, their keys
     and each network's RPC endpoints."""
@@ -370,3 +405,86 @@ class Relay:
         self.transactions.close()
         for pool in self._pools.values():
             pool.close()
+
+    # -- what the Relay API, the CLI and tasks ask of a relayer ------------------------------
+
+    def check(self, relayer: Relayer, body: SendTransactionRequest) -> None:
+        """The policies, then the balance when a minBalance is set: a PolicyRefusal names
+        the one that refuses; an RpcError when the network does not answer."""
+        check_send(relayer, body, self.clock.ms())
+        if relayer.min_balance:
+            found = self.pool(relayer.network).call("eth_getBalance", relayer.address, "latest")
+            check_balance(relayer, int(found, 16))
+
+    def send(
+        self, relayer: Relayer, body: SendTransactionRequest, wait: float = SEND_WAIT
+    ) -> dict[str, Any]:
+        """Checked, handed to the owner, and its TransactionResponse once signed (or
+        ``pending`` after ``wait`` s)."""
+        self.check(relayer, body)
+        tx_id = str(uuid.uuid4())
+        request = request_record(relayer, "send", body, self.clock.ms(), transaction_id=tx_id)
+        self.transactions.submit(request)
+        found = self.transactions.wait(
+            lambda t: t["transactionId"] == tx_id and t["status"] != "pending", wait
+        )
+        if found is None:
+            return {"transactionId": tx_id, "status": "pending", "hash": None}
+        return transaction_model(found)
+
+    def target(self, relayer: Relayer, id_or_nonce: str) -> RelayerTransaction:
+        """The unfinished transaction a replacement names, by id or nonce: NotFound, or a
+        ConflictError when it is already mined or over."""
+        mine = self.transactions.of(relayer.relayer_id)
+        if id_or_nonce.isdigit():
+            found = next(
+                (t for t in mine if t["nonce"] == int(id_or_nonce) and t["status"] not in FINAL),
+                None,
+            )
+        else:
+            found = next((t for t in mine if t["transactionId"] == id_or_nonce), None)
+        if found is None:
+            raise NotFound(f"no unfinished transaction {id_or_nonce!r} of this relayer")
+        if found["status"] in FINAL or found["status"] == "mined":
+            raise ConflictError(f"transaction {found['transactionId']} is {found['status']}")
+        return found
+
+    def replace(
+        self, relayer: Relayer, id_or_nonce: str, body: SendTransactionRequest
+    ) -> dict[str, Any]:
+        """Replace an unfinished transaction: the same nonce, a higher fee."""
+        target = self.target(relayer, id_or_nonce)
+        check_send(relayer, body, self.clock.ms())
+        versions, tx_id = len(target["hashes"]), target["transactionId"]
+        request = request_record(relayer, "replace", body, self.clock.ms(), transaction_id=tx_id)
+        self.transactions.submit(request)
+        found = self.transactions.wait(
+            lambda t: t["transactionId"] == tx_id and len(t["hashes"]) > versions, SEND_WAIT
+        )
+        return transaction_model(found or target)
+
+    def listed(
+        self, relayer: Relayer, status: str | None, since_ms: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The relayer's transactions, newest first: ``status`` is pending, mined, failed or
+        one exact status."""
+        found = self.transactions.of(relayer.relayer_id)
+        if status is not None:
+            wanted = STATUS_GROUPS.get(status, {status})
+            found = [t for t in found if t["status"] in wanted]
+        if since_ms is not None:
+            found = [t for t in found if t["createdAt"] >= since_ms]
+        return [transaction_model(t) for t in found[: max(0, limit)]]
+
+    def jsonrpc(self, relayer: Relayer, body: Any) -> dict[str, Any]:
+        """A JSON-RPC call on the relayer's network: read methods only."""
+        if not isinstance(body, dict):
+            return rpc_error(None, -32600, "expected one JSON-RPC request object (no batches)")
+        method, ident = str(body.get("method", "")), body.get("id")
+        if not method.startswith(READ_PREFIXES) or method in REFUSED_METHODS:
+            return rpc_error(ident, -32601, f"{method or 'no method'} is not served by a relayer")
+        try:
+            result = self.pool(relayer.network).call(method, *(body.get("params") or []))
+        except RpcError as exc:
+            return rpc_error(ident, getattr(exc, "code", None) or -32000, str(exc))
+        return {"jsonrpc": "2.0", "id": ident, "result": result}

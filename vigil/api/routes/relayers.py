@@ -10,7 +10,7 @@ A refusal by a policy is a 400 whose body names the policy and the value.
 from __future__ import annotations
 
 import json
-import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field, ValidationError
 from vigil.api.auth import ANONYMOUS_HINT, authenticate, presented, require
 from vigil.config.access import RELAY, ApiKey
 from vigil.config.relayers import (
-    FINAL,
     CreateRelayerRequest,
     Relayer,
     RelayerPolicies,
@@ -29,39 +28,18 @@ from vigil.config.relayers import (
     UpdateRelayerRequest,
 )
 from vigil.connectors.relayer.signer import sign_message, sign_typed_data
-from vigil.errors import RpcError, VigilError
+from vigil.errors import ConflictError, NotFound, RpcError, VigilError
 from vigil.processors import relayer as rules
 from vigil.streams.api_keys import publish_key
 from vigil.streams.relayers import (
     Relay,
     key_model,
     relayer_of,
-    request_record,
+    rpc_error,
     transaction_model,
 )
 
 router = APIRouter(tags=["relayers"])
-SEND_WAIT = 10.0  # seconds a send waits for its owner to sign it, then answers pending
-# read methods only: nothing that sends, signs, or keeps state on the node
-READ_PREFIXES = ("eth_", "net_", "web3_")
-REFUSED = {
-    "eth_sendTransaction",
-    "eth_sendRawTransaction",
-    "eth_sign",
-    "eth_signTransaction",
-    "eth_signTypedData",
-    "eth_signTypedData_v4",
-    "eth_newFilter",
-    "eth_newBlockFilter",
-    "eth_newPendingTransactionFilter",
-    "eth_getFilterChanges",
-    "eth_getFilterLogs",
-    "eth_uninstallFilter",
-    "eth_subscribe",
-    "eth_unsubscribe",
-    "eth_accounts",
-    "eth_coinbase",
-}
 
 
 def relay_of(request: Request) -> Relay:
@@ -213,16 +191,6 @@ async def relayer_info(request: Request, relayer: Relayer = Signer) -> dict[str,
     return relayer.model(relay.transactions.pending_cost(relayer.relayer_id))
 
 
-async def _checked(relay: Relay, relayer: Relayer, body: SendTransactionRequest) -> None:
-    rules.check_send(relayer, body, relay.clock.ms())
-    if relayer.min_balance:
-        pool = relay.pool(relayer.network)
-        balance = int(
-            await run_in_threadpool(pool.call, "eth_getBalance", relayer.address, "latest"), 16
-        )
-        rules.check_balance(relayer, balance)
-
-
 def _send_body(body: dict[str, Any]) -> SendTransactionRequest:
     try:
         return SendTransactionRequest.model_validate(body)
@@ -237,28 +205,14 @@ async def send_transaction(
     """Send a transaction (SendSpeedTransactionRequest, …Legacy…, …EIP1559…): checked
     against the relayer's policies, then signed by its owner; the answer is the
     TransactionResponse once signed (status ``pending`` if that takes over 10 s)."""
-    relay = relay_of(request)
     wanted = _send_body(body)
     try:
-        await _checked(relay, relayer, wanted)
+        sent = await run_in_threadpool(relay_of(request).send, relayer, wanted)
     except rules.PolicyRefusal as exc:
         return refused(exc)
     except RpcError as exc:
         raise HTTPException(502, f"the relayer's network did not answer: {exc}") from None
-    tx_id = str(uuid.uuid4())
-    now = relay.clock.ms()
-    record = request_record(relayer, "send", wanted, now, transaction_id=tx_id)
-    await run_in_threadpool(relay.transactions.submit, record)
-    found = await run_in_threadpool(
-        relay.transactions.wait,
-        lambda t: t["transactionId"] == tx_id and t["status"] != "pending",
-        SEND_WAIT,
-    )
-    if found is None:
-        return {"transactionId": tx_id, "status": "pending", "hash": None}
-    if found["status"] == "failed":
-        return JSONResponse(transaction_model(found), status_code=400)
-    return transaction_model(found)
+    return JSONResponse(sent, status_code=400) if sent["status"] == "failed" else sent
 
 
 @router.put("/txs/{id_or_nonce}", response_model=None)
@@ -267,36 +221,15 @@ async def replace_transaction(
 ) -> Any:
     """Replace an unmined transaction, by its transactionId or its nonce: the same nonce, a
     fee at least 12.5% higher. A cancel is a replacement by a 0-value transfer to itself."""
-    relay = relay_of(request)
     wanted = _send_body(body)
-    mine = relay.transactions.of(relayer.relayer_id)
-    if id_or_nonce.isdigit():
-        target = next(
-            (t for t in mine if t["nonce"] == int(id_or_nonce) and t["status"] not in FINAL),
-            None,
-        )
-    else:
-        target = next((t for t in mine if t["transactionId"] == id_or_nonce), None)
-    if target is None:
-        raise HTTPException(404, f"no unfinished transaction {id_or_nonce!r} of this relayer")
-    if target["status"] in FINAL or target["status"] == "mined":
-        raise HTTPException(409, f"transaction {target['transactionId']} is {target['status']}")
     try:
-        rules.check_send(relayer, wanted, relay.clock.ms())
+        return await run_in_threadpool(relay_of(request).replace, relayer, id_or_nonce, wanted)
     except rules.PolicyRefusal as exc:
         return refused(exc)
-    versions = len(target["hashes"])
-    record = request_record(
-        relayer, "replace", wanted, relay.clock.ms(), transaction_id=target["transactionId"]
-    )
-    await run_in_threadpool(relay.transactions.submit, record)
-    tx_id = target["transactionId"]
-    found = await run_in_threadpool(
-        relay.transactions.wait,
-        lambda t: t["transactionId"] == tx_id and len(t["hashes"]) > versions,
-        SEND_WAIT,
-    )
-    return transaction_model(found or target)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.get("/txs/{transaction_id}")
@@ -309,13 +242,6 @@ async def get_transaction(
     return transaction_model(found)
 
 
-STATUS_GROUPS = {
-    "pending": {"pending", "sent", "submitted", "inmempool"},
-    "mined": {"mined", "confirmed"},
-    "failed": {"failed", "expired"},
-}
-
-
 @router.get("/txs")
 async def list_transactions(
     request: Request,
@@ -326,19 +252,13 @@ async def list_transactions(
 ) -> list[dict[str, Any]]:
     """The relayer's latest transactions, newest first: ``status`` (pending, mined, failed,
     or one exact status), ``since`` (ISO time of creation), ``limit``."""
-    from datetime import datetime
-
-    found = relay_of(request).transactions.of(relayer.relayer_id)
-    if status is not None:
-        wanted = STATUS_GROUPS.get(status, {status})
-        found = [t for t in found if t["status"] in wanted]
+    after = None
     if since is not None:
         try:
             after = int(datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() * 1000)
         except ValueError:
             raise HTTPException(422, f"since: expected an ISO 8601 time, got {since!r}") from None
-        found = [t for t in found if t["createdAt"] >= after]
-    return [transaction_model(t) for t in found[: max(0, limit)]]
+    return relay_of(request).listed(relayer, status, after, limit)
 
 
 class SignMessagePayload(BaseModel):
@@ -382,19 +302,5 @@ async def jsonrpc(request: Request, relayer: Relayer = Signer) -> dict[str, Any]
     try:
         body = json.loads(await request.body())
     except ValueError:
-        return _rpc_error(None, -32700, "the body is not JSON")
-    if not isinstance(body, dict):
-        return _rpc_error(None, -32600, "expected one JSON-RPC request object (no batches)")
-    method, ident = str(body.get("method", "")), body.get("id")
-    if not method.startswith(READ_PREFIXES) or method in REFUSED:
-        return _rpc_error(ident, -32601, f"{method or 'no method'} is not served by a relayer")
-    pool = relay_of(request).pool(relayer.network)
-    try:
-        result = await run_in_threadpool(pool.call, method, *(body.get("params") or []))
-    except RpcError as exc:
-        return _rpc_error(ident, getattr(exc, "code", None) or -32000, str(exc))
-    return {"jsonrpc": "2.0", "id": ident, "result": result}
-
-
-def _rpc_error(ident: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
+        return rpc_error(None, -32700, "the body is not JSON")
+    return await run_in_threadpool(relay_of(request).jsonrpc, relayer, body)
