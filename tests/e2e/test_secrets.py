@@ -69,6 +69,7 @@ def relayer_by_hand(settings: Settings, running: Running) -> None:
     assert int(running.anvil.rpc("eth_getBalance", receiver, "latest"), 16) == 7
     shown = json.loads(vigil_cli("relayers", "show", "ops", "--format", "json", env=env).stdout)
     assert [t["transactionId"] for t in shown["transactions"]] == [tx["transactionId"]]
+    task_sends_through(settings, running, receiver)
     assert vigil_cli("relayers", "pause", "ops", env=env).returncode == 0
     refused = vigil_cli("relayers", "send", "ops", "--to", receiver, env=env)
     assert refused.returncode == 2 and "paused" in refused.stderr
@@ -82,3 +83,49 @@ def relayer_by_hand(settings: Settings, running: Running) -> None:
         "the relayer transaction in ClickHouse",
     )
     assert rows[0][0] in ("mined", "confirmed") and rows[0][1] == 0
+
+
+PAYER = """
+import os
+
+
+def handler(event, context):
+    to = event["request"]["body"]["to"]
+    tx = context.relayer.send_transaction({"to": to, "value": "3", "gasLimit": 21000})
+    me = context.relayer.get_relayer()
+    balance = context.relayer.call("eth_getBalance", [me["address"], "latest"])
+    signed = context.relayer.sign("0x00")
+    return {"tx": tx, "address": me["address"], "balance": balance, "sig": signed["sig"],
+            "env": sorted(os.environ)}
+"""
+
+
+def task_sends_through(settings: Settings, running: Running, receiver: str) -> None:
+    """A task linked to relayer ops sends with it; nothing of the key reaches the run."""
+    env = settings.child_env()
+    code = running.stack.settings.data_dir.parent / "payer.py"
+    code.write_text(PAYER)
+    deployed = vigil_cli(
+        "tasks", "deploy", str(code), "--name", "payer", "--relayer", "ops", env=env
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    ran = vigil_cli(
+        "tasks",
+        "run",
+        "payer",
+        "--payload",
+        json.dumps({"to": receiver}),
+        "--format",
+        "json",
+        env=env,
+    )
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+    result = json.loads(json.loads(ran.stdout)["result"])
+    assert result["tx"]["nonce"] == 1 and result["tx"]["hash"].startswith("0x")
+    assert int(result["balance"], 16) > 0 and result["sig"].startswith("0x")
+    assert not [name for name in result["env"] if "SECRET" in name or "KEY" in name]
+    wait_for(
+        lambda: int(running.anvil.rpc("eth_getBalance", receiver, "latest"), 16) == 10,
+        30,
+        "the task's transaction mined",
+    )

@@ -188,6 +188,7 @@ def tasks_deploy(
     every: str = typer.Option(None, "--every", help="run by itself: 90s, 5m, 2h"),
     cron: str = typer.Option(None, "--cron", help="run by itself: five cron fields (UTC)"),
     failure: list[str] = typer.Option([], "--failure-channel", help="told when a run fails"),
+    relayer: str = typer.Option(None, "--relayer", help="context.relayer sends through it"),
 ) -> None:
     """Publish a task outside the project's files (every version is kept). The project's
     files stay the source of truth: a `vigil apply` of a project without this task removes
@@ -206,6 +207,8 @@ def tasks_deploy(
         definition["schedule"] = {"every": every, "cron": cron}
     if failure:
         definition["failure_channels"] = failure
+    if relayer is not None:
+        definition["relayer"] = relayer
     chosen = task_id or slug(name)
     built = settings()
     bootstrap = stack_bootstrap(built, "publish the task to")

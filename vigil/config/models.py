@@ -369,6 +369,12 @@ class TaskConfig(_Model):
     hooks: list[HookConfig] = Field(
         default_factory=list, description="vigil operations the task runs before or after"
     )
+    relayer: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a relayer's name or id: the run's context.relayer sends through it "
+        "(its key never enters the run)",
+    )
     paused: bool = False
 
 

@@ -242,13 +242,12 @@ def runner(settings: Settings) -> None:
     ensure_topics(settings, bootstrap)
     settings = with_stored_secrets(settings, bootstrap)
     codec = preregistered_codec(settings, registry_client(settings))
-    tasks = TaskRunner(settings, bootstrap, codec)
+    relay = Relay(settings, bootstrap, codec, project_networks(settings))
+    tasks = TaskRunner(settings, bootstrap, codec, relay=relay)
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
     after = AfterHooks(settings, bootstrap, codec)
-    owner = RelayerOwner(
-        settings, bootstrap, codec, Relay(settings, bootstrap, codec, project_networks(settings))
-    )
+    owner = RelayerOwner(settings, bootstrap, codec, relay)
     threads = [
         threading.Thread(target=owner.run, name="relayer", daemon=True),
         threading.Thread(target=after.run, name="hooks-after", daemon=True),

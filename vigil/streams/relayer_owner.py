@@ -101,7 +101,7 @@ class RelayerOwner:
 
     def run(self) -> None:
         self.load()
-        threading.Thread(target=self.registry.follow, name="relayers", daemon=True).start()
+        self.relay.start()
         requests = consumer(
             self.settings,
             self.bootstrap,

@@ -15,10 +15,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from kafka import TopicPartition
 from kafka.errors import KafkaError
+from pydantic import ValidationError
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.access import RELAY, ApiKey, new_key
@@ -32,8 +34,16 @@ from vigil.config.relayers import (
     iso,
 )
 from vigil.connectors.relayer.keystore import SealedKeyStore
+from vigil.connectors.relayer.signer import sign_message, sign_typed_data
 from vigil.connectors.tasks.secrets import Sealed, parse_key
-from vigil.errors import BrokerError, ConfigError, ConflictError, NotFound, RpcError
+from vigil.errors import (
+    BrokerError,
+    ConfigError,
+    ConflictError,
+    NotFound,
+    RpcError,
+    VigilError,
+)
 from vigil.processors.relayer import check_balance, check_send
 from vigil.schemas.catalogue import RELAYER_KEYS_TOPIC, RELAYERS_TOPIC
 from vigil.schemas.codec import Codec
@@ -383,8 +393,13 @@ class Relay:
         self.transactions = Transactions(settings, bootstrap, codec)
         self.keys = keystore(settings, bootstrap)
         self._pools: dict[str, RpcPool] = {}
+        self._started = False
 
     def start(self) -> None:
+        """Follow the relayers and their transactions (once, however often called)."""
+        if self._started:
+            return
+        self._started = True
         for name, follow in (
             ("relayers", self.registry.follow),
             ("relayer-txs", self.transactions.follow),
@@ -488,3 +503,53 @@ class Relay:
         except RpcError as exc:
             return rpc_error(ident, getattr(exc, "code", None) or -32000, str(exc))
         return {"jsonrpc": "2.0", "id": ident, "result": result}
+
+
+class TaskRelayer:
+    """``context.relayer`` of a task's runs: the relayer its task file names, through
+    ``relay``. A refusal is a ValueError, whose message the task sees."""
+
+    def __init__(self, relay: Relay | None, name: str | None) -> None:
+        self.relay, self.name = relay, name
+
+    def call(self, call: str, body: dict[str, Any]) -> Any:
+        if self.name is None or self.relay is None:
+            raise ValueError("this task has no relayer: add `relayer: NAME` to its task file")
+        relay = self.relay
+        relayer = relay.registry.by_name(self.name)
+        if relayer is None:
+            raise ValueError(f"the task's relayer {self.name!r} does not exist")
+        try:
+            return self._call(relay, relayer, call, body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "transaction"
+            raise ValueError(f"{where}: {first['msg']}") from None
+        except (VigilError, KeyError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
+
+    def _call(self, relay: Relay, relayer: Relayer, call: str, body: dict[str, Any]) -> Any:
+        if call == "send":
+            return relay.send(relayer, SendTransactionRequest.model_validate(body))
+        if call == "replace":
+            wanted = SendTransactionRequest.model_validate(body["tx"])
+            return relay.replace(relayer, str(body["id"]), wanted)
+        if call == "query":
+            found = relay.transactions.latest.get(str(body["id"]))
+            if found is None or found["relayerId"] != relayer.relayer_id:
+                raise NotFound(f"no transaction {body['id']!r} of this relayer")
+            return transaction_model(found)
+        if call == "list":
+            since = body.get("since")
+            since_ms = int(datetime.fromisoformat(str(since)).timestamp() * 1000) if since else None
+            return relay.listed(relayer, body.get("status"), since_ms, int(body.get("limit") or 50))
+        if call in ("sign", "sign-typed-data"):
+            account = relay.keys.signer(relayer.address)
+            if call == "sign":
+                return sign_message(account, str(body["message"]))
+            return sign_typed_data(account, body["domainSeparator"], body["hashStructMessage"])
+        if call == "relayer":
+            return relayer.model(relay.transactions.pending_cost(relayer.relayer_id))
+        if call == "jsonrpc":
+            return relay.jsonrpc(relayer, body)
+        raise ValueError(f"no relayer call {call!r}")

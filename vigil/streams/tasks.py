@@ -33,6 +33,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
 from vigil.streams.kafka import Followed, consumer, producer, read_compacted
+from vigil.streams.relayers import Relay, TaskRelayer
 from vigil.streams.secrets import with_stored_secrets
 from vigil.streams.task_kv import TopicStore
 from vigil.streams.task_notify import RunNotices
@@ -63,9 +64,15 @@ class TaskRunner:
     """Runs requested tasks until ``stopping``; run in the `vigil runner` process."""
 
     def __init__(
-        self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM
+        self,
+        settings: Settings,
+        bootstrap: str,
+        codec: Codec,
+        clock: Clock = SYSTEM,
+        relay: Relay | None = None,
     ) -> None:
         self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
+        self.relay = relay  # the relayers tasks send through (context.relayer)
         self.requests, self.runs = settings.topic("tasks.requests"), settings.topic("tasks.runs")
         self.stopping = threading.Event()
         self.claimed = self._claimed()
@@ -170,7 +177,9 @@ class TaskRunner:
         except RequirementsError as exc:
             outcome = RunRecord("error", error_type="RequirementsError", error_message=str(exc))
         else:
-            outcome = run(files, event, StackApi(self.store, notices), limits, secrets, python)
+            relayer = TaskRelayer(self.relay, config.get("relayer"))
+            api = StackApi(self.store, notices, relayer)
+            outcome = run(files, event, api, limits, secrets, python)
         ended = {**base, **outcome.ended(self.clock.ms())}
         self._write(ended)
         self.ran += 1
@@ -195,11 +204,17 @@ class TaskRunner:
 
 
 class StackApi(StoreApi):
-    """A run's API in the stack: the topic-backed store, and notifications sent."""
+    """A run's API in the stack: the topic-backed store, notifications sent, and the task's
+    relayer."""
 
-    def __init__(self, store: TopicStore, notices: RunNotices) -> None:
+    def __init__(
+        self, store: TopicStore, notices: RunNotices, relayer: TaskRelayer | None = None
+    ) -> None:
         super().__init__(store)
-        self.notices = notices
+        self.notices, self.task_relayer = notices, relayer or TaskRelayer(None, None)
+
+    def relayer(self, call: str, body: dict[str, Any]) -> Any:
+        return self.task_relayer.call(call, body)
 
     def notify(self, alias: str, subject: str, message: str) -> str | None:
         return self.notices.send(alias, subject, message)

@@ -95,6 +95,9 @@ class StoreApi:
     def metric(self, alias: str, name: str, value: float) -> str | None:
         raise ValueError("context.notify is not available here")
 
+    def relayer(self, call: str, body: dict[str, object]) -> object:
+        raise ValueError("context.relayer is not available here (a run in the stack has it)")
+
 
 class LocalApi(StoreApi):
     """A run's API without the stack: a memory store for the run, and notifications

@@ -108,7 +108,9 @@ def run_record(
 
 
 class TaskApi(Protocol):
-    """What a run may ask of vigil (``context.kv``, ``context.notify``); a refusal raises
+    """What a run may ask of vigil (``context.kv``, ``context.notify``, ``context.relayer``:
+    ``relayer(call, body)`` with the call's name, send, replace, query, list, sign,
+    sign-typed-data, relayer or jsonrpc); a refusal raises
     ValueError, whose message the task sees. A notification that could not be sent is not
     a refusal: the warning returned goes to the run's logs."""
 
@@ -117,6 +119,7 @@ class TaskApi(Protocol):
     def kv_delete(self, key: str) -> None: ...
     def notify(self, alias: str, subject: str, message: str) -> str | None: ...
     def metric(self, alias: str, name: str, value: float) -> str | None: ...
+    def relayer(self, call: str, body: dict[str, Any]) -> Any: ...
 
 
 def run(
@@ -305,6 +308,8 @@ def _serve(api: TaskApi, token: str) -> ThreadingHTTPServer:
                     raise ValueError(f"value: expected a number, got {value!r}")
                 name = _text(body, "name")
                 return {"warning": api.metric(_text(body, "alias"), name, float(value))}
+            if self.path.startswith("/relayer/"):
+                return api.relayer(self.path.removeprefix("/relayer/"), body)
             raise ValueError(f"no such call {self.path}")
 
         def _answer(self, status: int, body: Any) -> None:

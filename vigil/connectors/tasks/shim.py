@@ -86,10 +86,57 @@ def _warn(answer: Any) -> None:
         print("vigil: notification not sent: " + answer["warning"], file=sys.stderr)
 
 
+class Relayer:
+    """context.relayer: the relayer the task file names (``relayer:``), through vigil, with
+    the Relay API's shapes (camelCase); its key never enters the run."""
+
+    def send_transaction(self, tx: dict[str, Any]) -> Any:
+        return _call("/relayer/send", tx)
+
+    def replace_transaction(self, id_or_nonce: Any, tx: dict[str, Any]) -> Any:
+        return _call("/relayer/replace", {"id": str(id_or_nonce), "tx": tx})
+
+    def query(self, transaction_id: str) -> Any:
+        return _call("/relayer/query", {"id": transaction_id})
+
+    def list(self, status: Any = None, since: Any = None, limit: int = 50) -> Any:
+        return _call("/relayer/list", {"status": status, "since": since, "limit": limit})
+
+    def sign(self, message: str) -> Any:
+        return _call("/relayer/sign", {"message": message})
+
+    def sign_typed_data(self, domain_separator: str, hash_struct_message: str) -> Any:
+        body = {"domainSeparator": domain_separator, "hashStructMessage": hash_struct_message}
+        return _call("/relayer/sign-typed-data", body)
+
+    def get_relayer(self) -> Any:
+        return _call("/relayer/relayer", {})
+
+    def call(self, method: str, params: Any = ()) -> Any:
+        """A JSON-RPC read on the relayer's network; its error raises TaskError."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        answer = _call("/relayer/jsonrpc", body)
+        if "error" in answer:
+            raise TaskError(answer["error"].get("message", str(answer["error"])))
+        return answer["result"]
+
+    def provider(self) -> Any:
+        """A web3.py HTTPProvider on the relayer's network (web3 in requirements.txt)."""
+        from web3 import HTTPProvider
+
+        headers = {
+            "Authorization": "Bearer " + os.environ["VIGIL_TASK_TOKEN"],
+            "Content-Type": "application/json",
+        }
+        url = os.environ["VIGIL_TASK_API"] + "/relayer/jsonrpc"
+        return HTTPProvider(url, request_kwargs={"headers": headers})
+
+
 class Context:
     def __init__(self) -> None:
         self.kv = KeyValueStore()
         self.notify = Notifications()
+        self.relayer = Relayer()
 
 
 def _handler() -> Callable[..., Any]:
