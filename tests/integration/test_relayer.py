@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,9 @@ from eth_account.messages import SignableMessage, encode_defunct
 from web3 import HTTPProvider, Web3
 
 from tests.helpers import API_KEY, ApiServer, read_topic
+from tests.unit.test_task_config import with_task
 from vigil.api.app import create_app
+from vigil.config.loader import load_project
 from vigil.config.models import NetworkConfig
 from vigil.connectors.tasks.secrets import new_key
 from vigil.demo.chain import Anvil
@@ -27,6 +30,8 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings, load_settings
 from vigil.streams.api_keys import KeyRing
+from vigil.streams.config_topics import apply_project
+from vigil.streams.hooks import AfterHooks
 from vigil.streams.kafka import ensure_topics
 from vigil.streams.relayer_owner import RelayerOwner
 from vigil.streams.relayers import Relay
@@ -399,3 +404,50 @@ def test_a_reorg_that_drops_a_mined_transaction_sends_it_again(relaying: Relayin
     )
     statuses = [t["status"] for t in txs if t["transactionId"] == sent["transactionId"]]
     assert statuses.index("mined") < statuses.index("sent", statuses.index("mined"))
+
+
+GUARD = """
+def handler(event, context):
+    tx = event["request"]["body"]["transaction"]
+    if tx["to"] == "0x" + "66" * 20:
+        raise ValueError("that receiver is on the deny list")
+    if tx.get("value") == "1":
+        return {"value": "9"}  # the hook rewrites the amount
+"""
+
+
+def test_before_relay_hooks_rewrite_or_refuse_and_after_hooks_observe(
+    relaying: Relaying, tmp_path: Path
+) -> None:
+    relayer, signer = relaying.relayer()
+    root = with_task(
+        tmp_path,
+        f"name: guard\ncode: count.py\nhooks: [{{before: relay, relayers: [{relayer['name']}]}}]\n",
+        GUARD,
+    )
+    (root / "tasks" / "watch.yaml").write_text(
+        "name: watch\ncode: count.py\nhooks: [{after: relay}]\n"
+    )
+    apply_project(relaying.settings, relaying.kafka, relaying.codec, load_project(root))
+    after = AfterHooks(relaying.settings, relaying.kafka, relaying.codec)
+    thread = threading.Thread(target=after.run, daemon=True)
+    thread.start()
+    try:
+        # it observes from the end of the topic: its group first, then the transactions
+        wait_for(after.ready.is_set, 60, "the after hooks' group")
+        rewritten = signer.post("/txs", json={"to": RECEIVER, "value": "1", "gasLimit": 21000})
+        assert rewritten.status_code == 200, rewritten.text
+        assert rewritten.json()["value"] == "9"
+        done = relaying.status(signer, rewritten.json()["transactionId"], {"mined", "confirmed"})
+        assert int(relaying.anvil.rpc("eth_getTransactionByHash", done["hash"])["value"], 16) == 9
+        vetoed = signer.post("/txs", json={"to": "0x" + "66" * 20, "value": "1", "gasLimit": 21000})
+        assert vetoed.status_code == 400
+        assert "hook count: ValueError: that receiver is on the deny list" in vetoed.json()["error"]
+        assert vetoed.json()["status"] == "failed" and vetoed.json()["nonce"] is None
+        wait_for(lambda: after.ran >= 2, 60, "the after hook to observe the transaction")
+    finally:
+        after.stopping.set()
+        thread.join(15)
+    runs = read_topic(relaying.settings, relaying.codec, relaying.kafka, "tasks.runs", "TaskRun")
+    observed = [r["runId"] for r in runs if r["runId"].startswith("hook:after-relay:")]
+    assert any(done["transactionId"] in run_id for run_id in observed)

@@ -62,3 +62,28 @@ def test_an_apply_hook_may_change_specs_but_not_which_objects_change() -> None:
         replaced_changes(CHANGES, {"changes": [{**CHANGES[0], "spec": None}, CHANGES[1]]})
     with pytest.raises(HookAnswerError, match="expected nothing"):
         replaced_changes(CHANGES, {"changes": new, "extra": 1})
+
+
+def test_a_relay_hook_replaces_transaction_fields_and_nothing_else() -> None:
+    from vigil.processors.hooks import replaced_transaction
+
+    sent = {"to": "0x" + "11" * 20, "value": "1", "gasLimit": 21000, "speed": "fast"}
+    assert replaced_transaction(sent, None) == sent
+    cheaper = replaced_transaction(sent, {"value": "9", "gasPrice": "7"})
+    assert cheaper == {"to": sent["to"], "value": "9", "gasLimit": 21000, "gasPrice": "7"}
+    for answer, message in (([], "got list"), ({"nonce": 3}, "nonce: not a transaction field")):
+        with pytest.raises(HookAnswerError, match=message):
+            replaced_transaction(sent, answer)
+
+
+def test_relay_hooks_are_narrowed_by_relayer_and_channels_only_on_notify() -> None:
+    payouts = HookConfig.model_validate({"before": "relay", "relayers": ["payouts"]})
+    every = HookConfig.model_validate({"after": "relay"})
+    hooks = {"b-guard": [payouts], "a-watch": [every]}
+    assert bound(hooks, "before", "relay", "payouts", "id-1") == ["b-guard"]
+    assert bound(hooks, "before", "relay", "ops", "id-2") == []
+    assert bound(hooks, "after", "relay", "ops", "id-2") == ["a-watch"]
+    with pytest.raises(ValueError, match="channels: only a notify hook"):
+        HookConfig.model_validate({"before": "relay", "channels": ["ops"]})
+    with pytest.raises(ValueError, match="relayers: only a relay hook"):
+        HookConfig.model_validate({"after": "notify", "relayers": ["ops"]})

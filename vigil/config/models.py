@@ -332,20 +332,29 @@ class ScheduleConfig(_Model):
 
 
 class HookConfig(_Model):
-    """A task bound to vigil's own operation, ``notify`` (a notification about to be sent)
-    or ``apply`` (monitor and channel changes about to be published): ``before`` it
-    (synchronous: it may replace the payload, or abort the operation by raising) or
-    ``after`` it (from its record: it only observes). ``channels`` narrows a notify hook to
-    those aliases (absent: all)."""
+    """A task bound to vigil's own operation, ``notify`` (a notification about to be sent),
+    ``apply`` (monitor and channel changes about to be published) or ``relay`` (a relayer
+    transaction about to be signed): ``before`` it (synchronous: it may replace the payload,
+    or abort the operation by raising) or ``after`` it (from its record: it only observes).
+    ``channels`` narrows a notify hook to those aliases, ``relayers`` a relay hook to those
+    relayers (names or ids); absent: all."""
 
-    before: Literal["notify", "apply"] | None = None
-    after: Literal["notify", "apply"] | None = None
+    before: Literal["notify", "apply", "relay"] | None = None
+    after: Literal["notify", "apply", "relay"] | None = None
     channels: list[Annotated[str, Field(pattern=_ALIAS)]] = Field(default_factory=list)
+    relayers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one(self) -> HookConfig:
         if (self.before is None) == (self.after is None):
-            raise ValueError("give either before: (notify or apply) or after: (notify or apply)")
+            raise ValueError(
+                "give either before: (notify, apply or relay) or after: (notify, apply or relay)"
+            )
+        operation = self.before or self.after
+        if self.channels and operation != "notify":
+            raise ValueError(f"channels: only a notify hook has them, this one is {operation}")
+        if self.relayers and operation != "relay":
+            raise ValueError(f"relayers: only a relay hook has them, this one is {operation}")
         return self
 
     @property

@@ -162,6 +162,14 @@ class SendTransactionRequest(_Api):
             raise ValueError(f"gasLimit is {self.gas_limit}; a transaction needs at least 21000")
         return self
 
+    def shown(self) -> dict[str, Any]:
+        """As the Relay API writes a request: amounts in wei as decimal strings."""
+        shown = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for name in ("value", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+            if name in shown:
+                shown[name] = str(shown[name])
+        return shown
+
     def pricing(self) -> str:
         """How the fee is set: speed, gasPrice or eip1559."""
         if self.gas_price is not None:

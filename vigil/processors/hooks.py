@@ -2,13 +2,15 @@
 which order, and what a ``before`` hook's answer does to the operation.
 
 - A task binds itself with ``hooks: [{before: notify, channels: [ops]}]`` (or ``after``);
-  no ``channels`` binds it to every channel.
+  no ``channels`` binds it to every channel; ``{before: relay, relayers: [payouts]}`` to a
+  relayer's transactions.
 - Order: the hooks of one operation run one after another, by task id; a ``before`` hook
   gets the payload as the hooks before it left it.
 - A ``before`` hook that returns nothing (``None``) keeps the payload; one that returns an
   object replaces the fields it gives (``subject``, ``message``, ``events`` for a
-  notification), and the result is checked again before the operation goes on; one that
-  raises, or answers something else, aborts the operation with that reason.
+  notification; the request's fields for a relayer transaction), and the result is
+  checked again before the operation goes on; one that raises, or answers something
+  else, aborts the operation with that reason.
 - ``after`` hooks run from the operation's record, later, and change nothing.
 """
 
@@ -27,17 +29,19 @@ class HookAnswerError(ValueError):
 
 
 def bound(
-    hooks: Mapping[str, list[HookConfig]], when: str, operation: str, alias: str
+    hooks: Mapping[str, list[HookConfig]], when: str, operation: str, *names: str
 ) -> list[str]:
-    """The ids of the tasks bound ``when`` (before, after) ``operation`` on channel
-    ``alias``, in the order they run."""
+    """The ids of the tasks bound ``when`` (before, after) ``operation`` on the object
+    ``names`` name (a channel's alias; a relayer's name and id), in the order they run."""
+
+    def narrowed(hook: HookConfig) -> bool:
+        targets = hook.relayers if operation == "relay" else hook.channels
+        return not targets or any(name in targets for name in names)
+
     return sorted(
         task_id
         for task_id, configs in hooks.items()
-        if any(
-            getattr(hook, when) == operation and (not hook.channels or alias in hook.channels)
-            for hook in configs
-        )
+        if any(getattr(hook, when) == operation and narrowed(hook) for hook in configs)
     )
 
 
@@ -94,3 +98,41 @@ def replaced_changes(changes: list[dict[str, Any]], answer: Any) -> list[dict[st
         if change["action"] == "upsert" and not isinstance(change.get("spec"), dict):
             raise HookAnswerError(f"changes[{number}].spec: expected an object")
     return [{**old, "spec": new.get("spec")} for old, new in zip(changes, given, strict=True)]
+
+
+# what a before-relay hook may set: the Relay API's SendTransactionRequest fields
+TRANSACTION_FIELDS = frozenset(
+    {
+        "to",
+        "value",
+        "data",
+        "gasLimit",
+        "speed",
+        "gasPrice",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "validUntil",
+        "isPrivate",
+    }
+)
+
+
+def replaced_transaction(payload: dict[str, Any], answer: Any) -> dict[str, Any]:
+    """The transaction request after a ``before: relay`` hook answered ``answer`` (checked
+    again by the caller, as a request and against the policies); raises HookAnswerError."""
+    if answer is None:
+        return payload
+    if not isinstance(answer, dict):
+        raise HookAnswerError(
+            "expected nothing (send the transaction as it is) or an object of transaction "
+            f"fields; got {type(answer).__name__}"
+        )
+    unknown = sorted(set(answer) - TRANSACTION_FIELDS)
+    if unknown:
+        raise HookAnswerError(
+            f"{unknown[0]}: not a transaction field (only {', '.join(sorted(TRANSACTION_FIELDS))})"
+        )
+    pricing = {"speed", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"}
+    if pricing & set(answer):  # a new price replaces the old one whole
+        payload = {k: v for k, v in payload.items() if k not in pricing}
+    return {**payload, **answer}

@@ -31,20 +31,24 @@ from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.notify.delivery import Messages
 from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, run, run_record
-from vigil.errors import ConfigError
+from vigil.errors import ConfigError, VigilError
 from vigil.processors.hooks import (
     HOOKED_KINDS,
     HookAnswerError,
     bound,
     replaced,
     replaced_changes,
+    replaced_transaction,
 )
+from vigil.schemas.catalogue import RELAYERS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
 from vigil.streams.kafka import Followed, consumer, producer, read_compacted
 from vigil.streams.task_kv import TopicStore
 
 log = logging.getLogger(__name__)
+# the relayer transaction records after hooks see: on the chain, and how each ends
+AFTER_RELAY = frozenset({"submitted", "mined", "confirmed", "failed", "expired"})
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ def before_apply(
     (``{kind, id, action, source, spec}``); the changes as they leave them. A hook that
     raises, or answers something else, refuses the apply: a ConfigError naming it."""
     hooked = applied_hooks(settings, bootstrap, codec)
-    ids = bound({t: h for t, (h, _, _) in hooked.items()}, "before", "apply", "")
+    ids = bound({t: h for t, (h, _, _) in hooked.items()}, "before", "apply")
     if not ids:
         return changes
     secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
@@ -207,6 +211,76 @@ def before_apply(
     return changes
 
 
+class HookVeto(VigilError):
+    """A ``before`` hook refused the operation: which task, and why."""
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        super().__init__(f"hook {task_id}: {reason}")
+        self.task_id, self.reason = task_id, reason
+
+
+class BeforeRelay:
+    """The ``before: relay`` hooks of the relayer owner: each runs, in task-id order, on a
+    transaction request about to be signed; its answer may replace fields of the request
+    (checked again by the owner), and a raise (or a bad answer) refuses the transaction."""
+
+    def __init__(self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM):
+        self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
+        self.runs = settings.topic("tasks.runs")
+        self.tasks = Followed(
+            settings, bootstrap, settings.topic(TOPICS["task"]), read_committed=True
+        )
+        self._store: TopicStore | None = None
+        self._sink: Any = None
+
+    def start(self) -> None:
+        threading.Thread(target=self.tasks.follow, name="hooks-relay", daemon=True).start()
+
+    def apply(
+        self, relayer_name: str, relayer_id: str, tx_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The request as the relayer's before hooks leave it; HookVeto when one refuses."""
+        hooked = _hooked_tasks(self.tasks.values, self.codec)
+        hooks = {task_id: found[0] for task_id, found in hooked.items()}
+        ids = bound(hooks, "before", "relay", relayer_name, relayer_id)
+        if not ids:
+            return body
+        if self._store is None:
+            max_items = self.settings.task_kv_max_items
+            self._store = TopicStore(self.settings, self.bootstrap, max_items=max_items)
+            self._sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks")
+        secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
+        for task_id in ids:
+            _, spec, version = hooked[task_id]
+            run_id = f"hook:relay:{tx_id}:{task_id}"
+            payload = {
+                "operation": "relay",
+                "relayer": {"relayerId": relayer_id, "name": relayer_name},
+                "transactionId": tx_id,
+                "transaction": body,
+            }
+            event = hook_event(task_id, spec, run_id, payload, secrets)
+            started = self.clock.ms()
+            outcome = run(_files(spec), event, StoreApi(self._store), _limits(spec), secrets)
+            if outcome.status == "success":
+                try:
+                    body = replaced_transaction(body, outcome.result)
+                except HookAnswerError as exc:
+                    outcome = outcome.failed("HookAnswerError", str(exc))
+            record = run_record(run_id, task_id, version, "hook", outcome, started, self.clock.ms())
+            value = self.codec.encode(self.runs, "TaskRun", record)
+            self._sink.send(self.runs, key=run_id.encode(), value=value).get(30)
+            if outcome.status != "success":
+                raise HookVeto(task_id, f"{outcome.error_type}: {outcome.error_message}")
+        return body
+
+    def close(self) -> None:
+        self.tasks.stopping.set()
+        if self._store is not None:
+            self._store.close()
+            self._sink.close()
+
+
 class AfterHooks:
     """The ``after`` hooks, in `vigil runner`: each delivery record (``after: notify``) and
     each monitor or channel change record (``after: apply``) goes to the tasks bound after
@@ -215,6 +289,7 @@ class AfterHooks:
     def __init__(self, settings: Settings, bootstrap: str, codec: Codec, clock: Clock = SYSTEM):
         self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
         self.source = settings.topic("notify.deliveries")
+        self.relayed = settings.topic("relayer.transactions")
         self.applied = {settings.topic(TOPICS[kind]): kind for kind in HOOKED_KINDS}
         self.runs = settings.topic("tasks.runs")
         self.tasks = Followed(
@@ -223,11 +298,13 @@ class AfterHooks:
         self.channels = Followed(
             settings, bootstrap, settings.topic(TOPICS["channel"]), read_committed=True
         )
+        self.relayers = Followed(settings, bootstrap, settings.topic(RELAYERS_TOPIC))
         self.stopping = threading.Event()
+        self.ready = threading.Event()  # set once the group gave it its partitions
         self.ran = 0
 
     def run(self) -> None:
-        for followed in (self.tasks, self.channels):
+        for followed in (self.tasks, self.channels, self.relayers):
             threading.Thread(target=followed.follow, daemon=True).start()
         reader = consumer(
             self.settings,
@@ -238,7 +315,7 @@ class AfterHooks:
             client_id="vigil-hooks",
             isolation_level="read_committed",  # an apply is seen whole, or not at all
         )
-        reader.subscribe([self.source, *self.applied])
+        reader.subscribe([self.source, self.relayed, *self.applied])
         sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
         max_items = self.settings.task_kv_max_items
         self.store = TopicStore(self.settings, self.bootstrap, max_items=max_items)
@@ -248,11 +325,13 @@ class AfterHooks:
                     for record in records:
                         self._observe(sink, tp, record)
                     reader.commit()
+                if not self.ready.is_set() and reader.assignment():
+                    self.ready.set()
         finally:
             reader.close()
             sink.close()
             self.store.close()
-            for followed in (self.tasks, self.channels):
+            for followed in (self.tasks, self.channels, self.relayers):
                 followed.stopping.set()
 
     def _observe(self, sink: Any, tp: TopicPartition, record: Any) -> None:
@@ -268,7 +347,15 @@ class AfterHooks:
                 },
             }
             run_key = f"{change['id']}:{change['version'] or 'deleted'}:{record.offset}"
-            self._run_all(sink, "apply", "", run_key, body)
+            self._run_all(sink, "apply", run_key, body)
+            return
+        if tp.topic == self.relayed:
+            tx = self.codec.decode(record.value, "RelayerTransaction", where=where)
+            if tx["status"] in AFTER_RELAY:
+                shown = {k: v for k, v in tx.items() if k != "raw"}  # the signed bytes stay
+                body = {"operation": "relay", "transaction": shown}
+                key = f"{tx['transactionId']}:{tx['status']}:{tx['hash']}"
+                self._run_all(sink, "relay", key, body, tx["relayerId"], *self._relayer(tx))
             return
         delivery = self.codec.decode(record.value, "Delivery", where=where)
         if delivery["monitorId"].startswith("task:"):
@@ -277,12 +364,12 @@ class AfterHooks:
         when = at if isinstance(at, int) else int(at.timestamp() * 1000)
         body = {"operation": "notify", "delivery": {**delivery, "at": when}}
         alias = self._alias(delivery["channel"]) or ""
-        self._run_all(sink, "notify", alias, delivery["id"], body)
+        self._run_all(sink, "notify", delivery["id"], body, alias)
 
-    def _run_all(self, sink: Any, operation: str, alias: str, key: str, body: Any) -> None:
+    def _run_all(self, sink: Any, operation: str, key: str, body: Any, *names: str) -> None:
         specs = self._hooked()
         hooks = {task_id: spec[0] for task_id, spec in specs.items()}
-        for task_id in bound(hooks, "after", operation, alias):
+        for task_id in bound(hooks, "after", operation, *names):
             _, spec, version = specs[task_id]
             run_id = f"hook:after-{operation}:{key}:{task_id}"
             started = self.clock.ms()
@@ -296,6 +383,11 @@ class AfterHooks:
             )
             sink.send(self.runs, key=run_id.encode(), value=value).get(30)
             self.ran += 1
+
+    def _relayer(self, tx: dict[str, Any]) -> tuple[str, ...]:
+        """The relayer's name, for hooks narrowed by name (none when it is unknown)."""
+        value = self.relayers.values.get(tx["relayerId"].encode())
+        return (json.loads(value)["name"],) if value is not None else ()
 
     def _hooked(self) -> dict[str, tuple[list[HookConfig], dict[str, Any], str]]:
         return _hooked_tasks(self.tasks.values, self.codec)

@@ -42,6 +42,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.records import RelayerRequest, RelayerTransaction
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import RpcPool
+from vigil.streams.hooks import BeforeRelay
 from vigil.streams.kafka import consumer, producer
 from vigil.streams.relayers import Relay
 
@@ -64,6 +65,7 @@ class RelayerOwner:
     ) -> None:
         self.settings, self.bootstrap, self.codec, self.clock = settings, bootstrap, codec, clock
         self.relay, self.networks, self.registry = relay, relay.networks, relay.registry
+        self.hooks = BeforeRelay(settings, bootstrap, codec, clock)
         self.keys: KeyStore = keys or relay.keys
         self.requests = settings.topic("relayer.requests")
         self.topic = settings.topic("relayer.transactions")
@@ -102,6 +104,7 @@ class RelayerOwner:
     def run(self) -> None:
         self.load()
         self.relay.start()
+        self.hooks.start()
         requests = consumer(
             self.settings,
             self.bootstrap,
@@ -129,6 +132,7 @@ class RelayerOwner:
         finally:
             requests.close()
             self.relay.close()
+            self.hooks.close()
             self.sink.close()
 
     def recover(self) -> None:
@@ -188,13 +192,45 @@ class RelayerOwner:
     def send(
         self, relayer: Relayer, body: SendTransactionRequest, tx_id: str, at_ms: int
     ) -> RelayerTransaction:
-        network = self.networks[relayer.network]
-        pool = self.pool(relayer.network)
-        tx: RelayerTransaction = {
+        refused = None
+        try:
+            body = self._before(relayer, tx_id, body)
+            rules.check_send(relayer, body, self.clock.ms())
+        except VigilError as exc:  # a hook's veto, or a policy: nothing is signed
+            refused = str(exc)
+        tx = self._new(relayer, body, tx_id, at_ms)
+        if refused is not None:
+            return self.record(tx, "failed", error=refused)
+        fees = rules.requested_fees(body) or self.market(relayer, tx["speed"] or "fast")
+        nonce = self.next_nonce(relayer, self.pool(relayer.network))
+        return self._sign_and_send(relayer, tx, nonce, fees)
+
+    def _before(
+        self, relayer: Relayer, tx_id: str, body: SendTransactionRequest
+    ) -> SendTransactionRequest:
+        """The request as the relayer's ``before: relay`` hooks leave it, checked again."""
+        given = body.shown()
+        answer = self.hooks.apply(relayer.name, relayer.relayer_id, tx_id, given)
+        if answer == given:
+            return body
+        try:
+            return SendTransactionRequest.model_validate(answer)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "transaction"
+            raise VigilError(
+                f"the hooks left no valid transaction: {where}: {first['msg']}"
+            ) from None
+
+    def _new(
+        self, relayer: Relayer, body: SendTransactionRequest, tx_id: str, at_ms: int
+    ) -> RelayerTransaction:
+        """The record of a transaction not yet signed."""
+        return {
             "transactionId": tx_id,
             "relayerId": relayer.relayer_id,
             "status": "pending",
-            "chainId": network.chain_id,
+            "chainId": self.networks[relayer.network].chain_id,
             "from": relayer.address,
             "to": body.to,
             "value": str(body.value),
@@ -217,17 +253,16 @@ class RelayerOwner:
             "updatedAt": at_ms,
             "error": None,
         }
-        try:
-            rules.check_send(relayer, body, self.clock.ms())
-        except rules.PolicyRefusal as exc:
-            return self.record(tx, "failed", error=str(exc))
-        fees = rules.requested_fees(body) or self.market(relayer, tx["speed"] or "fast")
-        nonce = self.next_nonce(relayer, pool)
-        return self._sign_and_send(relayer, tx, nonce, fees)
 
     def replace(
         self, relayer: Relayer, target: RelayerTransaction, body: SendTransactionRequest
     ) -> RelayerTransaction:
+        try:
+            body = self._before(relayer, target["transactionId"], body)
+            rules.check_send(relayer, body, self.clock.ms())
+        except VigilError as exc:  # the replacement is refused; the transaction stands
+            log.warning("relayer: replacement of %s refused: %s", target["transactionId"], exc)
+            return target
         fees = rules.requested_fees(body) or self.market(relayer, body.speed or "fast")
         raised = rules.bumped(_fees(target), fees, relayer.policies.gas_price_cap)
         fees = fees if fees.cap >= raised.cap else raised
