@@ -20,6 +20,7 @@ from eth_account.messages import SignableMessage, encode_defunct
 from web3 import HTTPProvider, Web3
 
 from tests.helpers import API_KEY, ApiServer, read_topic
+from tests.unit.test_config import monitor, project
 from tests.unit.test_task_config import with_task
 from vigil.api.app import create_app
 from vigil.config.loader import load_project
@@ -35,7 +36,7 @@ from vigil.streams.hooks import AfterHooks
 from vigil.streams.kafka import ensure_topics
 from vigil.streams.relayer_owner import RelayerOwner
 from vigil.streams.relayers import Relay
-from vigil.testing import wait_for
+from vigil.testing import WebhookReceiver, wait_for
 
 pytestmark = pytest.mark.integration
 RECEIVER = "0x179810822f56b0e79469189741a3fa5f2f9a7631"
@@ -451,3 +452,27 @@ def test_before_relay_hooks_rewrite_or_refuse_and_after_hooks_observe(
     runs = read_topic(relaying.settings, relaying.codec, relaying.kafka, "tasks.runs", "TaskRun")
     observed = [r["runId"] for r in runs if r["runId"].startswith("hook:after-relay:")]
     assert any(done["transactionId"] in run_id for run_id in observed)
+
+
+def test_a_relayer_below_its_min_balance_refuses_and_tells_its_channel_once(
+    relaying: Relaying, tmp_path: Path
+) -> None:
+    receiver = WebhookReceiver().start()
+    try:
+        channel = f"alias: ops\ntype: webhook\nurl: {receiver.url}\n"
+        root = project(tmp_path, monitor("channels: [ops]\n"), channel=channel)
+        apply_project(relaying.settings, relaying.kafka, relaying.codec, load_project(root))
+        relayer, signer = relaying.relayer(
+            minBalance=str(1000 * ETHER), notificationChannels=["ops"]
+        )
+        assert relayer["notificationChannels"] == ["ops"]
+        refused = signer.post("/txs", json={"to": RECEIVER, "value": "1", "gasLimit": 21000})
+        assert refused.status_code == 400 and refused.json()["policy"] == "minBalance"
+        assert "below its minBalance" in refused.json()["message"]
+        wait_for(lambda: receiver.received, 30, "the low-balance notice")
+        time.sleep(4)  # more balance checks (every 3 s here): told once, not at each
+        [notice] = receiver.received
+        text = notice.body.decode()
+        assert relayer["address"] in text and "minBalance" in text
+    finally:
+        receiver.stop()

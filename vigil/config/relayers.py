@@ -84,6 +84,11 @@ class CreateRelayerRequest(_Api):
     policies: RelayerPolicies = Field(default_factory=RelayerPolicies)
     use_address_from_relayer_id: str | None = Field(default=None, alias="useAddressFromRelayerId")
     paused: bool = False
+    channels: list[str] = Field(
+        default_factory=list,
+        alias="notificationChannels",
+        description="channel aliases told when the balance falls below minBalance (vigil's)",
+    )
 
 
 class UpdateRelayerRequest(_Api):
@@ -91,6 +96,7 @@ class UpdateRelayerRequest(_Api):
     min_balance: BigUInt | None = Field(default=None, alias="minBalance")
     policies: RelayerPolicies | None = None
     paused: bool | None = None
+    channels: list[str] | None = Field(default=None, alias="notificationChannels")
 
 
 class Relayer(BaseModel):
@@ -107,6 +113,7 @@ class Relayer(BaseModel):
     policies: RelayerPolicies = Field(default_factory=RelayerPolicies)
     created_ms: int
     deleted: bool = False
+    channels: list[str] = Field(default_factory=list)  # told when below min_balance
 
     def model(self, pending_tx_cost: int = 0) -> dict[str, Any]:
         """The document's RelayerModel (with minBalance and policies, as the summary has)."""
@@ -120,6 +127,7 @@ class Relayer(BaseModel):
             "minBalance": str(self.min_balance),
             "policies": self.policies.shown(),
             "pendingTxCost": str(pending_tx_cost),
+            "notificationChannels": list(self.channels),
         }
 
 

@@ -45,6 +45,7 @@ from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.hooks import BeforeRelay
 from vigil.streams.kafka import consumer, producer
 from vigil.streams.relayers import Relay
+from vigil.streams.task_notify import RunNotices
 
 log = logging.getLogger(__name__)
 KNOWN = ("already known", "known transaction", "already imported")
@@ -74,6 +75,8 @@ class RelayerOwner:
         self.stopping = threading.Event()
         self._last_check = 0.0
         self._filled: dict[tuple[int, str, int], float] = {}  # gaps filled, and when
+        self._low: set[str] = set()  # relayers below their minBalance, told once
+        self._balances_at = 0.0
 
     # -- state ------------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class RelayerOwner:
                 if time.monotonic() - self._last_check >= self.settings.relayer_poll:
                     self._last_check = time.monotonic()
                     self.check()
+                    self._guarded(self.balances)
         finally:
             requests.close()
             self.relay.close()
@@ -369,6 +373,49 @@ class RelayerOwner:
             if config.chain_id == tx["chainId"]:
                 return name
         raise VigilError(f"no network of the project has chain id {tx['chainId']}")
+
+    # -- balances ---------------------------------------------------------------------------
+
+    def balances(self) -> None:
+        """Tell a relayer's channels once when its balance falls below its minBalance (and
+        again after it was funded and fell again); every 15 chain checks."""
+        if time.monotonic() - self._balances_at < 15 * self.settings.relayer_poll:
+            return
+        self._balances_at = time.monotonic()
+        for relayer in self.registry.all():
+            if not relayer.min_balance or not relayer.channels:
+                continue
+            found = self.pool(relayer.network).call("eth_getBalance", relayer.address, "latest")
+            balance = int(found, 16)
+            if balance >= relayer.min_balance:
+                self._low.discard(relayer.relayer_id)
+            elif relayer.relayer_id not in self._low:
+                self._low.add(relayer.relayer_id)
+                self._tell_low(relayer, balance)
+
+    def _tell_low(self, relayer: Relayer, balance: int) -> None:
+        run = {
+            "runId": f"relayer:{relayer.relayer_id}:low:{self.clock.ms()}",
+            "taskId": relayer.relayer_id,
+            "taskName": relayer.name,
+            "version": "",
+            "trigger": "minBalance",
+            "source": f"relayer:{relayer.relayer_id}",
+        }
+        notices = RunNotices(self.settings, self.bootstrap, self.codec, self.sink, run, self.clock)
+        subject = f"relayer {relayer.name}: balance below minBalance"
+        message = (
+            f"Relayer {relayer.name} ({relayer.address} on {relayer.network}) holds {balance} "
+            f"wei, below its minBalance of {relayer.min_balance} wei: its sends are refused "
+            "until it is funded."
+        )
+        for alias in relayer.channels:
+            try:
+                warning = notices.send(alias, subject, message)
+            except ValueError as exc:  # an alias that is not applied
+                warning = str(exc)
+            if warning:
+                log.error("relayer %s: low-balance notice to %s: %s", relayer.name, alias, warning)
 
     # -- following the chain ----------------------------------------------------------------
 

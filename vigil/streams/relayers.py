@@ -157,6 +157,7 @@ class Registry:
             paused=request.paused,
             policies=request.policies,
             created_ms=now,
+            channels=request.channels,
         )
         return self._keep(relayer)
 
@@ -170,6 +171,8 @@ class Registry:
             updates["paused"] = change.paused
         if change.policies is not None:
             updates["policies"] = relayer.policies.merged(change.policies)
+        if change.channels is not None:
+            updates["channels"] = change.channels
         return self._keep(relayer.model_copy(update=updates))
 
     def create_key(self, relayer: Relayer) -> tuple[str, ApiKey]:

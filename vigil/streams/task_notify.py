@@ -60,6 +60,8 @@ class RunNotices:
     ) -> None:
         self.settings, self.bootstrap, self.codec, self.sink = settings, bootstrap, codec, sink
         self.run, self.clock = run, clock  # run: runId, taskId, taskName, version, trigger
+        # what history says sent it: a task, or (``source`` in run) another of vigil's parts
+        self.source = run.get("source") or f"task:{run['taskId']}"
         self.topic = settings.topic("notify.deliveries")
         self._channels: dict[str, list[LoadedChannel]] | None = None
         self.sent = 0
@@ -151,7 +153,7 @@ class RunNotices:
         record: Delivery = {
             "id": key,
             "matchId": self.run["runId"],
-            "monitorId": f"task:{self.run['taskId']}",
+            "monitorId": self.source,
             "channel": channel.id,
             "channelType": channel.config.type,
             "requestId": key,
