@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/tasks.py
 	$(BIN)/python benchmarks/filters.py
+	$(BIN)/python benchmarks/relayer.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

@@ -77,6 +77,8 @@ class RelayerOwner:
         self._filled: dict[tuple[int, str, int], float] = {}  # gaps filled, and when
         self._low: set[str] = set()  # relayers below their minBalance, told once
         self._balances_at = 0.0
+        self._history: dict[str, tuple[float, Any]] = {}  # network → (when, eth_feeHistory)
+        self._counts: dict[tuple[int, str], int] = {}  # the chain's nonce count, when asked
 
     # -- state ------------------------------------------------------------------------------
 
@@ -284,25 +286,36 @@ class RelayerOwner:
         return self._sign_and_send(relayer, changed, int(target["nonce"] or 0), fees)
 
     def market(self, relayer: Relayer, speed: str) -> rules.Fees:
-        history = self.pool(relayer.network).call(
-            "eth_feeHistory", hex(10), "latest", rules.fee_percentiles()
-        )
+        """The speed's fees from the network's fee history, asked at most once a second
+        per network (fees move per block)."""
         eip1559 = bool(relayer.policies.eip1559_pricing)
-        fees = rules.price(speed, history, eip1559=eip1559)
+        cached = self._history.get(relayer.network)
+        if cached is None or time.monotonic() - cached[0] > 1.0:
+            found = self.pool(relayer.network).call(
+                "eth_feeHistory", hex(10), "latest", rules.fee_percentiles()
+            )
+            cached = self._history[relayer.network] = (time.monotonic(), found)
+        fees = rules.price(speed, cached[1], eip1559=eip1559)
         return rules.capped(fees, relayer.policies.gas_price_cap)
 
-    def next_nonce(self, relayer: Relayer, pool: RpcPool) -> int:
-        """After every nonce the address holds on this chain, or the chain's count if higher."""
+    def next_nonce(self, relayer: Relayer, pool: RpcPool, *, ask: bool = False) -> int:
+        """After every nonce the address holds on this chain, or the chain's pending count
+        if higher (asked at an address's first send, and when ``ask``: after a "nonce too
+        low", someone else used the key)."""
+        chain_id = self.networks[relayer.network].chain_id
         held = [
             int(t["nonce"])
             for t in self.txs.values()
             if t["from"] == relayer.address
-            and t["chainId"] == self.networks[relayer.network].chain_id
+            and t["chainId"] == chain_id
             and t["nonce"] is not None
             and t["status"] != "failed"
         ]
-        chain = int(pool.call("eth_getTransactionCount", relayer.address, "pending"), 16)
-        return max([chain, *(n + 1 for n in held)])
+        key = (chain_id, relayer.address)
+        if ask or key not in self._counts:
+            count = int(pool.call("eth_getTransactionCount", relayer.address, "pending"), 16)
+            self._counts[key] = count
+        return max([self._counts[key], *(n + 1 for n in held)])
 
     def _sign_and_send(
         self, relayer: Relayer, tx: RelayerTransaction, nonce: int, fees: rules.Fees
@@ -358,7 +371,7 @@ class RelayerOwner:
                 pass  # this nonce is mined, by one of our own versions
             elif any(k in text for k in TOO_LOW) and relayer is not None:
                 log.warning("relayer: nonce %s of %s is taken; next", tx["nonce"], tx["from"])
-                nonce = self.next_nonce(relayer, self.pool(network))
+                nonce = self.next_nonce(relayer, self.pool(network), ask=True)
                 return self._sign_and_send(relayer, {**tx, "hashes": []}, nonce, _fees(tx))
             else:
                 return self.record(tx, "failed", error=f"the node refused it: {exc}")

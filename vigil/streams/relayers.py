@@ -69,10 +69,16 @@ def keystore(settings: Settings, bootstrap: str) -> SealedKeyStore:
     secret = settings.secrets_key
     key = parse_key(secret.get_secret_value()) if secret is not None else None
 
+    sealed: dict[str, Sealed] = {}  # an address's key never changes: read once, kept sealed
+
     def read(address: str) -> Sealed | None:
-        raw = read_compacted(settings, bootstrap, settings.topic(RELAYER_KEYS_TOPIC))
-        value = raw.get(address.encode())
-        return Sealed.from_bytes(value) if value is not None else None
+        if address not in sealed:
+            raw = read_compacted(settings, bootstrap, settings.topic(RELAYER_KEYS_TOPIC))
+            value = raw.get(address.encode())
+            if value is None:
+                return None
+            sealed[address] = Sealed.from_bytes(value)
+        return sealed[address]
 
     def write(address: str, sealed: Sealed) -> None:
         _write(settings, bootstrap, RELAYER_KEYS_TOPIC, address, sealed.to_bytes())
