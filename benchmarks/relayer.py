@@ -148,10 +148,12 @@ def main() -> None:
     print(f"relayer sends to anvil, {SENDS} transfers")
     print(f"  eth-account + eth_sendRawTransaction (baseline) {base:>7.1f} sends/s")
     print(
-        f"  vigil's relayer, 8 callers, accepted            {rate:>7.1f} sends/s  ({rate / base:.2f}x)"
+        f"  vigil's relayer, 8 callers, accepted            {rate:>7.1f} sends/s  "
+        f"({rate / base:.2f}x)"
     )
     print(
-        f"    accepted → submitted                         p50 {statistics.median(latencies):.1f} ms, "
+        f"    accepted → submitted                         "
+        f"p50 {statistics.median(latencies):.1f} ms, "
         f"p99 {percentile(latencies, 0.99):.1f} ms"
     )
     figures = {
