@@ -70,7 +70,6 @@ def create(
     from vigil.config.relayers import CreateRelayerRequest
 
     check_format(fmt)
-    relay = _relay("keep the relayer in")
     policies: dict[str, Any] = {}
     if receivers:
         policies["whitelistReceivers"] = receivers
@@ -84,12 +83,14 @@ def create(
         "minBalance": min_balance,
         "policies": policies,
     }
-    if clone is not None:
-        body["useAddressFromRelayerId"] = _find(relay, clone).relayer_id
-    try:
+    try:  # the input first: a mistake is told without a stack
         wanted = CreateRelayerRequest.model_validate(body)
     except ValidationError as exc:
         raise _invalid(exc, "relayer") from None
+    relay = _relay("keep the relayer in")
+    if clone is not None:
+        original = _find(relay, clone).relayer_id
+        wanted = wanted.model_copy(update={"use_address_from_relayer_id": original})
     private_key = None
     if import_key:  # never an argument: argv shows in `ps` and shell history
         tty = sys.stdin.isatty()
