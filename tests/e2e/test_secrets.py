@@ -77,12 +77,14 @@ def relayer_by_hand(settings: Settings, running: Running) -> None:
     typo = vigil_cli("relayers", "send", "opz", "--to", receiver, env=env)
     assert typo.returncode == 2 and "no relayer named or with id 'opz'" in typo.stderr
     # nothing of the key in the history, and the transaction there
+    query = "SELECT nonce, status FROM relayer_transactions FINAL ORDER BY nonce"
     rows = wait_for(
-        lambda: running.sql("SELECT status, nonce FROM relayer_transactions FINAL") or None,
+        lambda: r if len(r := running.sql(query)) == 2 else None,
         60,
-        "the relayer transaction in ClickHouse",
+        "the relayer's two transactions in ClickHouse (the CLI's, the task's)",
     )
-    assert rows[0][0] in ("mined", "confirmed") and rows[0][1] == 0
+    assert [n for n, _ in rows] == [0, 1]
+    assert {status for _, status in rows} <= {"submitted", "inmempool", "mined", "confirmed"}
 
 
 PAYER = """

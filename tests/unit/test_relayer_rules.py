@@ -85,6 +85,10 @@ def test_policies_name_themselves_and_the_value() -> None:
         assert refused.value.policy == policy
         if value is not None:
             assert refused.value.value == value
+    # with a private endpoint on the network, private ones go (the policy's default, or asked)
+    rules.check_send(relayer(privateTransactions=True), send(), 0, private=True)
+    assert rules.is_private(relayer(privateTransactions=True), send())
+    assert not rules.is_private(relayer(privateTransactions=True), send(isPrivate=False))
     paused = relayer().model_copy(update={"paused": True})
     with pytest.raises(rules.PolicyRefusal, match="paused"):
         rules.check_send(paused, send(), 0)

@@ -108,6 +108,11 @@ class NetworkConfig(_Model):
     explorer_url: str | None = Field(
         default=None, description="e.g. https://etherscan.io/tx/{hash}"
     )
+    private_rpc_urls: Annotated[list[RpcEndpoint], WithJsonSchema(_RPC_URLS_SCHEMA)] = Field(
+        default_factory=list,
+        description="where relayers send isPrivate transactions (e.g. Flashbots Protect, "
+        "https://rpc.flashbots.net); none: private transactions are refused",
+    )
     spread: bool = Field(
         default=False,
         description="key this network's blocks by number, so one busy chain spreads over "
@@ -115,7 +120,7 @@ class NetworkConfig(_Model):
         "threshold and timeout count them as they arrive)",
     )
 
-    @field_validator("rpc_urls", mode="before")
+    @field_validator("rpc_urls", "private_rpc_urls", mode="before")
     @classmethod
     def _plain_urls(cls, urls: Any) -> Any:
         # a plain string is an endpoint of weight 1

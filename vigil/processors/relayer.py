@@ -9,6 +9,8 @@ Rules:
   plus that; a legacy ``gasPrice`` is the base fee plus it. A relayer prices legacy unless
   its ``EIP1559Pricing`` policy is true (the document's default).
 - ``gasPriceCap`` caps a speed's price, and refuses an explicit price above it.
+- A private transaction (``isPrivate``, else the ``privateTransactions`` policy) needs the
+  network's ``private_rpc_urls``; without them it is refused, never sent publicly.
 - A replacement (a bump, a cancel, a replace by the user) pays at least 12.5% more on every
   fee field, above the 10% nodes require; a bump the cap does not allow is refused.
 - A transaction is ``mined`` once a receipt names its block, ``confirmed`` once
@@ -95,8 +97,11 @@ def capped(fees: Fees, cap: int | None) -> Fees:
     return Fees(gas_price=cap)
 
 
-def check_send(relayer: Relayer, request: SendTransactionRequest, now_ms: int) -> None:
-    """Refuse what the relayer's state and policies do not allow, naming the policy."""
+def check_send(
+    relayer: Relayer, request: SendTransactionRequest, now_ms: int, *, private: bool = False
+) -> None:
+    """Refuse what the relayer's state and policies do not allow, naming the policy;
+    ``private``: the network has an endpoint for private transactions."""
     if relayer.paused:
         raise PolicyRefusal("paused", True, f"relayer {relayer.name!r} is paused")
     policies = relayer.policies
@@ -115,20 +120,25 @@ def check_send(relayer: Relayer, request: SendTransactionRequest, now_ms: int) -
         raise PolicyRefusal(
             "gasPriceCap", fees.cap, f"{field} {fees.cap} wei is above the cap of {cap} wei"
         )
-    private = (
-        request.is_private if request.is_private is not None else policies.private_transactions
-    )
-    if private:
+    if is_private(relayer, request) and not private:
         raise PolicyRefusal(
             "isPrivate",
             True,
-            f"private transactions need a private mempool endpoint, and {relayer.network} has "
-            "none in vigil yet; send it public (isPrivate: false)",
+            f"private transactions go to the network's private_rpc_urls, and {relayer.network} "
+            "has none (vigil.yaml); send it public (isPrivate: false), or add one",
         )
     if request.valid_until is not None and request.valid_until.timestamp() * 1000 <= now_ms:
         raise PolicyRefusal(
             "validUntil", request.valid_until.isoformat(), "validUntil has already passed"
         )
+
+
+def is_private(relayer: Relayer, request: SendTransactionRequest) -> bool:
+    """Whether the transaction goes to a private mempool: its ``isPrivate``, else the
+    relayer's ``privateTransactions`` policy."""
+    if request.is_private is not None:
+        return request.is_private
+    return bool(relayer.policies.private_transactions)
 
 
 def check_balance(relayer: Relayer, balance: int) -> None:

@@ -121,8 +121,14 @@ def serve(settings: Settings) -> None:
     threading.Thread(target=webhooks.follow, name="task-webhooks", daemon=True).start()
     from vigil.streams.relayers import Relay
 
-    relay = Relay(settings, bootstrap, codec, project_networks(settings))
-    relay.start()
+    relays: list[Relay] = []
+
+    def relaying() -> None:  # off the start-up path: the project and two topics are read
+        relay = Relay(settings, bootstrap, codec, project_networks(settings))
+        relay.start()
+        relays.append(relay)
+        app.state.relay = relay
+
     app = create_app(
         keys,
         store=store,
@@ -133,8 +139,8 @@ def serve(settings: Settings) -> None:
         config=(settings, bootstrap, codec),
         webhooks=webhooks,
         route_secret=route_secret(settings, create=True),
-        relay=relay,
     )
+    threading.Thread(target=relaying, name="relayers", daemon=True).start()
     # uvicorn restores the handlers it found and re-raises the signal it caught once it has
     # shut down: with Python handlers here, that re-raise returns, and the sink closes its
     # consumer and leaves its group (else the next sink waits out this member's session)
@@ -146,7 +152,8 @@ def serve(settings: Settings) -> None:
         sink.stopping.set()
         keys.stopping.set()
         webhooks.close()
-        relay.close()
+        for relay in relays:
+            relay.close()
         thread.join(15)
         log.info("serve stopped; the history sink left its group")
 
@@ -242,14 +249,22 @@ def runner(settings: Settings) -> None:
     ensure_topics(settings, bootstrap)
     settings = with_stored_secrets(settings, bootstrap)
     codec = preregistered_codec(settings, registry_client(settings))
-    relay = Relay(settings, bootstrap, codec, project_networks(settings))
-    tasks = TaskRunner(settings, bootstrap, codec, relay=relay)
+    tasks = TaskRunner(settings, bootstrap, codec)
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
     after = AfterHooks(settings, bootstrap, codec)
-    owner = RelayerOwner(settings, bootstrap, codec, relay)
+    owners: list[RelayerOwner] = []
+
+    def relaying() -> None:  # off the start-up path: the project and two topics are read
+        relay = Relay(settings, bootstrap, codec, project_networks(settings))
+        owner = RelayerOwner(settings, bootstrap, codec, relay)
+        tasks.relay = relay  # context.relayer from now on
+        owners.append(owner)
+        if not after.stopping.is_set():
+            owner.run()
+
     threads = [
-        threading.Thread(target=owner.run, name="relayer", daemon=True),
+        threading.Thread(target=relaying, name="relayer", daemon=True),
         threading.Thread(target=after.run, name="hooks-after", daemon=True),
         threading.Thread(target=ticker.run, name="ticker", daemon=True),
         threading.Thread(target=scheduler.run, name="scheduler", daemon=True),
@@ -257,7 +272,8 @@ def runner(settings: Settings) -> None:
     ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        for part in (tasks, ticker, scheduler, filters, after, owner):
+        parts: list[Any] = [tasks, ticker, scheduler, filters, after, *owners]
+        for part in parts:
             part.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)

@@ -16,9 +16,12 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kafka import TopicPartition
@@ -301,6 +304,7 @@ class AfterHooks:
         self.relayers = Followed(settings, bootstrap, settings.topic(RELAYERS_TOPIC))
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once the group gave it its partitions
+        self.since_ms = process_started_ms()
         self.ran = 0
 
     def run(self) -> None:
@@ -319,13 +323,20 @@ class AfterHooks:
         sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
         max_items = self.settings.task_kv_max_items
         self.store = TopicStore(self.settings, self.bootstrap, max_items=max_items)
+        known: set[TopicPartition] = set()
         try:
             while not self.stopping.is_set():
-                for tp, records in reader.poll(timeout_ms=500).items():
+                polled = reader.poll(timeout_ms=500)
+                if reader.assignment() != known:  # partitions new to this runner
+                    fresh = self._rewind(reader, reader.assignment() - known)
+                    polled = {tp: r for tp, r in polled.items() if tp not in fresh}
+                    known = set(reader.assignment())
+                for tp, records in polled.items():
                     for record in records:
                         self._observe(sink, tp, record)
                     reader.commit()
                 if not self.ready.is_set() and reader.assignment():
+                    log.info("after hooks: observing %d partitions", len(reader.assignment()))
                     self.ready.set()
         finally:
             reader.close()
@@ -333,6 +344,20 @@ class AfterHooks:
             self.store.close()
             for followed in (self.tasks, self.channels, self.relayers):
                 followed.stopping.set()
+
+    def _rewind(self, reader: Any, new: set[TopicPartition]) -> set[TopicPartition]:
+        """Partitions the group never committed start at this process's start, not at their
+        end when the group got round to assigning them: what happened while the runner was
+        starting is observed too. Returns those partitions (their polled records are read
+        again from there)."""
+        fresh = {tp for tp in new if reader.committed(tp) is None}
+        if not fresh:
+            return fresh
+        found = reader.offsets_for_times({tp: self.since_ms for tp in fresh})
+        for tp in fresh:
+            if found.get(tp) is not None:
+                reader.seek(tp, found[tp].offset)
+        return {tp for tp in fresh if found.get(tp) is not None}
 
     def _observe(self, sink: Any, tp: TopicPartition, record: Any) -> None:
         where = f"{tp.topic}[{tp.partition}]@{record.offset}"
@@ -401,3 +426,17 @@ class AfterHooks:
             return None
         alias: str = json.loads(record["spec"])["config"]["alias"]
         return alias
+
+
+def process_started_ms() -> int:
+    """When this process started (Linux: /proc), else now."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return (boot * 1000) + ticks * 1000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return int(time.time() * 1000)

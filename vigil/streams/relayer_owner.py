@@ -201,7 +201,8 @@ class RelayerOwner:
         refused = None
         try:
             body = self._before(relayer, tx_id, body)
-            rules.check_send(relayer, body, self.clock.ms())
+            private = self.relay.has_private(relayer.network)
+            rules.check_send(relayer, body, self.clock.ms(), private=private)
         except VigilError as exc:  # a hook's veto, or a policy: nothing is signed
             refused = str(exc)
         tx = self._new(relayer, body, tx_id, at_ms)
@@ -250,7 +251,7 @@ class RelayerOwner:
             "hash": None,
             "hashes": [],
             "raw": None,
-            "isPrivate": bool(body.is_private),
+            "isPrivate": rules.is_private(relayer, body),
             "validUntil": int(body.valid_until.timestamp() * 1000) if body.valid_until else None,
             "createdAt": at_ms,
             "sentAt": None,
@@ -265,7 +266,8 @@ class RelayerOwner:
     ) -> RelayerTransaction:
         try:
             body = self._before(relayer, target["transactionId"], body)
-            rules.check_send(relayer, body, self.clock.ms())
+            private = self.relay.has_private(relayer.network)
+            rules.check_send(relayer, body, self.clock.ms(), private=private)
         except VigilError as exc:  # the replacement is refused; the transaction stands
             log.warning("relayer: replacement of %s refused: %s", target["transactionId"], exc)
             return target
@@ -361,8 +363,10 @@ class RelayerOwner:
     def _broadcast(self, tx: RelayerTransaction) -> RelayerTransaction:
         relayer = self.registry.get(tx["relayerId"])
         network = relayer.network if relayer else self._network_of(tx)
+        private = tx["isPrivate"] and self.relay.has_private(network)
+        target = self.relay.private_pool(network) if private else self.pool(network)
         try:
-            self.pool(network).call("eth_sendRawTransaction", tx["raw"])
+            target.call("eth_sendRawTransaction", tx["raw"])
         except RpcReplyError as exc:
             text = str(exc).lower()
             if any(k in text for k in KNOWN):
@@ -497,6 +501,8 @@ class RelayerOwner:
                 log.info("relayer: %s unmined; sent again with a higher fee", tx["hash"])
                 self._sign_and_send(relayer, tx, int(tx["nonce"] or 0), fees)
             return
+        if tx["isPrivate"]:
+            return  # a private mempool is not the public node's: it waits, or is bumped
         seen = pool.call("eth_getTransactionByHash", tx["hash"])
         if seen and tx["status"] == "submitted":
             self.record(tx, "inmempool")

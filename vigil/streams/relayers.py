@@ -424,6 +424,20 @@ class Relay:
             )
         return self._pools[network]
 
+    def has_private(self, network: str) -> bool:
+        """Whether the network takes private transactions (its ``private_rpc_urls``)."""
+        config = self.networks.get(network)
+        return config is not None and bool(config.private_rpc_urls)
+
+    def private_pool(self, network: str) -> RpcPool:
+        """The network's endpoints for private transactions (has_private first)."""
+        key = f"{network} (private)"
+        if key not in self._pools:
+            config = self.networks[network]
+            private = config.model_copy(update={"rpc_urls": config.private_rpc_urls})
+            self._pools[key] = RpcPool.for_network(network, private, self.settings, attempts=2)
+        return self._pools[key]
+
     def close(self) -> None:
         self.registry.stopping.set()
         self.transactions.close()
@@ -435,7 +449,7 @@ class Relay:
     def check(self, relayer: Relayer, body: SendTransactionRequest) -> None:
         """The policies, then the balance when a minBalance is set: a PolicyRefusal names
         the one that refuses; an RpcError when the network does not answer."""
-        check_send(relayer, body, self.clock.ms())
+        check_send(relayer, body, self.clock.ms(), private=self.has_private(relayer.network))
         if relayer.min_balance:
             found = self.pool(relayer.network).call("eth_getBalance", relayer.address, "latest")
             check_balance(relayer, int(found, 16))
@@ -478,7 +492,7 @@ class Relay:
     ) -> dict[str, Any]:
         """Replace an unfinished transaction: the same nonce, a higher fee."""
         target = self.target(relayer, id_or_nonce)
-        check_send(relayer, body, self.clock.ms())
+        check_send(relayer, body, self.clock.ms(), private=self.has_private(relayer.network))
         versions, tx_id = len(target["hashes"]), target["transactionId"]
         request = request_record(relayer, "replace", body, self.clock.ms(), transaction_id=tx_id)
         self.transactions.submit(request)

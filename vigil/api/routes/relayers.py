@@ -45,7 +45,7 @@ router = APIRouter(tags=["relayers"])
 def relay_of(request: Request) -> Relay:
     found: Relay | None = getattr(request.app.state, "relay", None)
     if found is None:
-        raise HTTPException(503, "this process serves no relayers")
+        raise HTTPException(503, "the relayers are not ready: starting, or not served here")
     return found
 
 
@@ -270,16 +270,22 @@ class SignTypedDataPayload(BaseModel):
     hash_struct_message: str = Field(alias="hashStructMessage")
 
 
+async def _signed(request: Request, relayer: Relayer, sign: Any, *parts: str) -> dict[str, Any]:
+    """``sign(account, *parts)`` with the relayer's key; a malformed part is a 422."""
+    account = await run_in_threadpool(relay_of(request).keys.signer, relayer.address)
+    try:
+        signed: dict[str, Any] = sign(account, *parts)
+    except VigilError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return signed
+
+
 @router.post("/sign")
 async def sign(
     body: SignMessagePayload, request: Request, relayer: Relayer = Signer
 ) -> dict[str, Any]:
     """EIP-191: ``{sig, r, s, v}`` over the hex ``message``."""
-    account = await run_in_threadpool(relay_of(request).keys.signer, relayer.address)
-    try:
-        return sign_message(account, body.message)
-    except VigilError as exc:
-        raise HTTPException(422, str(exc)) from None
+    return await _signed(request, relayer, sign_message, body.message)
 
 
 @router.post("/sign-typed-data")
@@ -287,11 +293,9 @@ async def sign_typed(
     body: SignTypedDataPayload, request: Request, relayer: Relayer = Signer
 ) -> dict[str, Any]:
     """EIP-712: ``{sig, r, s, v}`` over a domain separator and a struct hash (32 bytes each)."""
-    account = await run_in_threadpool(relay_of(request).keys.signer, relayer.address)
-    try:
-        return sign_typed_data(account, body.domain_separator, body.hash_struct_message)
-    except VigilError as exc:
-        raise HTTPException(422, str(exc)) from None
+    return await _signed(
+        request, relayer, sign_typed_data, body.domain_separator, body.hash_struct_message
+    )
 
 
 @router.post("/relayer/jsonrpc")
