@@ -19,6 +19,7 @@ from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.forta.ingress import LocalModeIngress
 from vigil.streams.kafka import ensure_topics
+from vigil.streams.relayers import Relay
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,8 @@ def api_schema(settings: Settings, kafka: str, clickhouse: Any) -> Any:
     settings = settings.model_copy(update={"secrets_key": SecretStr(new_key())})
     store = SchemaStore()  # in memory: fuzzed schemas stay out of the broker
     forta = LocalModeIngress(frozenset(), "forta-token", lambda alerts, metrics: None)
+    # relayers on no network: every relayer route answers, and none may send
+    relay = Relay(settings, kafka, Codec(store), {})
     app = create_app(
         StaticKeys(API_KEY),
         store=store,
@@ -37,6 +40,7 @@ def api_schema(settings: Settings, kafka: str, clickhouse: Any) -> Any:
         forta=forta,
         limits=settings.sql_limits,
         config=(settings, kafka, Codec(store)),
+        relay=relay,
     )
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

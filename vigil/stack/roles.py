@@ -237,6 +237,18 @@ def ingest(settings: Settings) -> None:
 def runner(settings: Settings) -> None:
     """The task runner: runs requested tasks one at a time, and monitors' custom filters (a
     lane per monitor); SIGTERM/SIGINT stop it after the runs in progress."""
+    parts: list[Any] = []  # what a stop stops, as it is made
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+        for part in parts:
+            part.stopping.set()
+
+    # first: a stop during the imports and reads below ends the runner cleanly, not by the
+    # signal's default action
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     from vigil.streams.filters import FilterRunner
     from vigil.streams.hooks import AfterHooks
     from vigil.streams.kafka import ensure_topics
@@ -253,14 +265,14 @@ def runner(settings: Settings) -> None:
     ticker, scheduler = Ticker(settings, bootstrap, codec), Scheduler(settings, bootstrap, codec)
     filters = FilterRunner(settings, bootstrap, codec, tasks.store)
     after = AfterHooks(settings, bootstrap, codec)
-    owners: list[RelayerOwner] = []
+    parts.extend([tasks, ticker, scheduler, filters, after])
 
     def relaying() -> None:  # off the start-up path: the project and two topics are read
         relay = Relay(settings, bootstrap, codec, project_networks(settings))
         owner = RelayerOwner(settings, bootstrap, codec, relay)
         tasks.relay = relay  # context.relayer from now on
-        owners.append(owner)
-        if not after.stopping.is_set():
+        parts.append(owner)
+        if not stopped.is_set():
             owner.run()
 
     threads = [
@@ -271,13 +283,9 @@ def runner(settings: Settings) -> None:
         threading.Thread(target=filters.run, name="filters", daemon=True),
     ]
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        parts: list[Any] = [tasks, ticker, scheduler, filters, after, *owners]
-        for part in parts:
-            part.stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    if stopped.is_set():  # stopped while starting
+        stop(0, None)
+        return
     for thread in threads:
         thread.start()
     try:
