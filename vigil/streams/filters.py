@@ -36,7 +36,7 @@ from vigil.processors.filters import FilterAnswerError, kept, request_body, requ
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import Match, MatchBatch
 from vigil.settings import Settings
-from vigil.streams.kafka import Followed, consumer, producer
+from vigil.streams.kafka import Followed, consumer, producer, subscribe
 from vigil.streams.task_kv import TopicStore
 from vigil.streams.task_notify import RunNotices
 
@@ -84,7 +84,7 @@ class FilterRunner:
             max_poll_interval_ms=20 * 60 * 1000,
             client_id="vigil-filters",
         )
-        reader.subscribe([self.source])
+        subscribe(reader, [self.source])
         # partition → offset → its batch's future, in the order they came
         pending: dict[Any, dict[int, Future[None]]] = defaultdict(dict)
         try:

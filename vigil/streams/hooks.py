@@ -46,7 +46,7 @@ from vigil.processors.hooks import (
 from vigil.schemas.catalogue import RELAYERS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.settings import Settings
-from vigil.streams.kafka import Followed, consumer, producer, read_compacted
+from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
 from vigil.streams.task_kv import TopicStore
 
 log = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ class AfterHooks:
             client_id="vigil-hooks",
             isolation_level="read_committed",  # an apply is seen whole, or not at all
         )
-        reader.subscribe([self.source, self.relayed, *self.applied])
+        subscribe(reader, [self.source, self.relayed, *self.applied])
         sink = producer(self.settings, self.bootstrap, client_id="vigil-hooks", linger_ms=0)
         max_items = self.settings.task_kv_max_items
         self.store = TopicStore(self.settings, self.bootstrap, max_items=max_items)

@@ -167,6 +167,15 @@ def consumer(settings: Settings, bootstrap: str, **options: Any) -> KafkaConsume
     return found
 
 
+def subscribe(reader: KafkaConsumer, topics: list[str]) -> None:
+    """Join ``reader``'s group for ``topics``, their metadata learnt first: a member that
+    leads the group's assignment without it (kafka-python's range assignor) assigns those
+    partitions to nobody, and the group reads nothing until its next rebalance."""
+    for topic in topics:
+        reader.partitions_for_topic(topic)
+    reader.subscribe(topics)
+
+
 def producer(settings: Settings, bootstrap: str, **overrides: Any) -> KafkaProducer:
     """An idempotent producer that waits for all replicas and can carry whole blocks."""
     options: dict[str, Any] = {

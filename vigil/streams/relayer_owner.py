@@ -43,7 +43,7 @@ from vigil.schemas.records import RelayerRequest, RelayerTransaction
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.hooks import BeforeRelay
-from vigil.streams.kafka import consumer, producer
+from vigil.streams.kafka import consumer, producer, subscribe
 from vigil.streams.relayers import Relay
 from vigil.streams.task_notify import RunNotices
 
@@ -117,10 +117,7 @@ class RelayerOwner:
             auto_offset_reset="earliest",
             client_id="vigil-relayer",
         )
-        # the topic's metadata first: a member that leads the group's assignment without it
-        # assigns the partition to nobody (kafka-python's range assignor)
-        requests.partitions_for_topic(self.requests)
-        requests.subscribe([self.requests])
+        subscribe(requests, [self.requests])
         try:
             self.recover()
             while not self.stopping.is_set():

@@ -25,7 +25,7 @@ from vigil.schemas.catalogue import TICKER_CLAIMS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
-from vigil.streams.kafka import consumer, producer
+from vigil.streams.kafka import consumer, producer, subscribe
 from vigil.streams.tasks import applied_tasks
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class Scheduler:
             auto_offset_reset="latest",  # a new scheduler starts from now, not from history
             client_id="vigil-scheduler",
         )
-        ticks.subscribe([self.ticks])
+        subscribe(ticks, [self.ticks])
         sink = producer(self.settings, self.bootstrap, client_id="vigil-scheduler", linger_ms=0)
         last = 0
         try:

@@ -32,7 +32,7 @@ from vigil.schemas.catalogue import SECRETS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
-from vigil.streams.kafka import Followed, consumer, producer, read_compacted
+from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
 from vigil.streams.relayers import Relay, TaskRelayer
 from vigil.streams.secrets import with_stored_secrets
 from vigil.streams.task_kv import TopicStore
@@ -120,7 +120,7 @@ class TaskRunner:
             heartbeat_interval_ms=2000,
             client_id="vigil-runner",
         )
-        requests.subscribe([self.requests])
+        subscribe(requests, [self.requests])
         try:
             while not self.stopping.is_set():
                 for tp, records in requests.poll(timeout_ms=500).items():

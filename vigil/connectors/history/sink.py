@@ -125,6 +125,8 @@ class HistorySink:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
+        for topic in self.kinds:  # metadata first, as streams.kafka.subscribe says why
+            self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe(list(self.kinds))
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}
