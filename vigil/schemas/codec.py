@@ -69,3 +69,8 @@ class Codec:
             text = self._registry.schema_by_id(schema_id)
             self._writers[schema_id] = fastavro.parse_schema(json.loads(text), _write_hint=False)
         return self._writers[schema_id]
+
+
+def millis(at: Any) -> int:
+    """A timestamp-millis field as ms: the decoder gives a datetime, a record built here an int."""
+    return at if isinstance(at, int) else int(at.timestamp() * 1000)

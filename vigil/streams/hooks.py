@@ -44,7 +44,7 @@ from vigil.processors.hooks import (
     replaced_transaction,
 )
 from vigil.schemas.catalogue import RELAYERS_TOPIC
-from vigil.schemas.codec import Codec
+from vigil.schemas.codec import Codec, millis
 from vigil.settings import Settings
 from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
 from vigil.streams.task_kv import TopicStore
@@ -385,9 +385,7 @@ class AfterHooks:
         delivery = self.codec.decode(record.value, "Delivery", where=where)
         if delivery["monitorId"].startswith("task:"):
             return  # a task's own notification: hooks watch what monitors send
-        at = delivery["at"]
-        when = at if isinstance(at, int) else int(at.timestamp() * 1000)
-        body = {"operation": "notify", "delivery": {**delivery, "at": when}}
+        body = {"operation": "notify", "delivery": {**delivery, "at": millis(delivery["at"])}}
         alias = self._alias(delivery["channel"]) or ""
         self._run_all(sink, "notify", delivery["id"], body, alias)
 

@@ -38,7 +38,7 @@ from vigil.connectors.relayer.keystore import KeyStore
 from vigil.connectors.relayer.signer import sign_transaction
 from vigil.errors import RpcError, RpcReplyError, VigilError
 from vigil.processors import relayer as rules
-from vigil.schemas.codec import Codec
+from vigil.schemas.codec import Codec, millis
 from vigil.schemas.records import RelayerRequest, RelayerTransaction
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import RpcPool
@@ -167,7 +167,7 @@ class RelayerOwner:
         if request["kind"] == "send":
             tx_id = request["transactionId"] or request["requestId"]
             if tx_id not in self.txs:  # else done before a restart
-                self._guarded(self.send, relayer, body, tx_id, _ms(request["at"]))
+                self._guarded(self.send, relayer, body, tx_id, millis(request["at"]))
         elif request["kind"] == "replace":
             target = self.find(relayer, request["transactionId"], request["nonce"])
             if target is not None and target["status"] not in FINAL | {"mined"}:
@@ -548,8 +548,3 @@ def _confirmations(network: NetworkConfig) -> int:
     """Blocks after the mining one before ``confirmed``: the network's confirmations, or 12
     where it confirms by a tag (safe, finalized)."""
     return network.confirmations if isinstance(network.confirmations, int) else 12
-
-
-def _ms(at: Any) -> int:
-    """A timestamp-millis field, decoded as a datetime, back to ms."""
-    return at if isinstance(at, int) else int(at.timestamp() * 1000)

@@ -22,7 +22,7 @@ from vigil.clock import SYSTEM, Clock
 from vigil.config.models import ScheduleConfig
 from vigil.processors.schedules import due, run_id, tick_at
 from vigil.schemas.catalogue import TICKER_CLAIMS_TOPIC
-from vigil.schemas.codec import Codec
+from vigil.schemas.codec import Codec, millis
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
 from vigil.streams.kafka import consumer, producer, subscribe
@@ -112,7 +112,7 @@ class Ticker:
             for record in records:
                 if part.topic == self.topic:
                     tick = self.codec.decode(record.value, "Tick", where=self.topic)
-                    self.last_seen = max(self.last_seen or 0, _ms(tick["at"]))
+                    self.last_seen = max(self.last_seen or 0, millis(tick["at"]))
                 elif record.value is not None:
                     self._on_claim(json.loads(record.value))
         if not self.caught_up:
@@ -186,7 +186,7 @@ class Scheduler:
                 for records in ticks.poll(timeout_ms=500).values():
                     for record in records:
                         tick = self.codec.decode(record.value, "Tick", where=self.ticks)
-                        at = _ms(tick["at"])
+                        at = millis(tick["at"])
                         if at <= last:  # a replaced leader's last tick: its runs are asked
                             continue
                         self.on_tick(sink, at, int(tick["intervalMs"]))
@@ -214,8 +214,3 @@ class Scheduler:
                 value = self.codec.encode(self.requests, "TaskRequest", request)
                 sink.send(self.requests, key=key.encode(), value=value)
                 self.requested += 1
-
-
-def _ms(at: Any) -> int:
-    """A timestamp-millis field, decoded as a datetime, back to ms."""
-    return at if isinstance(at, int) else int(at.timestamp() * 1000)
