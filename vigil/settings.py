@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     relayer_poll: float = Field(
         default=1.0, gt=0, le=60, description="seconds between a relayer owner's chain checks"
     )
+    history_ttl_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='JSON object {"table": days}: history rows older than this go, at merges '
+        '(e.g. {"logs": 90, "transactions": 365}); absent = kept for ever',
+    )
     task_kv_max_items: int = Field(
         default=10_000, ge=1, description="items the tasks' key-value store may hold"
     )
@@ -208,6 +213,14 @@ class Settings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port such as 127.0.0.1:8420, got {value!r}")
+        return value
+
+    @field_validator("history_ttl_days")
+    @classmethod
+    def _ttl(cls, value: dict[str, int]) -> dict[str, int]:
+        for table, days in value.items():
+            if not 1 <= days <= 36_500:
+                raise ValueError(f"expected days from 1 to 36500 for {table!r}, got {days}")
         return value
 
     @field_validator("kafka_bootstrap")

@@ -54,6 +54,7 @@ def counts(client: Any) -> dict[str, int]:
         "blocks",
         "transactions",
         "logs",
+        "withdrawals",
         "matches",
         "deliveries",
         "config_changes",
@@ -80,6 +81,7 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         "blocks": 1,
         "transactions": 94,
         "logs": 291,
+        "withdrawals": 16,
         "matches": 1,
         "deliveries": 1,
         "config_changes": 1,
@@ -97,6 +99,10 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         0
     ][0]
     assert failed == 2
+    withdrawn = "SELECT sum(amount_gwei), uniq(block_timestamp) FROM withdrawals FINAL"
+    assert run_readonly(client, withdrawn).rows == [
+        [sum(int(w["amount"]) for w in recorded_block_18m()["withdrawals"]), 1]
+    ]
     relayed = "SELECT status, value, max_fee_per_gas, nonce FROM relayer_transactions FINAL"
     assert run_readonly(client, relayed).rows == [["mined", 1, 1_000_000_000, 160]]
     sink.consumer.close()
@@ -153,6 +159,25 @@ def test_rows_of_an_orphaned_block_are_retracted_whatever_order_they_arrive_in(
     expected = [["m:live", 0], ["m:orphan", 1]]
     wait_for(lambda: retracted(sink, query, expected), 60, "the late match marked")
     assert run_readonly(clickhouse, "SELECT retracted FROM blocks FINAL").rows == [[1]]
+    assert run_readonly(clickhouse, "SELECT DISTINCT retracted FROM withdrawals FINAL").rows == [
+        [1]
+    ]
+    live_block = {**block, "hash": "0x" + "66" * 32}
+    send("chain.blocks", "Block", live_block)
+    query_blocks = "SELECT hash, retracted FROM blocks FINAL ORDER BY retracted"
+    wait_for(
+        lambda: retracted(sink, query_blocks, [[live_block["hash"], 0], [block["hash"], 1]]),
+        60,
+        "the canonical block",
+    )
+    # a block stored before its retraction gets a newer, retracted version: no mutation
+    send("chain.reorgs", "Retraction", {**retraction, "hash": live_block["hash"]})
+    wait_for(
+        lambda: retracted(sink, "SELECT sum(retracted) FROM blocks FINAL", [[2]]),
+        60,
+        "the stored block retracted",
+    )
+    assert run_readonly(clickhouse, "SELECT count() FROM system.mutations").rows == [[0]]
     sink.consumer.close()
 
     restarted = HistorySink(settings, kafka, clickhouse, codec, threading.Lock())
@@ -161,3 +186,81 @@ def test_rows_of_an_orphaned_block_are_retracted_whatever_order_they_arrive_in(
     wait_for(lambda: retracted(restarted, query, expected), 60, "marked after a restart")
     restarted.consumer.close()
     out.close()
+
+
+def test_an_old_history_is_migrated_to_monthly_partitions_and_keeps_every_row(
+    clickhouse: Any,
+) -> None:
+    """Migration 8 rebuilds the growing tables (partitions, sorting keys) and keeps their rows:
+    the logs get their time from their transactions."""
+    from vigil.connectors.history.ddl import MIGRATIONS
+
+    for _, _, statements in MIGRATIONS[:7]:
+        for statement in statements:
+            clickhouse.command(statement)
+    clickhouse.command(
+        "CREATE TABLE schema_migrations (version UInt32, description String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
+    )
+    clickhouse.insert(
+        "schema_migrations",
+        [[v, d] for v, d, _ in MIGRATIONS[:7]],
+        column_names=["version", "description"],
+    )
+    from vigil.connectors.history import rows
+
+    block = recorded_block_18m()
+    tx_rows = [rows.transaction_rows(tx) for tx in block["transactions"]]
+    clickhouse.insert("transactions", [r for r, _ in tx_rows], column_names=rows.TX_COLUMNS)
+    old_logs = [
+        [c for i, c in enumerate(log) if rows.LOG_COLUMNS[i] != "block_timestamp"]
+        for _, logs in tx_rows
+        for log in logs
+    ]
+    old_columns = [c for c in rows.LOG_COLUMNS if c != "block_timestamp"]
+    clickhouse.insert("logs", old_logs, column_names=old_columns)
+    clickhouse.insert("matches", [rows.match_row(golden("Match"))], column_names=rows.MATCH_COLUMNS)
+
+    assert migrate(clickhouse) == [8]
+    counted = "SELECT (SELECT count() FROM transactions), (SELECT count() FROM logs), "
+    counted += "(SELECT count() FROM matches)"
+    assert run_readonly(clickhouse, counted).rows == [[94, 291, 1]]
+    stamped = "SELECT DISTINCT toUnixTimestamp(block_timestamp) FROM logs"
+    assert run_readonly(clickhouse, stamped).rows == [[block["timestamp"]]]
+    partitioned = run_readonly(
+        clickhouse,
+        "SELECT name, partition_key FROM system.tables WHERE database = currentDatabase() "
+        "AND name IN ('logs', 'matches', 'withdrawals') ORDER BY name",
+    ).rows
+    assert partitioned == [
+        ["logs", "toYYYYMM(block_timestamp)"],
+        ["matches", "toYYYYMM(timestamp)"],
+        ["withdrawals", "toYYYYMM(block_timestamp)"],
+    ]
+    left = "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+    left += "AND name LIKE '%_next'"
+    assert run_readonly(clickhouse, left).rows == [[0]]
+
+
+def test_a_ttl_per_table_is_set_changed_and_removed(clickhouse: Any) -> None:
+    from vigil.connectors.history.ddl import apply_ttl
+    from vigil.errors import SettingsError
+
+    migrate(clickhouse)
+
+    def ttl(table: str) -> str:
+        query = (
+            "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+            f"AND name = '{table}'"
+        )
+        shown = run_readonly(clickhouse, query).rows[0][0]
+        return shown.split(" TTL ")[1].split(" SETTINGS")[0] if " TTL " in shown else ""
+
+    assert apply_ttl(clickhouse, {"logs": 90, "deliveries": 30}) == {"logs": 90, "deliveries": 30}
+    assert ttl("logs") == "toDateTime(block_timestamp) + toIntervalDay(90)"
+    assert ttl("deliveries") == "toDateTime(at) + toIntervalDay(30)"
+    assert apply_ttl(clickhouse, {"logs": 90, "deliveries": 30}) == {}  # nothing to change
+    assert apply_ttl(clickhouse, {"logs": 7}) == {"logs": 7, "deliveries": None}
+    assert ttl("logs") == "toDateTime(block_timestamp) + toIntervalDay(7)" and not ttl("deliveries")
+    with pytest.raises(SettingsError, match="VIGIL_HISTORY_TTL_DAYS: no history table 'log'"):
+        apply_ttl(clickhouse, {"log": 7})

@@ -65,7 +65,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from vigil.api.app import create_app
-    from vigil.connectors.history.ddl import migrate
+    from vigil.connectors.history.ddl import apply_ttl, migrate
     from vigil.connectors.history.query import connect
     from vigil.connectors.history.sink import HistorySink
     from vigil.streams.kafka import ensure_topics
@@ -86,6 +86,8 @@ def serve(settings: Settings) -> None:
     applied = migrate(client)
     if applied:
         log.info("ClickHouse migrations applied: %s", applied)
+    for table, days in apply_ttl(client, settings.history_ttl_days).items():
+        log.info("history: %s %s", table, f"keeps {days} days" if days else "keeps every row")
     from vigil.stack.status import dead_letters
 
     metrics.DLQ_RECORDS.set_function(lambda: _dlq_size(settings, bootstrap, dead_letters))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from vigil.errors import HistoryError
+from vigil.errors import HistoryError, SettingsError
 
 # ReplacingMergeTree keyed by the record's identity: a replayed record replaces itself.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -143,6 +144,205 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
 ]
+
+
+def _rebuilt(table: str, create: str, columns: str, select: str) -> list[str]:
+    """Statements that give ``table`` a new definition and keep its rows: build
+    ``<table>_next``, copy, swap (atomically), drop the old. A run cut short is safe to
+    run again: the first statement drops whatever ``_next`` a cut run left."""
+    return [
+        f"DROP TABLE IF EXISTS {table}_next",
+        create.format(table=f"{table}_next"),
+        f"INSERT INTO {table}_next ({columns}) {select}",
+        f"EXCHANGE TABLES {table} AND {table}_next",
+        f"DROP TABLE {table}_next",
+    ]
+
+
+_BLOCK_COLUMNS = (
+    "network, number, hash, parent_hash, timestamp, miner, gas_limit, gas_used, "
+    "base_fee_per_gas, transaction_count, retracted, inserted_at"
+)
+_TX_COLUMNS = (
+    "network, hash, block_number, block_hash, block_timestamp, transaction_index, type, "
+    "`from`, `to`, value, nonce, input, gas, gas_price, max_fee_per_gas, "
+    "max_priority_fee_per_gas, status, gas_used, effective_gas_price, contract_address, "
+    "log_count, retracted, inserted_at"
+)
+_LOG_COLUMNS = (
+    "network, block_number, block_hash, transaction_hash, log_index, address, topic0, "
+    "topic1, topic2, topic3, data, retracted, inserted_at"
+)
+_MATCH_COLUMNS = (
+    "id, monitor_id, monitor_name, network, block_number, block_hash, transaction_hash, "
+    "timestamp, reasons, matched_addresses, value, event, retracted, inserted_at"
+)
+_SUPPRESSED_COLUMNS = (
+    "id, monitor_id, network, block_number, block_hash, transaction_hash, reason, detail, "
+    "count, timestamp, at, inserted_at"
+)
+_RUN_COLUMNS = (
+    "run_id, task_id, task_version, trigger, status, result, logs, error_type, "
+    "error_message, duration_ms, started_at, finished_at, inserted_at"
+)
+
+# Migration 8: the tables that grow with the chain are partitioned by month of a time that
+# never changes between a row's versions (ReplacingMergeTree replaces only within a
+# partition), and sorted for the questions users ask: logs by contract and event, matches
+# and suppressed matches by monitor and time. Tables whose time moves between versions
+# (deliveries: each attempt has its own `at`) keep one partition.
+_MONTHLY: list[str] = [
+    *_rebuilt(
+        "blocks",
+        """CREATE TABLE {table} (
+            network LowCardinality(String), number UInt64, hash String, parent_hash String,
+            timestamp DateTime('UTC'), miner String, gas_limit UInt64, gas_used UInt64,
+            base_fee_per_gas Nullable(UInt256), transaction_count UInt32,
+            retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(timestamp)
+          ORDER BY (network, number, hash)""",
+        _BLOCK_COLUMNS,
+        f"SELECT {_BLOCK_COLUMNS} FROM blocks",
+    ),
+    *_rebuilt(
+        "transactions",
+        """CREATE TABLE {table} (
+            network LowCardinality(String), hash String, block_number UInt64,
+            block_hash String, block_timestamp DateTime('UTC'), transaction_index UInt32,
+            type UInt32, from String, to Nullable(String), value UInt256, nonce UInt64,
+            input String, gas UInt64, gas_price Nullable(UInt256),
+            max_fee_per_gas Nullable(UInt256), max_priority_fee_per_gas Nullable(UInt256),
+            status Nullable(UInt8), gas_used UInt64, effective_gas_price Nullable(UInt256),
+            contract_address Nullable(String), log_count UInt32,
+            retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+            INDEX from_address `from` TYPE bloom_filter GRANULARITY 4,
+            INDEX to_address `to` TYPE bloom_filter GRANULARITY 4,
+            INDEX tx_hash hash TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(block_timestamp)
+          ORDER BY (network, block_number, hash)""",
+        _TX_COLUMNS,
+        f"SELECT {_TX_COLUMNS} FROM transactions",
+    ),
+    *_rebuilt(
+        "logs",
+        """CREATE TABLE {table} (
+            network LowCardinality(String), block_number UInt64, block_hash String,
+            block_timestamp DateTime('UTC'), transaction_hash String, log_index UInt32,
+            address String, topic0 Nullable(String), topic1 Nullable(String),
+            topic2 Nullable(String), topic3 Nullable(String), data String,
+            retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+            INDEX block_hash_index block_hash TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(block_timestamp)
+          ORDER BY (network, address, ifNull(topic0, ''), block_number, block_hash, log_index)""",
+        f"{_LOG_COLUMNS}, block_timestamp",
+        # the logs' time comes from their transactions (logs had none before)
+        "SELECT "
+        + ", ".join(f"l.{c.strip()}" for c in _LOG_COLUMNS.split(","))
+        + ", t.block_timestamp FROM logs AS l LEFT JOIN (SELECT DISTINCT network, block_hash, "
+        "block_timestamp FROM transactions) AS t ON l.network = t.network "
+        "AND l.block_hash = t.block_hash",
+    ),
+    *_rebuilt(
+        "matches",
+        """CREATE TABLE {table} (
+            id String, monitor_id String, monitor_name String, network LowCardinality(String),
+            block_number UInt64, block_hash String, transaction_hash String,
+            timestamp DateTime('UTC'), reasons String, matched_addresses Array(String),
+            value Nullable(UInt256), event String,
+            retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
+            INDEX block_hash_index block_hash TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(timestamp)
+          ORDER BY (monitor_id, timestamp, id)""",
+        _MATCH_COLUMNS,
+        f"SELECT {_MATCH_COLUMNS} FROM matches",
+    ),
+    *_rebuilt(
+        "suppressed",
+        """CREATE TABLE {table} (
+            id String, monitor_id String, network LowCardinality(String), block_number UInt64,
+            block_hash String, transaction_hash String, reason LowCardinality(String),
+            detail String, count UInt32, timestamp DateTime('UTC'), at DateTime64(3, 'UTC'),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(timestamp)
+          ORDER BY (monitor_id, timestamp, id)""",
+        _SUPPRESSED_COLUMNS,
+        f"SELECT {_SUPPRESSED_COLUMNS} FROM suppressed",
+    ),
+    *_rebuilt(
+        "task_runs",
+        """CREATE TABLE {table} (
+            run_id String, task_id String, task_version String, trigger LowCardinality(String),
+            status LowCardinality(String), result Nullable(String), logs String,
+            error_type Nullable(String), error_message Nullable(String), duration_ms UInt64,
+            started_at DateTime64(3, 'UTC'), finished_at Nullable(DateTime64(3, 'UTC')),
+            inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(started_at)
+          ORDER BY (task_id, run_id)""",
+        _RUN_COLUMNS,
+        f"SELECT {_RUN_COLUMNS} FROM task_runs",
+    ),
+    """CREATE TABLE IF NOT EXISTS withdrawals (
+        network LowCardinality(String), block_number UInt64, block_hash String,
+        block_timestamp DateTime('UTC'), `index` UInt64, validator_index UInt64, address String,
+        amount_gwei UInt64,
+        retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(block_timestamp)
+      ORDER BY (network, block_number, block_hash, `index`)""",
+]
+MIGRATIONS.append((8, "monthly partitions, sorting keys for users' queries, withdrawals", _MONTHLY))
+
+# the time column a table's TTL counts from (VIGIL_HISTORY_TTL_DAYS names tables of these)
+TTL_COLUMNS = {
+    "blocks": "timestamp",
+    "transactions": "block_timestamp",
+    "logs": "block_timestamp",
+    "withdrawals": "block_timestamp",
+    "matches": "timestamp",
+    "suppressed": "timestamp",
+    "deliveries": "at",
+    "task_runs": "started_at",
+    "dead_letters": "at",
+    "forta_alerts": "received_at",
+    "forta_bot_metrics": "received_at",
+    "config_changes": "at",
+    "relayer_transactions": "created_at",
+}
+
+
+def apply_ttl(client: Any, days: dict[str, int]) -> dict[str, int | None]:
+    """Give each table in ``days`` its TTL and take it from the others that had one; returns
+    what changed (table → days, or None for a TTL removed). Rows past it go at merges."""
+    unknown = sorted(set(days) - set(TTL_COLUMNS))
+    if unknown:
+        raise SettingsError(
+            f"VIGIL_HISTORY_TTL_DAYS: no history table {unknown[0]!r}; "
+            f"expected one of: {', '.join(TTL_COLUMNS)}"
+        )
+    changed: dict[str, int | None] = {}
+    try:
+        shown = dict(
+            client.query(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = currentDatabase()"
+            ).result_rows
+        )
+        for table, column in TTL_COLUMNS.items():
+            has = re.search(r" TTL .*toIntervalDay\((\d+)\)", shown.get(table, ""))
+            now = int(has.group(1)) if has else None
+            wanted = days.get(table)
+            if wanted == now:
+                continue
+            if wanted is None:
+                client.command(f"ALTER TABLE {table} REMOVE TTL")
+            else:
+                client.command(
+                    f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + "
+                    f"INTERVAL {int(wanted)} DAY SETTINGS materialize_ttl_after_modify = 0"
+                )
+            changed[table] = wanted
+    except Exception as exc:  # clickhouse-connect and chdb raise several types
+        raise HistoryError(f"setting the history's TTL failed: {exc}") from exc
+    return changed
 
 
 def migrate(client: Any) -> list[int]:

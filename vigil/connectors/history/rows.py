@@ -48,6 +48,7 @@ LOG_COLUMNS = [
     "network",
     "block_number",
     "block_hash",
+    "block_timestamp",
     "transaction_hash",
     "log_index",
     "address",
@@ -177,6 +178,36 @@ def block_row(block: Block) -> list[Any]:
     ]
 
 
+WITHDRAWAL_COLUMNS = [
+    "network",
+    "block_number",
+    "block_hash",
+    "block_timestamp",
+    "index",
+    "validator_index",
+    "address",
+    "amount_gwei",
+]
+
+
+def withdrawal_rows(block: Block) -> list[list[Any]]:
+    """The block's withdrawals (EIP-4895), one row each; amounts are in gwei."""
+    at = _time(block["timestamp"])
+    return [
+        [
+            block["network"],
+            block["number"],
+            block["hash"],
+            at,
+            w["index"],
+            w["validatorIndex"],
+            w["address"],
+            int(w["amount"]),
+        ]
+        for w in block["withdrawals"]
+    ]
+
+
 def transaction_rows(tx: Transaction) -> tuple[list[Any], list[list[Any]]]:
     receipt: Receipt = tx["receipt"] or {
         "status": None,
@@ -217,6 +248,7 @@ def transaction_rows(tx: Transaction) -> tuple[list[Any], list[list[Any]]]:
                 tx["network"],
                 tx["blockNumber"],
                 tx["blockHash"],
+                _time(tx["blockTimestamp"]),
                 tx["hash"],
                 entry["logIndex"],
                 entry["address"],

@@ -1,9 +1,10 @@
 """The history sink: consumes the chain, match and delivery topics into ClickHouse, batched.
 
-History is right whatever order the topics arrive in. A Retraction marks the rows of its
-block already stored (an update), and its block's hash is kept, in memory and in the
-``reorgs`` table, so rows of that block stored later (a lagging worker's match, a block
-record behind its retraction) are inserted already marked.
+History is right whatever order the topics arrive in. A Retraction writes a newer version
+of the rows of its block already stored, with ``retracted = 1`` (an insert, which
+ReplacingMergeTree keeps over the older one: no mutation), and its block's hash is kept, in
+memory and in the ``reorgs`` table, so rows of that block stored later (a lagging worker's
+match, a block record behind its retraction) are inserted already marked.
 """
 
 from __future__ import annotations
@@ -30,8 +31,16 @@ RETRACTABLE = (
     ("blocks", "hash"),
     ("transactions", "block_hash"),
     ("logs", "block_hash"),
+    ("withdrawals", "block_hash"),
     ("matches", "block_hash"),
 )
+COLUMNS = {
+    "blocks": rows.BLOCK_COLUMNS,
+    "transactions": rows.TX_COLUMNS,
+    "logs": rows.LOG_COLUMNS,
+    "withdrawals": rows.WITHDRAWAL_COLUMNS,
+    "matches": rows.MATCH_COLUMNS,
+}
 
 
 class Batch:
@@ -42,6 +51,7 @@ class Batch:
             "blocks": (rows.BLOCK_COLUMNS, []),
             "transactions": (rows.TX_COLUMNS, []),
             "logs": (rows.LOG_COLUMNS, []),
+            "withdrawals": (rows.WITHDRAWAL_COLUMNS, []),
             "matches": (rows.MATCH_COLUMNS, []),
             "deliveries": (rows.DELIVERY_COLUMNS, []),
             "config_changes": (rows.CONFIG_COLUMNS, []),
@@ -59,6 +69,7 @@ class Batch:
         """Add one decoded record of schema ``kind`` to its table's rows."""
         if kind == "Block":
             self.rows["blocks"][1].append(rows.block_row(value))
+            self.rows["withdrawals"][1].extend(rows.withdrawal_rows(value))
         elif kind == "Transaction":
             tx_row, log_rows = rows.transaction_rows(value)
             self.rows["transactions"][1].append(tx_row)
@@ -178,16 +189,18 @@ class HistorySink:
                 raise HistoryError(f"{what} failed: {exc}") from exc
 
     def _retract(self, retractions: list[dict[str, Any]]) -> None:
-        """Mark the rows of orphaned blocks retracted; they stay queryable, never deleted."""
+        """Insert a retracted version of the rows of orphaned blocks: they stay queryable,
+        never deleted, and no row is rewritten in place (no mutation)."""
         by_network: dict[str, set[str]] = {}
         for retraction in retractions:
             by_network.setdefault(retraction["network"], set()).add(retraction["hash"])
         for network, hashes in by_network.items():
             for table, column in RETRACTABLE:
+                names = ", ".join(f"`{c}`" for c in COLUMNS[table])
                 self._run(
-                    f"ALTER TABLE {table} UPDATE retracted = 1 WHERE network = "
-                    f"{{network:String}} AND {column} IN {{hashes:Array(String)}} "
-                    "SETTINGS mutations_sync = 1",
+                    f"INSERT INTO {table} ({names}, retracted) SELECT {names}, 1 FROM {table} "
+                    f"FINAL WHERE network = {{network:String}} AND {column} IN "
+                    "{hashes:Array(String)} AND retracted = 0",
                     f"marking {table} retracted",
                     network=network,
                     hashes=sorted(hashes),
