@@ -21,7 +21,7 @@ def vigil(*args: str) -> subprocess.CompletedProcess[str]:
             "error: No such command 'monitrs'. Did you mean 'monitors'? (see `vigil --help`)",
         ),
         (["--bogus"], "error: No such option: --bogus (see `vigil --help`)"),
-        (["sql"], "error: Missing argument 'query'. (see `vigil sql --help`)"),
+        (["sql"], "error: give either a SELECT or --query NAME (`vigil sql --queries` lists them)"),
         (
             ["backfill", "--network", "anvil", "--reorg", "0"],
             "error: Invalid value for '--reorg': Input should be greater than or equal to 1 "

@@ -119,7 +119,8 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
     try:
         result = run_readonly(client, query, limits=settings.sql_limits)
     except HistoryError as exc:
-        if "UNKNOWN_TABLE" in str(exc) and not client.query("SHOW TABLES").result_rows:
+        unknown = "UNKNOWN_TABLE" in str(exc) or "Code: 60." in str(exc)
+        if unknown and not client.query("SHOW TABLES").result_rows:
             dsn = settings.clickhouse
             shown = dsn if dsn.startswith("chdb://") else redact(dsn)  # a path holds no secret
             raise VigilError(

@@ -237,17 +237,64 @@ def topics(
 
 @app.command()
 def sql(
-    query: str = typer.Argument(..., help="a read-only SELECT"),
+    query: str | None = typer.Argument(None, help="a read-only SELECT (or --query NAME)"),
+    name: str | None = typer.Option(
+        None, "--query", help="a ready-made query instead (`--queries` lists them)"
+    ),
+    params: list[str] = typer.Option(
+        [], "--param", help="NAME=VALUE for --query, repeatable (e.g. hours=6)"
+    ),
+    listed: bool = typer.Option(False, "--queries", help="list the ready-made queries"),
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
-    """Run read-only SQL over the history (through the running API when vigil is up)."""
+    """Run read-only SQL over the history (through the running API when vigil is up), or a
+    ready-made query: `vigil sql --query matches-per-monitor-per-day --param days=7`."""
     check_format(fmt)
+    if listed:
+        _list_queries(fmt)
+        return
+    if (query is None) == (name is None):
+        raise VigilError("give either a SELECT or --query NAME (`vigil sql --queries` lists them)")
+    if name is None and params:
+        raise VigilError("--param goes with --query NAME; a SELECT of your own takes none")
+    if name is not None:
+        _run_query(name, params, fmt)
+        return
+    assert query is not None
     columns, rows = history_query(_settings(), query)
     print_rows(columns, rows, fmt)
 
 
+def _list_queries(fmt: str) -> None:
+    from vigil.connectors.history.queries import QUERIES
+
+    rows = [
+        [
+            q.name,
+            q.doc,
+            " ".join(f"{p.name}={p.shown_default if p.kind == 'int' else ''}" for p in q.params),
+        ]
+        for q in QUERIES.values()
+    ]
+    print_rows(["name", "answers", "params (defaults)"], rows, fmt, title="ready-made queries")
+
+
+def _run_query(name: str, params: list[str], fmt: str) -> None:
+    from vigil.connectors.history.queries import ready_query
+
+    given = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise VigilError(f"--param: expected NAME=VALUE such as hours=6, got {param!r}")
+        given[key] = value
+    columns, rows = history_query(_settings(), ready_query(name).render(given))
+    print_rows(columns, rows, fmt)
+
+
 queries_app = typer.Typer(
-    help="Ready-made queries over the history: list them, run one.", no_args_is_help=True
+    help="Ready-made queries over the history: list them, run one (also `vigil sql --query`).",
+    no_args_is_help=True,
 )
 app.add_typer(queries_app, name="queries")
 
@@ -255,18 +302,8 @@ app.add_typer(queries_app, name="queries")
 @queries_app.command("list")
 def queries_list(fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
     """The ready-made queries, what each answers and its parameters."""
-    from vigil.connectors.history.queries import QUERIES
-
     check_format(fmt)
-    rows = [
-        [
-            q.name,
-            q.doc,
-            " ".join(f"{p.name}={p.default if p.default is not None else ''}" for p in q.params),
-        ]
-        for q in QUERIES.values()
-    ]
-    print_rows(["name", "answers", "params (defaults)"], rows, fmt, title="ready-made queries")
+    _list_queries(fmt)
 
 
 @queries_app.command("run")
@@ -276,17 +313,8 @@ def queries_run(
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
     """Run a ready-made query (read-only, under the SQL limits)."""
-    from vigil.connectors.history.queries import ready_query
-
     check_format(fmt)
-    given = {}
-    for param in params:
-        key, sep, value = param.partition("=")
-        if not sep or not key:
-            raise VigilError(f"--param: expected NAME=VALUE such as hours=6, got {param!r}")
-        given[key] = value
-    columns, rows = history_query(_settings(), ready_query(name).render(given))
-    print_rows(columns, rows, fmt)
+    _run_query(name, params, fmt)
 
 
 @app.command()

@@ -22,7 +22,9 @@ def queries() -> list[dict[str, Any]]:
         {
             "name": q.name,
             "doc": q.doc,
-            "params": [{"name": p.name, "doc": p.doc, "default": p.default} for p in q.params],
+            "params": [
+                {"name": p.name, "doc": p.doc, "default": p.shown_default} for p in q.params
+            ],
         }
         for q in QUERIES.values()
     ]
@@ -34,7 +36,9 @@ async def run_query(
     request: Request,
     limit: str | None = Query(None, description="rows at most (the queries that take it)"),
     hours: str | None = Query(None, description="how far back (the queries that take it)"),
-    monitor: str | None = Query(None, description="a monitor id (recent-matches)"),
+    days: str | None = Query(None, description="how many days back (the queries that take it)"),
+    monitor: str | None = Query(None, description="a monitor id (the queries that take it)"),
+    task: str | None = Query(None, description="a task id (task-run-durations)"),
 ) -> dict[str, Any]:
     """Run one ready-made query with its parameters (``GET /queries`` lists which it takes);
     a parameter it does not take, or a bad value, is a 422 naming it."""

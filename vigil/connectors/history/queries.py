@@ -1,46 +1,57 @@
-"""Ready-made queries over the history: named, documented, with typed parameters, run under
-the same read-only limits as users' own SQL (`vigil queries`, ``GET /queries/{name}``)."""
+"""Ready-made queries over the history: one ``sql/NAME.sql`` file each (package data), named,
+documented, with typed parameters, run under the same read-only limits as users' own SQL
+(`vigil sql --query`, `vigil queries`, ``GET /queries/{name}``)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 
 from vigil.errors import ConfigError, NotFound
 
-MONITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: an integer within bounds, or an id matching ``MONITOR_ID``."""
+    """One parameter: a whole number within bounds, or an id matching ``ID`` ('' = none)."""
 
     name: str
+    kind: str  # int | id
+    default: int | str
     doc: str
-    default: int | str | None
     low: int = 1
     high: int = 10_000
 
-    def value(self, raw: str | None) -> int | str | None:
+    def value(self, raw: str | None) -> int | str:
         if raw is None or raw == "":
             return self.default
-        if isinstance(self.default, int):
+        if self.kind == "int":
             if not raw.lstrip("-").isdigit() or not self.low <= int(raw) <= self.high:
                 raise ConfigError(
                     f"expected a whole number from {self.low} to {self.high}, got {raw!r}",
                     field=self.name,
                 )
             return int(raw)
-        if not MONITOR_ID.match(raw):
+        if not ID.match(raw):
             raise ConfigError(f"expected an id like usdt-transfers, got {raw!r}", field=self.name)
         return raw
+
+    def literal(self, value: int | str) -> str:
+        """The value as SQL: a number, or a quoted id (safe: ``ID`` allows no quote)."""
+        return str(int(value)) if self.kind == "int" else f"'{value}'"
+
+    @property
+    def shown_default(self) -> int | str | None:
+        return None if self.default == "" else self.default
 
 
 @dataclass(frozen=True)
 class Query:
     name: str
     doc: str
-    sql: str  # {param} places: integers as numbers, ids quoted (both checked first)
+    sql: str  # {param} places, filled with checked literals
     params: tuple[Param, ...] = field(default_factory=tuple)
 
     def render(self, raw: dict[str, str]) -> str:
@@ -52,64 +63,51 @@ class Query:
                     f"query {self.name!r} has no parameter {name!r}; it takes: "
                     f"{', '.join(known) or 'none'}"
                 )
-        values = {name: p.value(raw.get(name)) for name, p in known.items()}
-        monitor = values.get("monitor")
-        where = f"AND monitor_id = '{monitor}'" if monitor else ""
-        return self.sql.format(**values, monitor_filter=where)
+        return self.sql.format(**{n: p.literal(p.value(raw.get(n))) for n, p in known.items()})
 
 
-LIMIT = Param("limit", "rows at most", 50)
-HOURS = Param("hours", "how far back, in hours", 24, high=24 * 365)
-MONITOR = Param("monitor", "only this monitor id", None)
+_PARAM = re.compile(
+    r"^-- param (?P<name>[a-z_]+) (?:int (?P<int>\d+) (?P<low>\d+)\.\.(?P<high>\d+)|id '')"
+    r": (?P<doc>.+)$"
+)
 
-QUERIES: dict[str, Query] = {
-    q.name: q
-    for q in (
-        Query(
-            "recent-matches",
-            "the latest matches, newest first",
-            "SELECT monitor_id, monitor_name, network, block_number, transaction_hash, timestamp "
-            "FROM matches FINAL WHERE NOT retracted {monitor_filter} "
-            "ORDER BY timestamp DESC, block_number DESC LIMIT {limit}",
-            (LIMIT, MONITOR),
-        ),
-        Query(
-            "matches-per-monitor",
-            "matches per monitor over the last hours (of block time)",
-            "SELECT monitor_id, any(monitor_name) AS name, count() AS matches FROM matches FINAL "
-            "WHERE NOT retracted AND timestamp > now() - INTERVAL {hours} HOUR "
-            "GROUP BY monitor_id ORDER BY matches DESC",
-            (HOURS,),
-        ),
-        Query(
-            "failed-deliveries",
-            "deliveries that failed after their last retry, newest first",
-            "SELECT id, request_id, channel, channel_type, attempts, http_status, error, at "
-            "FROM deliveries FINAL WHERE status = 'FAILED' ORDER BY at DESC LIMIT {limit}",
-            (LIMIT,),
-        ),
-        Query(
-            "deliveries-by-status",
-            "deliveries per channel and status over the last hours",
-            "SELECT channel, channel_type, status, count() AS deliveries FROM deliveries FINAL "
-            "WHERE at > now() - INTERVAL {hours} HOUR GROUP BY channel, channel_type, status "
-            "ORDER BY channel, status",
-            (HOURS,),
-        ),
-        Query(
-            "suppressed-by-reason",
-            "matches that notified no one, per monitor and reason, over the last hours",
-            "SELECT monitor_id, reason, count() AS suppressed FROM suppressed FINAL "
-            "WHERE at > now() - INTERVAL {hours} HOUR GROUP BY monitor_id, reason "
-            "ORDER BY suppressed DESC",
-            (HOURS,),
-        ),
+
+def parse_query(name: str, text: str) -> Query:
+    """A query file: ``-- answers: …`` first, then one ``-- param …`` line per parameter
+    (``-- param hours int 24 1..8760: doc`` or ``-- param monitor id '': doc``), then SQL."""
+    lines = text.strip().splitlines()
+    if not lines or not lines[0].startswith("-- answers: "):
+        raise ValueError(f"{name}.sql: the first line must be '-- answers: …'")
+    params = []
+    body = lines[1:]
+    while body and body[0].startswith("-- param "):
+        found = _PARAM.match(body.pop(0))
+        if found is None:
+            raise ValueError(f"{name}.sql: a bad '-- param' line")
+        if found["int"] is None:
+            params.append(Param(found["name"], "id", "", found["doc"]))
+        else:
+            low, high = int(found["low"]), int(found["high"])
+            default = int(found["int"])
+            params.append(Param(found["name"], "int", default, found["doc"], low, high))
+    return Query(name, lines[0].removeprefix("-- answers: "), "\n".join(body), tuple(params))
+
+
+def _load() -> dict[str, Query]:
+    folder = files("vigil.connectors.history") / "sql"
+    found = sorted(
+        (f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name[:-4]
     )
-}
+    return {
+        q.name: q for q in (parse_query(f.name.removesuffix(".sql"), f.read_text()) for f in found)
+    }
+
+
+QUERIES: dict[str, Query] = _load()
 
 
 def ready_query(name: str) -> Query:
-    """The query ``name``; an unknown name is a ConfigError listing the known ones."""
+    """The query ``name``; an unknown name is NotFound listing the known ones."""
     if name not in QUERIES:
         raise NotFound(f"no ready-made query {name!r}; known: {', '.join(QUERIES)}")
     return QUERIES[name]
