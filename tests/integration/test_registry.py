@@ -61,3 +61,49 @@ def test_stock_confluent_deserializer_reads_vigils_transaction_topic(
     assert again.register(f"{topic}-value", loader.schema_text("Transaction")) == (
         store.register(f"{topic}-value", loader.schema_text("Transaction"))
     )
+
+
+def test_compatibility_modes_are_enforced_kept_and_spoken_to_by_confluents_client(
+    settings: Settings, kafka: str
+) -> None:
+    from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    ensure_topics(settings, kafka)
+    topic = settings.topic(REGISTRY_TOPIC)
+    store = kafka_backed_store(settings, kafka, topic)
+    v1 = loader.schema_text("Tick")
+    fields = json.loads(v1)
+    fields["fields"].append({"name": "zone", "type": "string"})
+    required = json.dumps(fields)
+    fields["fields"][-1]["default"] = "eu"
+    optional = json.dumps(fields)
+    with ApiServer(api_app(store=store)) as api:
+        client = SchemaRegistryClient({"url": api.url, "basic.auth.user.info": f"vigil:{API_KEY}"})
+        client.register_schema("ticks-value", Schema(v1, "AVRO"))
+        assert client.get_compatibility() == "BACKWARD"
+        assert client.test_compatibility("ticks-value", Schema(required, "AVRO")) is False
+        assert client.test_compatibility("ticks-value", Schema(optional, "AVRO")) is True
+        with pytest.raises(SchemaRegistryError) as refused:
+            client.register_schema("ticks-value", Schema(required, "AVRO"))
+        assert refused.value.http_status_code == 409
+        assert "reader field missing default value: zone" in refused.value.error_message
+        verbose = httpx.post(
+            f"{api.url}/compatibility/subjects/ticks-value/versions/latest?verbose=true",
+            json={"schema": required},
+            headers=AUTH,
+        ).json()
+        assert verbose["is_compatible"] is False and "zone" in verbose["messages"][0]
+
+        assert client.set_compatibility("ticks-value", "NONE") == {"compatibility": "NONE"}
+        assert client.register_schema("ticks-value", Schema(required, "AVRO")) > 0
+        own = httpx.get(f"{api.url}/config/other-value", headers=AUTH)
+        assert own.status_code == 404 and own.json()["error_code"] == 40408
+        inherited = httpx.get(f"{api.url}/config/other-value?defaultToGlobal=true", headers=AUTH)
+        assert inherited.json() == {"compatibilityLevel": "BACKWARD"}
+        bad = httpx.put(f"{api.url}/config", json={"compatibility": "SIDEWAYS"}, headers=AUTH)
+        assert bad.status_code == 422 and bad.json()["error_code"] == 42203
+    # the modes are kept on the registry's topic, with the versions
+    again = kafka_backed_store(settings, kafka, topic)
+    assert again.mode("ticks-value") == "NONE" and again.mode("other-value") == "BACKWARD"
+    assert again.versions("ticks-value") == [1, 2]

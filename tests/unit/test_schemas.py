@@ -73,6 +73,7 @@ def test_encoding_a_bad_record_says_what_is_wrong() -> None:
 def test_store_gives_one_id_per_schema_across_subjects() -> None:
     saved: list[SchemaVersion] = []
     store = SchemaStore(saved.append)
+    store.set_mode("NONE", "a-value")  # two record types on one subject
     log_id = store.register("a-value", loader.schema_text("Log"))
     assert store.register("a-value", loader.schema_text("Log")) == log_id
     assert store.register("b-value", loader.schema_text("Log")) == log_id
@@ -155,3 +156,97 @@ def test_a_checkpoint_written_before_the_window_reads_with_an_empty_one() -> Non
     written.seek(0)
     read = fastavro.schemaless_reader(written, old, loader.parsed("Checkpoint"))
     assert read["window"] == [] and read["hash"] == sample["hash"]
+
+
+RELEASED = GOLDEN / "released"
+
+
+@pytest.mark.parametrize("name", loader.schema_names())
+def test_every_schema_reads_what_every_release_and_earlier_version_wrote(name: str) -> None:
+    """BACKWARD_TRANSITIVE: a subscriber on today's schema reads any record vigil ever
+    wrote (a released version's, and the earlier versions kept in previous/)."""
+    from vigil.schemas.registry import incompatibilities
+
+    current = json.dumps(loader.expanded(name))
+    earlier = [p.read_text() for p in sorted(RELEASED.glob(f"*/vigil.{name}.avsc"))]
+    if (GOLDEN / "previous" / f"vigil.{name}.v1.avsc").exists():
+        earlier.append(json.dumps(_previous(name)))
+    assert earlier, f"{name} is in no release: run `make release-schemas` when releasing"
+    for text in earlier:
+        assert incompatibilities(current, text) == []
+
+
+def test_the_check_names_what_an_incompatible_change_breaks() -> None:
+    from vigil.schemas.registry import incompatibilities
+
+    released = (RELEASED / "0.1.0" / "vigil.Delivery.avsc").read_text()
+    changed = json.loads(released)
+    changed["fields"].append({"name": "region", "type": "string"})  # required, no default
+    [why] = incompatibilities(json.dumps(changed), released)
+    assert why == "reader field missing default value: region (at /fields/12)"
+    changed["fields"][-1]["default"] = "eu"
+    assert incompatibilities(json.dumps(changed), released) == []
+    retyped = json.loads(released)
+    retyped["fields"][0]["type"] = "int"  # id: string → int
+    assert "type mismatch" in incompatibilities(json.dumps(retyped), released)[0]
+
+
+def _with_field(schema: str, field: dict[str, Any]) -> str:
+    parsed = json.loads(schema)
+    parsed["fields"].append(field)
+    return json.dumps(parsed)
+
+
+def test_the_embedded_registry_keeps_a_compatibility_mode_per_subject() -> None:
+    from vigil.schemas.registry import IncompatibleSchema
+
+    kept: list[tuple[str | None, str]] = []
+    store = SchemaStore(append_mode=lambda subject, mode: kept.append((subject, mode)))
+    v1 = loader.schema_text("Tick")
+    required = _with_field(v1, {"name": "zone", "type": "string"})
+    optional = _with_field(v1, {"name": "zone", "type": ["null", "string"], "default": None})
+    store.register("a-value", v1)
+    assert store.mode("a-value") == "BACKWARD"  # as Confluent's default
+    with pytest.raises(IncompatibleSchema, match=r'subject "a-value" \(BACKWARD\): version 1: '):
+        store.register("a-value", required)
+    assert store.versions("a-value") == [1]  # nothing registered
+    assert store.register("a-value", optional) > 0 and store.versions("a-value") == [1, 2]
+
+    # FORWARD: records written with the new schema must be readable by the old one
+    store.set_mode("FORWARD", "b-value")
+    store.register("b-value", optional)
+    assert store.register("b-value", v1) > 0  # dropping a field with a default: old readers cope
+    assert store.mode("b-value") == "FORWARD" and store.mode("a-value") == "BACKWARD"
+
+    # NONE takes anything; the default mode applies to subjects without their own
+    store.set_mode("NONE", "a-value")
+    assert store.register("a-value", required) > 0
+    store.set_mode("FULL")
+    store.register("c-value", v1)
+    with pytest.raises(IncompatibleSchema, match=r"\(FULL\)"):
+        store.register("c-value", required)
+    assert kept == [("b-value", "FORWARD"), ("a-value", "NONE"), (None, "FULL")]
+    with pytest.raises(SchemaError, match="compatibility: expected one of NONE, BACKWARD"):
+        store.set_mode("SIDEWAYS", "a-value")
+
+
+def test_transitive_modes_check_every_earlier_version() -> None:
+    from vigil.schemas.registry import IncompatibleSchema
+
+    def record(*fields: dict[str, Any]) -> str:
+        return json.dumps({"type": "record", "name": "R", "fields": list(fields)})
+
+    store = SchemaStore()
+    v1 = record({"name": "id", "type": "string"}, {"name": "count", "type": "int"})
+    v2 = record({"name": "id", "type": "string"})  # count dropped: v2 readers ignore it
+    # count is back, as a string: v2's records lack it (the default serves), v1's have an int
+    v3 = record(
+        {"name": "id", "type": "string"}, {"name": "count", "type": "string", "default": ""}
+    )
+    store.register("t-value", v1)
+    store.register("t-value", v2)
+    store.set_mode("BACKWARD_TRANSITIVE", "t-value")
+    with pytest.raises(IncompatibleSchema, match="version 1: type mismatch"):
+        store.register("t-value", v3)
+    store.set_mode("BACKWARD", "t-value")
+    assert store.register("t-value", v3) > 0  # against the latest (v2) alone it reads

@@ -52,3 +52,16 @@ def schema_text(name: str) -> str:
 def parsed(name: str) -> Any:
     """The parsed (fastavro) form of ``name``, ready for readers and writers."""
     return fastavro.parse_schema(expanded(name), _write_hint=False)
+
+
+def snapshot(folder: str) -> list[str]:
+    """Write every schema, expanded (self-contained), to ``folder``: the schemas of a
+    release, which every later version must read (tests/unit/test_schemas.py checks)."""
+    from pathlib import Path
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in schema_names():
+        text = json.dumps(expanded(name), indent=1, sort_keys=True)
+        (out / f"{NAMESPACE}.{name}.avsc").write_text(text + "\n")
+    return schema_names()

@@ -32,6 +32,46 @@ def canonical(schema: str) -> str:
         raise SchemaError(f"invalid Avro schema: {exc}") from exc
 
 
+MODES = (
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+)
+DEFAULT_MODE = "BACKWARD"  # as Confluent's registry
+
+
+class IncompatibleSchema(SchemaError):
+    """A schema the subject's compatibility mode refuses (Confluent answers 409)."""
+
+
+def incompatibilities(reader: str, writer: str) -> list[str]:
+    """Why a consumer with schema ``reader`` cannot read records written with ``writer``
+    (Avro's schema resolution rules, by Apache Avro's own checker); empty when it can."""
+    from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+    from avro.schema import parse
+
+    try:
+        checked = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+        found = checked.get_compatibility(parse(reader), parse(writer))
+    except Exception as exc:  # avro's parser raises several types for a bad schema
+        raise SchemaError(f"invalid Avro schema: {exc}") from exc
+    if found.compatibility is SchemaCompatibilityType.compatible:
+        return []
+    kinds = sorted({str(k.value).replace("_", " ") for k in found.incompatibilities})
+    detail = ", ".join(sorted(str(m) for m in found.messages))
+    return [f"{', '.join(kinds)}: {detail} (at {', '.join(sorted(found.locations))})"]
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise SchemaError(f"compatibility: expected one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     """One registered version of a subject."""
@@ -58,8 +98,13 @@ class SchemaStore:
     visible, so a crash never serves an id that was not persisted.
     """
 
-    def __init__(self, append: Callable[[SchemaVersion], None] | None = None) -> None:
-        self._append = append
+    def __init__(
+        self,
+        append: Callable[[SchemaVersion], None] | None = None,
+        append_mode: Callable[[str | None, str], None] | None = None,
+    ) -> None:
+        self._append, self._append_mode = append, append_mode
+        self._modes: dict[str | None, str] = {}  # subject (None: the default) → mode
         self._lock = threading.Lock()
         self._subjects: dict[str, list[SchemaVersion]] = {}
         self._by_id: dict[int, str] = {}
@@ -78,12 +123,60 @@ class SchemaStore:
         self._by_id[version.id] = version.schema
         self._id_by_canonical.setdefault(canonical(version.schema), version.id)
 
+    def restore_mode(self, subject: str | None, mode: str) -> None:
+        """Add a compatibility mode read back from persistence."""
+        with self._lock:
+            self._modes[subject] = check_mode(mode)
+
+    def mode(self, subject: str | None = None) -> str:
+        """The subject's compatibility mode (its own, else the default); None: the default."""
+        return self._modes.get(subject) or self._modes.get(None) or DEFAULT_MODE
+
+    def own_mode(self, subject: str) -> str | None:
+        return self._modes.get(subject)
+
+    def set_mode(self, mode: str, subject: str | None = None) -> str:
+        """Set (and persist first) the mode of ``subject``, or the default with None."""
+        check_mode(mode)
+        with self._lock:
+            if self._append_mode is not None:
+                self._append_mode(subject, mode)
+            self._modes[subject] = mode
+        return mode
+
+    def problems(
+        self, subject: str, schema: str, against: list[SchemaVersion] | None = None
+    ) -> list[str]:
+        """Why the subject's mode refuses ``schema`` (empty: it accepts it), checked against
+        ``against`` or the versions the mode names: the latest, or all for *_TRANSITIVE."""
+        mode = self.mode(subject)
+        versions = self._subjects.get(subject, [])
+        if mode == "NONE":
+            return []
+        if against is None:
+            against = versions if mode.endswith("_TRANSITIVE") else versions[-1:]
+        found = []
+        for old in against:
+            why = []
+            if mode.startswith(("BACKWARD", "FULL")):
+                why += incompatibilities(schema, old.schema)  # new readers, old records
+            if mode.startswith(("FORWARD", "FULL")):
+                why += incompatibilities(old.schema, schema)  # old readers, new records
+            found += [f"version {old.version}: {w}" for w in why]
+        return found
+
     def register(self, subject: str, schema: str) -> int:
         form = canonical(schema)
         with self._lock:
             for existing in self._subjects.get(subject, []):
                 if canonical(existing.schema) == form:
                     return existing.id
+            problems = self.problems(subject, schema)
+            if problems:
+                raise IncompatibleSchema(
+                    f"Schema being registered is incompatible with an earlier schema for "
+                    f'subject "{subject}" ({self.mode(subject)}): {"; ".join(problems)}'
+                )
             schema_id = self._id_by_canonical.get(form, max(self._by_id, default=0) + 1)
             versions = self._subjects.get(subject, [])
             version = SchemaVersion(

@@ -1,4 +1,5 @@
-"""Keeps the embedded registry's versions on a compacted topic, as Confluent keeps _schemas."""
+"""Keeps the embedded registry's versions and compatibility modes on a compacted topic, as
+Confluent keeps them in _schemas."""
 
 from __future__ import annotations
 
@@ -17,9 +18,18 @@ def kafka_backed_store(settings: Settings, bootstrap: str, topic: str) -> Schema
         key = f"{version.subject}:{version.version}".encode()
         sink.send(topic, key=key, value=json.dumps(version.as_json()).encode()).get(timeout=30)
 
-    store = SchemaStore(append)
+    def append_mode(subject: str | None, mode: str) -> None:
+        key = f"config:{subject or ''}".encode()
+        value = {"subject": subject, "compatibilityLevel": mode}
+        sink.send(topic, key=key, value=json.dumps(value).encode()).get(timeout=30)
+
+    store = SchemaStore(append, append_mode)
     saved = [json.loads(v) for v in read_compacted(settings, bootstrap, topic).values()]
-    for entry in sorted(saved, key=lambda e: (e["id"], e["version"])):
+    for entry in saved:
+        if "compatibilityLevel" in entry:  # a subject's (or the default) compatibility mode
+            store.restore_mode(entry["subject"], entry["compatibilityLevel"])
+    versions = [e for e in saved if "compatibilityLevel" not in e]
+    for entry in sorted(versions, key=lambda e: (e["id"], e["version"])):
         store.restore(
             SchemaVersion(entry["subject"], entry["version"], entry["id"], entry["schema"])
         )

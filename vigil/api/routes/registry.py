@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from vigil.api.auth import require
 from vigil.errors import SchemaError
-from vigil.schemas.registry import SchemaStore
+from vigil.schemas.registry import IncompatibleSchema, SchemaStore
 
 REGISTRY_MEDIA = "application/vnd.schemaregistry.v1+json"
 router = APIRouter(tags=["schema registry"])
@@ -18,6 +18,10 @@ router = APIRouter(tags=["schema registry"])
 class SchemaBody(BaseModel):
     schema_: str = Field(alias="schema")
     schemaType: str = "AVRO"
+
+
+class ConfigBody(BaseModel):
+    compatibility: str
 
 
 def _registry_error(status: int, code: int, message: str) -> JSONResponse:
@@ -64,9 +68,73 @@ async def register(subject: str, body: SchemaBody, request: Request) -> JSONResp
         return _registry_error(422, 42201, f"only AVRO schemas, got {body.schemaType}")
     try:
         schema_id = await run_in_threadpool(store.register, subject, body.schema_)
+    except IncompatibleSchema as exc:
+        return _registry_error(409, 409, str(exc))
     except SchemaError as exc:
         return _registry_error(422, 42201, str(exc))
     return JSONResponse({"id": schema_id}, media_type=REGISTRY_MEDIA)
+
+
+@router.get("/config", dependencies=[require("registry:read")])
+def default_config(request: Request) -> JSONResponse:
+    """The default compatibility mode (BACKWARD unless changed)."""
+    return JSONResponse({"compatibilityLevel": _store(request).mode()}, media_type=REGISTRY_MEDIA)
+
+
+@router.put("/config", dependencies=[require("registry:write")])
+async def set_default_config(body: ConfigBody, request: Request) -> JSONResponse:
+    """Change the default compatibility mode (NONE, BACKWARD, FORWARD, FULL, *_TRANSITIVE)."""
+    return await _set_mode(request, body.compatibility.upper(), None)
+
+
+@router.get("/config/{subject}", dependencies=[require("registry:read")])
+def subject_config(subject: str, request: Request, defaultToGlobal: bool = False) -> JSONResponse:
+    """The subject's own compatibility mode (404 without one, unless defaultToGlobal)."""
+    store = _store(request)
+    own = store.own_mode(subject)
+    if own is None and not defaultToGlobal:
+        return _registry_error(
+            404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured"
+        )
+    return JSONResponse({"compatibilityLevel": own or store.mode()}, media_type=REGISTRY_MEDIA)
+
+
+@router.put("/config/{subject}", dependencies=[require("registry:write")])
+async def set_subject_config(subject: str, body: ConfigBody, request: Request) -> JSONResponse:
+    """Change one subject's compatibility mode."""
+    return await _set_mode(request, body.compatibility.upper(), subject)
+
+
+async def _set_mode(request: Request, mode: str, subject: str | None) -> JSONResponse:
+    try:
+        await run_in_threadpool(_store(request).set_mode, mode, subject)
+    except SchemaError as exc:
+        return _registry_error(422, 42203, str(exc))
+    return JSONResponse({"compatibility": mode}, media_type=REGISTRY_MEDIA)
+
+
+@router.post(
+    "/compatibility/subjects/{subject}/versions/{version}",
+    dependencies=[require("registry:read")],
+)
+async def compatibility(
+    subject: str, version: str, body: SchemaBody, request: Request, verbose: bool = False
+) -> JSONResponse:
+    """Whether ``schema`` may follow ``version`` (a number or latest) under the subject's mode."""
+    store = _store(request)
+    if not store.versions(subject):
+        return _registry_error(404, 40401, f"Subject '{subject}' not found.")
+    found = store.version(subject, version)
+    if found is None:
+        return _registry_error(404, 40402, f"Version {version} not found.")
+    try:
+        problems = await run_in_threadpool(store.problems, subject, body.schema_, [found])
+    except SchemaError as exc:
+        return _registry_error(422, 42201, str(exc))
+    answer: dict[str, object] = {"is_compatible": not problems}
+    if verbose:
+        answer["messages"] = problems
+    return JSONResponse(answer, media_type=REGISTRY_MEDIA)
 
 
 @router.get("/schemas/ids/{schema_id}", dependencies=[require("registry:read")])
