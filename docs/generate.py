@@ -208,16 +208,21 @@ def topics_page() -> str:
     lines = ["# Topics", "", GENERATED]
     lines += [
         "Every record is Avro in Confluent framing; the schemas are served by the API's "
-        "registry endpoints. Records of one key are in order; names carry "
-        "`VIGIL_TOPIC_PREFIX` (default `vigil`).",
+        "registry endpoints, under the subject `<topic>-value`, and each subject's new "
+        "versions must be BACKWARD compatible (the registry answers 409 otherwise). Names "
+        "carry `VIGIL_TOPIC_PREFIX` (default `vigil`). `vigil topics --format json` gives the "
+        "same table; `vigil tail TOPIC` prints a topic's records, decoded.",
         "",
-        "| topic | key | schema | partitions | kept | what |",
-        "|---|---|---|---|---|---|",
+        "| topic | key | schema | partitions | order | kept | written by | what |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t in CATALOGUE:
         kept = "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days"
         parts = "VIGIL_KAFKA_PARTITIONS" if t.spread else "1"
-        lines.append(f"| `vigil.{t.suffix}` | {t.key} | {t.schema} | {parts} | {kept} | {t.doc} |")
+        lines.append(
+            f"| `vigil.{t.suffix}` | {t.key} | vigil.{t.schema} | {parts} | {t.order} | {kept} "
+            f"| {t.writer} | {t.doc} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ from vigil.cli.notify import channels_app, deliveries_app
 from vigil.cli.project import project_app
 from vigil.cli.relayers import relayers_app
 from vigil.cli.secrets import secrets_app
+from vigil.cli.subscribe import tail
 from vigil.cli.tasks import tasks_app
 from vigil.errors import VigilError
 
@@ -216,7 +217,8 @@ def status(
 def topics(
     fmt: str = typer.Option("table", "--format", help="table | json | csv"),
 ) -> None:
-    """The topic catalogue: names, keys, schemas, partitions, retention."""
+    """The topic catalogue: names, keys, value schemas and their registry subjects, partitions,
+    order, retention, who writes each and what it holds."""
     from vigil.schemas.catalogue import CATALOGUE
 
     check_format(fmt)
@@ -225,14 +227,21 @@ def topics(
         [
             settings.topic(t.suffix),
             t.key,
-            t.schema,
+            f"vigil.{t.schema}",
+            f"{settings.topic(t.suffix)}-value",
             t.partitions(settings.kafka_partitions),
+            t.order,
             "compacted" if t.compacted else f"{t.retention_ms // 86_400_000} days",
+            t.writer,
             t.doc,
         ]
         for t in CATALOGUE
     ]
-    print_rows(["topic", "key", "schema", "partitions", "kept", "what"], rows, fmt)
+    columns = ["topic", "key", "schema", "subject", "partitions", "order", "kept", "writer"]
+    print_rows([*columns, "what"], rows, fmt)
+
+
+app.command()(tail)
 
 
 @app.command()

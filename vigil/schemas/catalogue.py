@@ -16,10 +16,22 @@ class TopicSpec:
     schema: str
     key: str
     doc: str
+    writer: str  # which of vigil's processes and commands write it
     spread: bool = False  # VIGIL_KAFKA_PARTITIONS partitions, else one
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def order(self) -> str:
+        """What order a subscriber sees the records in."""
+        if self.suffix in CO_PARTITIONED[:2]:
+            return "in order per network (per partition with spread: true)"
+        if self.compacted:
+            return "in order per key; the latest per key is kept"
+        if not self.spread:
+            return "one partition: in the order written"
+        return "in order per key (the key picks the partition)"
 
     def partitions(self, spread: int) -> int:
         """Partitions at creation: ``spread`` (VIGIL_KAFKA_PARTITIONS) for spread topics."""
@@ -44,6 +56,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="one record per block with all transactions, receipts and logs; in order per "
         "network, or spread over the partitions by number",
         spread=True,
+        writer="vigil ingest (and vigil backfill)",
     ),
     TopicSpec(
         "chain.transactions",
@@ -51,6 +64,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="network:tx_hash",
         doc="one record per transaction (receipt and logs inside), for subscribers and history",
         spread=True,
+        writer="vigil ingest (and vigil backfill)",
     ),
     TopicSpec(
         "chain.reorgs",
@@ -60,6 +74,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "the ingester found them",
         retention_ms=365 * DAY_MS,
         spread=True,
+        writer="vigil ingest (and vigil backfill --reorg)",
     ),
     TopicSpec(
         "chain.heads",
@@ -69,6 +84,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "each worker releases the match batches it holds for confirmations",
         spread=True,
         retention_ms=DAY_MS,
+        writer="vigil ingest",
     ),
     TopicSpec(
         "chain.checkpoints",
@@ -76,6 +92,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="network",
         doc="last block fully emitted per network (compacted)",
         compacted=True,
+        writer="vigil ingest (and vigil backfill --reorg)",
     ),
     TopicSpec(
         "forta.alerts",
@@ -84,6 +101,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="Forta alerts from the API poller and the Local Mode webhook (repeats possible)",
         spread=True,
         retention_ms=30 * DAY_MS,
+        writer="vigil ingest (Forta API poller), vigil serve (Local Mode webhook)",
     ),
     TopicSpec(
         "forta.metrics",
@@ -91,6 +109,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="bot_id",
         doc="bot metric summaries reported by scan nodes in Local Mode",
         retention_ms=30 * DAY_MS,
+        writer="vigil serve (Local Mode webhook)",
     ),
     TopicSpec(
         "monitor.matches",
@@ -99,6 +118,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="one record per (monitor, transaction) match",
         spread=True,
         retention_ms=30 * DAY_MS,
+        writer="vigil worker; vigil runner for monitors with a custom filter",
     ),
     TopicSpec(
         "monitor.match-batches",
@@ -106,6 +126,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="monitor_id",
         doc="the matches of one monitor in one block, for notification",
         spread=True,
+        writer="vigil worker; vigil runner for monitors with a custom filter",
     ),
     TopicSpec(
         "monitor.filter-requests",
@@ -115,6 +136,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "them onto monitor.matches and monitor.match-batches",
         spread=True,
         retention_ms=7 * DAY_MS,
+        writer="vigil worker",
     ),
     TopicSpec(
         "monitor.suppressed",
@@ -123,6 +145,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="matches that notified no one (alert threshold not reached, or within the timeout)",
         spread=True,
         retention_ms=30 * DAY_MS,
+        writer="vigil worker",
     ),
     TopicSpec(
         "notify.deliveries",
@@ -131,6 +154,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="one record per (match, channel) delivery outcome",
         spread=True,
         retention_ms=30 * DAY_MS,
+        writer="vigil worker; vigil runner (context.notify)",
     ),
     TopicSpec(
         "dlq",
@@ -138,6 +162,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="record id",
         doc="records that failed, and deliveries that failed after their last retry (resendable)",
         retention_ms=30 * DAY_MS,
+        writer="vigil worker, vigil runner",
     ),
     TopicSpec(
         "config.monitors",
@@ -145,6 +170,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="monitor_id",
         doc="monitor changes from `vigil apply`, pause and resume; latest per id (compacted)",
         compacted=True,
+        writer="vigil apply, the API (PUT/DELETE, pause, resume)",
     ),
     TopicSpec(
         "tasks.requests",
@@ -152,6 +178,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="run_id",
         doc="requests to run a task (manual, schedule, webhook, monitor); one run per run id",
         spread=True,
+        writer="vigil serve (manual and webhook runs), vigil worker (monitor triggers), "
+        "vigil runner (schedules)",
     ),
     TopicSpec(
         "scheduler.ticks",
@@ -159,6 +187,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="tick",
         doc="the scheduler's ticks, every VIGIL_TICK_INTERVAL seconds; schedules match them",
         retention_ms=DAY_MS,
+        writer="vigil runner (the ticker that holds the lead)",
     ),
     TopicSpec(
         "tasks.runs",
@@ -167,6 +196,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="task runs: pending when started, then how each ended (secrets redacted)",
         spread=True,
         retention_ms=30 * DAY_MS,
+        writer="vigil runner; vigil worker (before-notify hooks)",
     ),
     TopicSpec(
         "config.tasks",
@@ -174,6 +204,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="task_id",
         doc="task changes from `vigil apply` (config and code); latest per id (compacted)",
         compacted=True,
+        writer="vigil apply, the API (PUT/DELETE)",
     ),
     TopicSpec(
         "tasks.versions",
@@ -181,6 +212,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="task_id:version",
         doc="every version of every task, kept (compacted by version): a run names its own",
         compacted=True,
+        writer="vigil apply, the API (PUT)",
     ),
     TopicSpec(
         "relayer.requests",
@@ -188,6 +220,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="relayer_id",
         doc="sends and replacements asked of a relayer, in order; its owner does each once",
         retention_ms=30 * DAY_MS,
+        writer="vigil serve (Relay API), vigil runner (tasks' context.relayer)",
     ),
     TopicSpec(
         "relayer.transactions",
@@ -196,6 +229,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         doc="every relayer transaction after each change of status, in order per relayer; "
         "the owner rebuilds its nonces from it",
         retention_ms=365 * DAY_MS,
+        writer="vigil runner (the relayer owner)",
     ),
     TopicSpec(
         "config.channels",
@@ -203,6 +237,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="channel_id",
         doc="notification channel changes from `vigil apply`; latest per id (compacted)",
         compacted=True,
+        writer="vigil apply, the API (PUT/DELETE)",
     ),
 )
 
