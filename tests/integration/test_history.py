@@ -38,6 +38,7 @@ def produce_block_18m(settings: Settings, codec: Codec, kafka: str) -> dict[str,
         ("forta.alerts", "FortaAlert", golden("FortaAlert")),
         ("forta.metrics", "FortaBotMetric", golden("FortaBotMetric")),
         ("relayer.transactions", "RelayerTransaction", golden("RelayerTransaction")),
+        ("replays", "ReplayMatch", golden("ReplayMatch")),
     ):
         sink.send(
             settings.topic(suffix),
@@ -63,6 +64,7 @@ def counts(client: Any) -> dict[str, int]:
         "forta_alerts",
         "forta_bot_metrics",
         "relayer_transactions",
+        "replays",
     )
     return {t: run_readonly(client, f"SELECT count() FROM {t} FINAL").rows[0][0] for t in tables}
 
@@ -90,10 +92,11 @@ def test_sink_writes_every_table_once_even_when_records_repeat(
         "forta_alerts": 1,
         "forta_bot_metrics": 1,
         "relayer_transactions": 1,
+        "replays": 1,
     }
     wait_for(lambda: sink.step(200) >= 0 and counts(client) == expected, 60, "history rows")
     produce_block_18m(settings, codec, kafka)  # a replay of the same records
-    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 394, 60, "replay")
+    wait_for(lambda: sink.step(200) == 0 and sum(sink.inserted.values()) >= 2 * 411, 60, "replay")
     assert counts(client) == expected
     failed = run_readonly(client, "SELECT count() FROM transactions FINAL WHERE status = 0").rows[
         0

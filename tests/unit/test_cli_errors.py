@@ -31,6 +31,36 @@ def vigil(*args: str) -> subprocess.CompletedProcess[str]:
             ["monitors", "test"],
             "error: Missing argument 'monitor_file'. (see `vigil monitors test --help`)",
         ),
+        (
+            ["replay", "--monitor", "token-transfers"],
+            "error: give either --blocks A..B or --since TIME --until TIME",
+        ),
+        (
+            ["replay", "--monitor", "token-transfers", "--blocks", "9..1"],
+            "error: --blocks: expected A..B with A <= B, got '9..1'",
+        ),
+        (
+            ["replay", "--monitor", "token-transfers", "--blocks", "1-9"],
+            "error: --blocks: expected A..B such as 18000000..18000100, got '1-9'",
+        ),
+        (
+            ["replay", "--monitor", "token-transfers", "--since", "2026-11-30T00:00:00Z"],
+            "error: --since and --until go together: give both",
+        ),
+        (
+            ["replay", "--monitor", "forta-phishing", "--blocks", "1..2"],
+            "error: --monitor: forta-phishing watches Forta alerts; replays run blocks through "
+            "chain monitors (`vigil monitors test --alerts` tests a Forta monitor)",
+        ),
+        (
+            ["replay", "--monitor", "nope", "--blocks", "1..2"],
+            "error: --monitor: no monitor 'nope' in examples; it has: forta-phishing, "
+            "ownership, token-transfers",
+        ),
+        (
+            ["replay", "--monitor", "token-transfers", "--blocks", "1..2", "--source", "s3"],
+            "error: --source: expected one of history, kafka, rpc, got 's3'",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], expected: str) -> None:

@@ -161,17 +161,23 @@ def test_a_checkpoint_written_before_the_window_reads_with_an_empty_one() -> Non
 RELEASED = GOLDEN / "released"
 
 
-@pytest.mark.parametrize("name", loader.schema_names())
+RELEASED_NAMES = sorted(
+    {p.name.removeprefix("vigil.").removesuffix(".avsc") for p in RELEASED.glob("*/*.avsc")}
+)
+
+
+@pytest.mark.parametrize("name", RELEASED_NAMES)
 def test_every_schema_reads_what_every_release_and_earlier_version_wrote(name: str) -> None:
     """BACKWARD_TRANSITIVE: a subscriber on today's schema reads any record vigil ever
-    wrote (a released version's, and the earlier versions kept in previous/)."""
+    wrote (a released version's, and the earlier versions kept in previous/). A schema
+    added since the last release has nothing to read yet; one removed would break its
+    subscribers (the codec cannot load it)."""
     from vigil.schemas.registry import incompatibilities
 
     current = json.dumps(loader.expanded(name))
     earlier = [p.read_text() for p in sorted(RELEASED.glob(f"*/vigil.{name}.avsc"))]
     if (GOLDEN / "previous" / f"vigil.{name}.v1.avsc").exists():
         earlier.append(json.dumps(_previous(name)))
-    assert earlier, f"{name} is in no release: run `make release-schemas` when releasing"
     for text in earlier:
         assert incompatibilities(current, text) == []
 

@@ -69,7 +69,14 @@ def stack_codec(settings: Settings) -> Any:
 
 
 def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
-    """Read-only SQL through the running API (chDB opens in one process), else directly.
+    """Read-only SQL through the running API (chDB opens in one process), else directly."""
+    columns, rows = history_asker(settings)(query)
+    return list(columns), list(rows)
+
+
+def history_asker(settings: Settings) -> Any:
+    """A function running read-only SQL over the history: through the running API (chDB
+    opens in one process), else directly; the way is chosen once, at the first query.
 
     The API must be this data dir's instance: one that answers with another instance's id
     is refused; with no instance in the data dir, the answer says whose history it is."""
@@ -83,7 +90,6 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
         health = httpx.get(f"{settings.api_url}/health", headers=headers, timeout=5).json()
     except (httpx.HTTPError, ValueError):
         health = None
-    response = None
     if isinstance(health, dict) and not headers:
         raise VigilError(
             f"the API at {settings.api_url} needs an API key: set VIGIL_API_KEY to a key with "
@@ -105,35 +111,42 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
                 highlight=False,
                 soft_wrap=True,
             )
-        try:
-            response = httpx.post(
-                f"{settings.api_url}/sql", json={"query": query}, headers=headers, timeout=120
-            )
-        except httpx.HTTPError as exc:
-            raise VigilError(f"{where}: the query got no answer: {exc}") from None
-    if response is not None:
-        if response.status_code != 200:
-            raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
-        body = response.json()
-        return body["columns"], body["rows"]
+        http = httpx.Client(headers=headers, timeout=120)
+
+        def through_api(query: str) -> tuple[list[str], list[list[Any]]]:
+            try:
+                response = http.post(f"{settings.api_url}/sql", json={"query": query})
+            except httpx.HTTPError as exc:
+                raise VigilError(f"{where}: the query got no answer: {exc}") from None
+            if response.status_code != 200:
+                raise VigilError(f"SQL failed: {response.json().get('detail', response.text)}")
+            body = response.json()
+            return body["columns"], body["rows"]
+
+        return through_api
     from vigil.config.urls import redact
     from vigil.connectors.history.query import connect, run_readonly
 
     client = connect(settings.clickhouse, settings.clickhouse_database)
-    try:
-        result = run_readonly(client, query, limits=settings.sql_limits)
-    except HistoryError as exc:
-        unknown = "UNKNOWN_TABLE" in str(exc) or "Code: 60." in str(exc)
-        if unknown and not client.query("SHOW TABLES").result_rows:
-            dsn = settings.clickhouse
-            shown = dsn if dsn.startswith("chdb://") else redact(dsn)  # a path holds no secret
-            raise VigilError(
-                f"no history at {shown} (database "
-                f"{settings.clickhouse_database}) yet: is VIGIL_DATA_DIR ({settings.data_dir}) "
-                "the data dir of a vigil that has run? `vigil up` makes the tables"
-            ) from None
-        raise
-    return result.columns, [list(r) for r in result.rows]
+
+    def directly(query: str) -> tuple[list[str], list[list[Any]]]:
+        try:
+            result = run_readonly(client, query, limits=settings.sql_limits)
+        except HistoryError as exc:
+            unknown = "UNKNOWN_TABLE" in str(exc) or "Code: 60." in str(exc)
+            if unknown and not client.query("SHOW TABLES").result_rows:
+                dsn = settings.clickhouse
+                shown = dsn if dsn.startswith("chdb://") else redact(dsn)  # a path: no secret
+                raise VigilError(
+                    f"no history at {shown} (database "
+                    f"{settings.clickhouse_database}) yet: is VIGIL_DATA_DIR "
+                    f"({settings.data_dir}) the data dir of a vigil that has run? `vigil up` "
+                    "makes the tables"
+                ) from None
+            raise
+        return result.columns, [list(r) for r in result.rows]
+
+    return directly
 
 
 FORMATS = ("table", "json", "csv")

@@ -24,6 +24,7 @@ from vigil.cli.monitors import monitors_app
 from vigil.cli.notify import channels_app, deliveries_app
 from vigil.cli.project import project_app
 from vigil.cli.relayers import relayers_app
+from vigil.cli.replay import replay
 from vigil.cli.secrets import secrets_app
 from vigil.cli.subscribe import tail
 from vigil.cli.tasks import tasks_app
@@ -242,6 +243,7 @@ def topics(
 
 
 app.command()(tail)
+app.command()(replay)
 
 
 @app.command()

@@ -232,6 +232,16 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         writer="vigil runner (the relayer owner)",
     ),
     TopicSpec(
+        "replays",
+        "ReplayMatch",
+        key="replay_id",
+        doc="the matches each `vigil replay` found, tagged with its replay id (a dry run "
+        "notifies no one; --notify sends through monitor.match-batches)",
+        spread=True,
+        retention_ms=30 * DAY_MS,
+        writer="vigil replay",
+    ),
+    TopicSpec(
         "config.channels",
         "ConfigChange",
         key="channel_id",

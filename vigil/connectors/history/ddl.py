@@ -188,9 +188,11 @@ _RUN_COLUMNS = (
 
 # Migration 8: the tables that grow with the chain are partitioned by month of a time that
 # never changes between a row's versions (ReplacingMergeTree replaces only within a
-# partition), and sorted for the questions users ask: logs by contract and event, matches
-# and suppressed matches by monitor and time. Tables whose time moves between versions
-# (deliveries: each attempt has its own `at`) keep one partition.
+# partition), and sorted for the questions asked of them: the chain by block (replays read
+# ranges of blocks; bloom filters find a contract's logs and an address's transactions),
+# matches and suppressed matches by monitor and time. Tables whose time moves between
+# versions (deliveries: each attempt has its own `at`) keep one partition. Blocks keep where
+# their record is on chain.blocks: vigil's block → offset index, for replays from Kafka.
 _MONTHLY: list[str] = [
     *_rebuilt(
         "blocks",
@@ -198,6 +200,7 @@ _MONTHLY: list[str] = [
             network LowCardinality(String), number UInt64, hash String, parent_hash String,
             timestamp DateTime('UTC'), miner String, gas_limit UInt64, gas_used UInt64,
             base_fee_per_gas Nullable(UInt256), transaction_count UInt32,
+            kafka_partition Int32 DEFAULT -1, kafka_offset Int64 DEFAULT -1,
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(timestamp)
           ORDER BY (network, number, hash)""",
@@ -231,9 +234,10 @@ _MONTHLY: list[str] = [
             address String, topic0 Nullable(String), topic1 Nullable(String),
             topic2 Nullable(String), topic3 Nullable(String), data String,
             retracted UInt8 DEFAULT 0, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
-            INDEX block_hash_index block_hash TYPE bloom_filter GRANULARITY 4
+            INDEX address_index address TYPE bloom_filter GRANULARITY 4,
+            INDEX topic0_index topic0 TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(block_timestamp)
-          ORDER BY (network, address, ifNull(topic0, ''), block_number, block_hash, log_index)""",
+          ORDER BY (network, block_number, block_hash, log_index)""",
         f"{_LOG_COLUMNS}, block_timestamp",
         # the logs' time comes from their transactions (logs had none before)
         "SELECT "
@@ -281,6 +285,14 @@ _MONTHLY: list[str] = [
         _RUN_COLUMNS,
         f"SELECT {_RUN_COLUMNS} FROM task_runs",
     ),
+    """CREATE TABLE IF NOT EXISTS replays (
+        replay_id String, source LowCardinality(String), id String, monitor_id String,
+        network LowCardinality(String), block_number UInt64, block_hash String,
+        transaction_hash String, timestamp DateTime('UTC'), reasons String,
+        matched_addresses Array(String), at DateTime64(3, 'UTC'),
+        inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(at)
+      ORDER BY (replay_id, monitor_id, block_number, id)""",
     """CREATE TABLE IF NOT EXISTS withdrawals (
         network LowCardinality(String), block_number UInt64, block_hash String,
         block_timestamp DateTime('UTC'), `index` UInt64, validator_index UInt64, address String,
@@ -289,7 +301,9 @@ _MONTHLY: list[str] = [
     ) ENGINE = ReplacingMergeTree(inserted_at) PARTITION BY toYYYYMM(block_timestamp)
       ORDER BY (network, block_number, block_hash, `index`)""",
 ]
-MIGRATIONS.append((8, "monthly partitions, sorting keys for users' queries, withdrawals", _MONTHLY))
+MIGRATIONS.append(
+    (8, "monthly partitions, sorting keys for users' queries, withdrawals, replays", _MONTHLY)
+)
 
 # the time column a table's TTL counts from (VIGIL_HISTORY_TTL_DAYS names tables of these)
 TTL_COLUMNS = {
@@ -306,6 +320,7 @@ TTL_COLUMNS = {
     "forta_bot_metrics": "received_at",
     "config_changes": "at",
     "relayer_transactions": "created_at",
+    "replays": "at",
 }
 
 

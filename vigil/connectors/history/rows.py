@@ -312,6 +312,41 @@ def _moment(at: Any) -> datetime:
     return at if isinstance(at, datetime) else datetime.fromtimestamp(at / 1000, UTC)
 
 
+REPLAY_COLUMNS = [
+    "replay_id",
+    "source",
+    "id",
+    "monitor_id",
+    "network",
+    "block_number",
+    "block_hash",
+    "transaction_hash",
+    "timestamp",
+    "reasons",
+    "matched_addresses",
+    "at",
+]
+
+
+def replay_row(record: dict[str, Any]) -> list[Any]:
+    """One match a replay found."""
+    match = record["match"]
+    return [
+        record["replayId"],
+        record["source"],
+        match["id"],
+        match["monitor"]["id"],
+        match["monitor"]["network"],
+        match["blockNumber"],
+        match["blockHash"],
+        match["hash"],
+        _time(match["timestamp"]),
+        json.dumps(match_event(match)["matchReasons"]),
+        match["matchedAddresses"],
+        _moment(record["at"]),
+    ]
+
+
 def suppressed_row(record: dict[str, Any]) -> list[Any]:
     return [
         record["id"],

@@ -34,8 +34,10 @@ RETRACTABLE = (
     ("withdrawals", "block_hash"),
     ("matches", "block_hash"),
 )
+# a block row also says where its record is on chain.blocks (the replays' index)
+BLOCK_COLUMNS = [*rows.BLOCK_COLUMNS, "kafka_partition", "kafka_offset"]
 COLUMNS = {
-    "blocks": rows.BLOCK_COLUMNS,
+    "blocks": BLOCK_COLUMNS,
     "transactions": rows.TX_COLUMNS,
     "logs": rows.LOG_COLUMNS,
     "withdrawals": rows.WITHDRAWAL_COLUMNS,
@@ -48,7 +50,7 @@ class Batch:
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[list[str], list[list[Any]]]] = {
-            "blocks": (rows.BLOCK_COLUMNS, []),
+            "blocks": (BLOCK_COLUMNS, []),
             "transactions": (rows.TX_COLUMNS, []),
             "logs": (rows.LOG_COLUMNS, []),
             "withdrawals": (rows.WITHDRAWAL_COLUMNS, []),
@@ -62,13 +64,15 @@ class Batch:
             "reorgs": (rows.REORG_COLUMNS, []),
             "task_runs": (rows.TASK_RUN_COLUMNS, []),
             "relayer_transactions": (rows.RELAYER_TX_COLUMNS, []),
+            "replays": (rows.REPLAY_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
 
-    def add(self, kind: str, value: Any) -> None:
-        """Add one decoded record of schema ``kind`` to its table's rows."""
+    def add(self, kind: str, value: Any, at: tuple[int, int] = (-1, -1)) -> None:
+        """Add one decoded record of schema ``kind`` (at partition and offset ``at``) to its
+        table's rows."""
         if kind == "Block":
-            self.rows["blocks"][1].append(rows.block_row(value))
+            self.rows["blocks"][1].append([*rows.block_row(value), *at])
             self.rows["withdrawals"][1].extend(rows.withdrawal_rows(value))
         elif kind == "Transaction":
             tx_row, log_rows = rows.transaction_rows(value)
@@ -90,6 +94,8 @@ class Batch:
             self.rows["task_runs"][1].append(rows.task_run_row(value))
         elif kind == "RelayerTransaction":
             self.rows["relayer_transactions"][1].append(rows.relayer_tx_row(value))
+        elif kind == "ReplayMatch":
+            self.rows["replays"][1].append(rows.replay_row(value))
         elif kind == "FortaBotMetric":
             self.rows["forta_bot_metrics"][1].append(rows.metric_row(value))
         else:
@@ -119,6 +125,7 @@ class HistorySink:
             settings.topic("forta.alerts"): "FortaAlert",
             settings.topic("forta.metrics"): "FortaBotMetric",
             settings.topic("relayer.transactions"): "RelayerTransaction",
+            settings.topic("replays"): "ReplayMatch",
         }
         # the connectors sit below streams.kafka: the security options come from the settings
         self.consumer = KafkaConsumer(
@@ -175,7 +182,8 @@ class HistorySink:
             for record in records:
                 where = f"{tp.topic}[{tp.partition}]@{record.offset}"
                 try:
-                    batch.add(kind, self.codec.decode(record.value, kind, where=where))
+                    value = self.codec.decode(record.value, kind, where=where)
+                    batch.add(kind, value, (tp.partition, record.offset))
                 except SerializationError as exc:
                     self.failures += 1
                     log.error("history: skipping %s", exc)
