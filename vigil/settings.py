@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     relayer_poll: float = Field(
         default=1.0, gt=0, le=60, description="seconds between a relayer owner's chain checks"
     )
+    history_batch_rows: int = Field(
+        default=50_000, ge=1, description="the history sink inserts once this many records came"
+    )
+    history_batch_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="... or this many seconds after a batch's first record (ClickHouse wants "
+        "few, large inserts)",
+    )
     history_ttl_days: dict[str, int] = Field(
         default_factory=dict,
         description='JSON object {"table": days}: history rows older than this go, at merges '

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -267,3 +268,41 @@ def test_a_ttl_per_table_is_set_changed_and_removed(clickhouse: Any) -> None:
     assert ttl("logs") == "toDateTime(block_timestamp) + toIntervalDay(7)" and not ttl("deliveries")
     with pytest.raises(SettingsError, match="VIGIL_HISTORY_TTL_DAYS: no history table 'log'"):
         apply_ttl(clickhouse, {"log": 7})
+
+
+def test_the_sink_batches_by_time_and_by_size(
+    settings: Settings, kafka: str, clickhouse: Any
+) -> None:
+    """Records that come within a batch's time go in one insert; a full batch goes at once."""
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    migrate(clickhouse)
+    topic = settings.topic("dlq")
+    out = producer(settings, kafka)
+
+    def send(n: int) -> None:
+        value = codec.encode(topic, "DeadLetter", {**golden("DeadLetter"), "id": f"dl{n}"})
+        out.send(topic, key=f"dl{n}".encode(), value=value)
+        out.flush()
+
+    timed = settings.model_copy(update={"history_batch_seconds": 3.0, "history_batch_rows": 100})
+    sink = HistorySink(timed, kafka, clickhouse, codec, threading.Lock())
+    wait_for(lambda: sink.consumer.assignment() or sink.step(100) or None, 30, "an assignment")
+    send(0)
+    answer: list[int] = []
+    stepping = threading.Thread(target=lambda: answer.append(sink.step(5_000)))
+    stepping.start()
+    time.sleep(1.5)  # the step has read the first record by now, most likely alone
+    send(1)  # within the first record's 3 s: the same batch
+    stepping.join(30)
+    assert answer == [2] and sink.inserted["dead_letters"] == 2
+    sink.consumer.close()
+
+    sized = settings.model_copy(update={"history_batch_seconds": 60.0, "history_batch_rows": 3})
+    sink = HistorySink(sized, kafka, clickhouse, codec, threading.Lock())
+    for n in range(2, 5):
+        send(n)
+    rows = wait_for(lambda: sink.step(5_000) or None, 30, "a full batch")  # not after 60 s
+    assert rows == 3
+    sink.consumer.close()
+    out.close()

@@ -67,6 +67,7 @@ class Batch:
             "replays": (rows.REPLAY_COLUMNS, []),
         }
         self.retractions: list[dict[str, Any]] = []
+        self.records = 0
 
     def add(self, kind: str, value: Any, at: tuple[int, int] = (-1, -1)) -> None:
         """Add one decoded record of schema ``kind`` (at partition and offset ``at``) to its
@@ -146,6 +147,8 @@ class HistorySink:
         for topic in self.kinds:  # metadata first, as streams.kafka.subscribe says why
             self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe(list(self.kinds))
+        self.batch_rows = settings.history_batch_rows
+        self.batch_seconds = settings.history_batch_seconds
         self.stopping = threading.Event()
         self.inserted: dict[str, int] = {}
         self.failures = 0
@@ -175,9 +178,9 @@ class HistorySink:
             [*row, int((row[network], row[block]) in orphaned)] for row in data
         ]
 
-    def _batch(self, polled: dict[Any, list[Any]]) -> Batch:
-        batch = Batch()
+    def _batch(self, polled: dict[Any, list[Any]], batch: Batch) -> Batch:
         for tp, records in polled.items():
+            batch.records += len(records)
             kind = self.kinds[tp.topic]
             for record in records:
                 where = f"{tp.topic}[{tp.partition}]@{record.offset}"
@@ -218,12 +221,25 @@ class HistorySink:
         )
 
     def step(self, timeout_ms: int = 500) -> int:
-        """Poll once, insert what came, commit; returns the rows inserted."""
-        polled = self.consumer.poll(timeout_ms=timeout_ms)
-        metrics.HISTORY_LAG.set(self.lag())
-        if not polled:
+        """Poll until a batch is full (``batch_rows`` records) or ``batch_seconds`` have passed
+        since its first record, insert it, commit; returns the rows inserted. ClickHouse
+        wants few, large inserts: one per second at most, by default."""
+        batch = Batch()
+        deadline: float | None = None
+        while True:
+            wait = timeout_ms if deadline is None else max(0, deadline - time.monotonic()) * 1000
+            polled = self.consumer.poll(timeout_ms=int(wait))
+            metrics.HISTORY_LAG.set(self.lag())
+            if polled:
+                self._batch(polled, batch)
+                if deadline is None:
+                    deadline = time.monotonic() + self.batch_seconds
+            if deadline is None or batch.records >= self.batch_rows:
+                break
+            if time.monotonic() >= deadline:
+                break
+        if not batch.records:
             return 0
-        batch = self._batch(polled)
         if batch.retractions:  # before the inserts: rows of an orphaned block go in marked
             self._orphaned().update((r["network"], r["hash"]) for r in batch.retractions)
         count = 0
