@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python benchmarks/tasks.py
 	$(BIN)/python benchmarks/filters.py
 	$(BIN)/python benchmarks/relayer.py
+	$(BIN)/python benchmarks/replay.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil

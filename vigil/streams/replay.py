@@ -148,15 +148,16 @@ class Replay:
         self.chain_id = networks[self.network].chain_id
         self.first, self.last, self.source = first, last, source
         self.ask, self.bootstrap, self.codec = ask, bootstrap, codec
-        self.matcher = Matcher(
-            [_unpaused(compile_monitor(m, self.chain_id)) for m in monitors]  # paused too
-        )
+        compiled = [_unpaused(compile_monitor(m, self.chain_id)) for m in monitors]  # paused too
+        self.matcher = Matcher(compiled)
+        self.addresses = {a for m in compiled for a in m.addresses}
+        self.held: history_blocks.Span | None = None
 
     def total(self) -> tuple[int, int]:
         """Blocks and transactions the source is expected to give (for the progress bar)."""
         if self.source == "rpc" or self.ask is None:
             return self.last - self.first + 1, 0
-        held = history_blocks.span(self.ask, self.network, self.first, self.last)
+        held = self.held = history_blocks.span(self.ask, self.network, self.first, self.last)
         if not held.count:
             raise ReplayError(
                 f"history holds no block of {self.network} in {self.first}..{self.last}: "
@@ -164,11 +165,22 @@ class Replay:
             )
         return held.count, held.transactions
 
+    def total_held(self) -> history_blocks.Span:
+        self.total()
+        assert self.held is not None
+        return self.held
+
     def blocks(self) -> Iterator[Block]:
         if self.source == "history":
             assert self.ask is not None
+            # only the transactions that touch the monitors' addresses: no other can match
             yield from history_blocks.read_blocks(
-                self.ask, self.network, self.chain_id, self.first, self.last
+                self.ask,
+                self.network,
+                self.chain_id,
+                self.first,
+                self.last,
+                addresses=self.addresses,
             )
         elif self.source == "kafka":
             yield from self._from_kafka()
@@ -185,6 +197,8 @@ class Replay:
             found.transactions += len(block["transactions"])
             if on_block is not None:
                 on_block(block)
+        if self.source == "history":  # its blocks carry only the transactions that could match
+            found.transactions = (self.held or self.total_held()).transactions
         found.seconds = time.perf_counter() - started
         found.matches.sort(key=lambda m: m["blockNumber"])  # stable: transaction order stays
         return found

@@ -8,7 +8,8 @@ numbers as decimal strings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +27,23 @@ _TRANSACTIONS = (
     "toString(value), nonce, input, gas, toString(gas_price), toString(max_fee_per_gas), "
     "toString(max_priority_fee_per_gas), status, gas_used, toString(effective_gas_price), "
     "contract_address, log_count FROM transactions FINAL WHERE network = '{network}' "
-    "AND block_number BETWEEN {first} AND {last} AND retracted = 0 "
+    "AND block_number BETWEEN {first} AND {last} AND retracted = 0{only} "
     "ORDER BY block_number, transaction_index"
 )
 _LOGS = (
     "SELECT block_hash, transaction_hash, log_index, address, topic0, topic1, topic2, topic3, "
     "data FROM logs FINAL WHERE network = '{network}' AND block_number BETWEEN {first} "
-    "AND {last} AND retracted = 0 ORDER BY block_number, log_index"
+    "AND {last} AND retracted = 0{only} ORDER BY block_number, log_index"
 )
+# the transactions that touch one of the addresses: sent from or to one, or with a log of one
+_TOUCHING = (
+    "(`from` IN ({addresses}) OR `to` IN ({addresses}) OR hash IN (SELECT transaction_hash "
+    "FROM logs WHERE network = '{network}' AND block_number BETWEEN {first} AND {last} "
+    "AND address IN ({addresses})))"
+)
+_NETWORK = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+MAX_PUSHED = 2_000  # addresses in one query at most (ClickHouse's max_query_size is 256 KiB)
+_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,15 @@ class Span:
     transactions: int
 
 
+def _network(network: str) -> str:
+    if not _NETWORK.match(network):
+        raise ValueError(f"expected a network name such as mainnet, got {network!r}")
+    return network
+
+
 def span(ask: Ask, network: str, first: int, last: int) -> Span:
     """How much of [first, last] history holds for ``network`` (canonical blocks)."""
+    _network(network)
     [[count, low, high, txs]] = ask(
         "SELECT count(), min(number), max(number), sum(transaction_count) FROM blocks FINAL "
         f"WHERE network = '{network}' AND number BETWEEN {int(first)} AND {int(last)} "
@@ -60,6 +77,7 @@ def span(ask: Ask, network: str, first: int, last: int) -> Span:
 def offsets(ask: Ask, network: str, first: int, last: int) -> dict[int, tuple[int, int]]:
     """vigil's block → offset index: per chain.blocks partition, the first and last offset of
     the range's canonical blocks (blocks the sink stored before the index have none)."""
+    _network(network)
     found = ask(
         "SELECT kafka_partition, min(kafka_offset), max(kafka_offset) FROM blocks FINAL "
         f"WHERE network = '{network}' AND number BETWEEN {int(first)} AND {int(last)} "
@@ -70,6 +88,7 @@ def offsets(ask: Ask, network: str, first: int, last: int) -> dict[int, tuple[in
 
 def canonical_hashes(ask: Ask, network: str, first: int, last: int) -> dict[int, str]:
     """Block number → hash of the canonical block history holds, over [first, last]."""
+    _network(network)
     found = ask(
         f"SELECT number, hash FROM blocks FINAL WHERE network = '{network}' "
         f"AND number BETWEEN {int(first)} AND {int(last)} AND retracted = 0"
@@ -82,15 +101,44 @@ def _opt(value: Any) -> str | None:
 
 
 def read_blocks(
-    ask: Ask, network: str, chain_id: int, first: int, last: int, page: int = 50
+    ask: Ask,
+    network: str,
+    chain_id: int,
+    first: int,
+    last: int,
+    page: int = 200,
+    addresses: Collection[str] | None = None,
 ) -> Iterator[Block]:
     """The canonical Block records of ``network`` in [first, last], ``page`` blocks per
-    query (three queries a page: blocks, transactions, logs)."""
+    query (three queries a page: blocks, transactions, logs).
+
+    With ``addresses``, a block holds only the transactions that touch one of them (from,
+    to, or a log's address), with all their logs: the others cannot match a monitor of those
+    addresses, so ClickHouse leaves them out (the matcher's address index, pushed down)."""
+    _network(network)
+    only = ""
+    if addresses is not None and len(addresses) <= MAX_PUSHED:
+        listed = sorted({a.lower() for a in addresses})
+        bad = [a for a in listed if not _ADDRESS.match(a)]
+        if bad:
+            raise ValueError(f"expected 0x-prefixed 40-hex-digit addresses, got {bad[0]!r}")
+        only = ", ".join(f"'{a}'" for a in listed) or "''"
     for low in range(first, last + 1, page):
         high = min(last, low + page - 1)
-        where = {"network": network, "first": int(low), "last": int(high)}
+        where = {"network": network, "first": int(low), "last": int(high), "only": ""}
+        if only:
+            touching = _TOUCHING.format(addresses=only, **where)
+            where["only"] = f" AND {touching}"
+            logs_where = {
+                **where,
+                "only": " AND transaction_hash IN (SELECT hash FROM transactions WHERE "
+                f"network = '{network}' AND block_number BETWEEN {int(low)} AND {int(high)} "
+                f"AND {touching})",
+            }
+        else:
+            logs_where = where
         logs: dict[str, list[Log]] = {}
-        for block_hash, tx_hash, index, address, *topics, data in ask(_LOGS.format(**where)):
+        for block_hash, tx_hash, index, address, *topics, data in ask(_LOGS.format(**logs_where)):
             logs.setdefault(f"{block_hash}:{tx_hash}", []).append(
                 {
                     "address": address,
