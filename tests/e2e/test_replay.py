@@ -50,6 +50,51 @@ def test_replays_match_live_show_diffs_and_never_notify_twice(running: Running) 
         found = _replay(running, "--blocks", blocks, "--source", source, "--format", "json")
         assert sorted(e["id"] for e in found["matches"]) == recorded, source
         assert found["blocks"] == last - first + 1 and found["source"] == source
+    # `monitors test` reads the range from history, and one transaction too
+    tested = run_vigil(
+        settings,
+        "monitors",
+        "test",
+        "large",
+        "--network",
+        "anvil",
+        "--blocks",
+        blocks,
+        "--format",
+        "json",
+    )
+    assert tested.returncode == 0 and "read from history (3)" in tested.stderr, tested.stderr
+    assert sorted(e["id"] for e in json.loads(tested.stdout)) == recorded
+    tx_hash = found["matches"][0]["hash"]
+    tested = run_vigil(
+        settings,
+        "monitors",
+        "test",
+        "large",
+        "--network",
+        "anvil",
+        "--tx",
+        tx_hash,
+        "--format",
+        "json",
+    )
+    assert tested.returncode == 0 and "read from history (1)" in tested.stderr, tested.stderr
+    assert [e["hash"] for e in json.loads(tested.stdout)] == [tx_hash]
+    # a block before the stack's start is not in history: the node answers
+    before = run_vigil(
+        settings,
+        "monitors",
+        "test",
+        "large",
+        "--network",
+        "anvil",
+        "--block",
+        str(first - 1),
+        "--format",
+        "json",
+    )
+    assert before.returncode == 0 and "fetched from the nodes of anvil (1)" in before.stderr
+
     kept = wait_for(
         lambda: (
             running.sql("SELECT count(DISTINCT replay_id), count() FROM replays FINAL") == [[3, 6]]

@@ -32,6 +32,33 @@ def vigil(*args: str) -> subprocess.CompletedProcess[str]:
             "error: Missing argument 'monitor_file'. (see `vigil monitors test --help`)",
         ),
         (
+            ["monitors", "test", "token-transfers", "--tx", "0x" + "ab" * 32],
+            "error: --block and --tx need --network NAME",
+        ),
+        (
+            [
+                "monitors",
+                "test",
+                "token-transfers",
+                "--network",
+                "mainnet",
+                "--block",
+                "1",
+                "--tx",
+                "0x" + "ab" * 32,
+            ],
+            "error: with --network, give one of --block N, --blocks A..B or --tx HASH",
+        ),
+        (
+            ["monitors", "test", "token-transfers", "--network", "mainnet", "--tx", "0xab"],
+            "error: --tx: expected a 0x-prefixed 64-hex-digit hash, got '0xab'",
+        ),
+        (
+            ["monitors", "test", "nope"],
+            "error: 'nope' is neither a monitor file nor a monitor of examples; it has: "
+            "forta-phishing, ownership, token-transfers",
+        ),
+        (
             ["replay", "--monitor", "token-transfers"],
             "error: give either --blocks A..B or --since TIME --until TIME",
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,17 +77,23 @@ def _local_filter(monitor: Any) -> Any:
 
 @monitors_app.command("test")
 def monitors_test(
-    monitor_file: Path = typer.Argument(..., help="a monitor YAML file (no project needed)"),
-    blocks: Path = typer.Option(
+    monitor_file: str = typer.Argument(
+        ..., help="a monitor YAML file (no project needed), or a monitor id of the project"
+    ),
+    blocks: str = typer.Option(
         None,
         "--blocks",
-        help="JSON: a block or an array of blocks in eth_getBlockByNumber(…, true) shape",
+        help="JSON file: a block or an array of blocks in eth_getBlockByNumber(…, true) shape; "
+        "with --network: a range A..B",
     ),
     receipts: Path = typer.Option(
         None, "--receipts", help="JSON array of receipts in eth_getBlockReceipts shape"
     ),
-    network: str = typer.Option(None, "--network", help="fetch from this project network"),
+    network: str = typer.Option(
+        None, "--network", help="a project network: its blocks from history, else its nodes"
+    ),
     block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
+    tx: str = typer.Option(None, "--tx", help="with --network: one transaction, by hash"),
     alerts: Path = typer.Option(
         None,
         "--alerts",
@@ -95,42 +102,32 @@ def monitors_test(
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
     """Run one monitor over blocks (or alerts), without Kafka, with the worker's matching code
-    (and its custom filter, in the local sandbox: kept matches carry their metadata)."""
-    from vigil.config.loader import load_monitor_file, load_project
+    (and its custom filter, in the local sandbox: kept matches carry their metadata). With
+    --network, the blocks come from history when it holds them all, else from the nodes."""
     from vigil.processors.checks import check_monitor
     from vigil.processors.replay import load_blocks, run_monitor
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    monitor = check_monitor(load_monitor_file(monitor_file))
+    monitor = check_monitor(_monitor(monitor_file))
     if monitor.is_forta or alerts is not None:
         _test_forta(monitor, alerts, fmt)
         return
-    if (blocks is None) == (network is None):
-        raise VigilError("give either --blocks FILE [--receipts FILE] or --network NAME --block N")
-    if blocks is not None:
-        pairs = load_blocks(blocks, receipts)
+    if network is None and (block is not None or tx is not None):
+        raise VigilError("--block and --tx need --network NAME")
+    if network is None and blocks is None:
+        raise VigilError(
+            "give either --blocks FILE [--receipts FILE] or --network NAME with --block N, "
+            "--blocks A..B or --tx HASH"
+        )
+    if network is None:
+        path = Path(blocks)
+        pairs = load_blocks(path, receipts)
         if receipts is None:
-            _receipts_needed(monitor, blocks)
+            _receipts_needed(monitor, path)
         events = run_monitor(monitor, pairs, keep=_local_filter(monitor))
     else:
-        if block is None:
-            raise VigilError("--network needs --block N")
-        from vigil.streams.evm.ingester import fetch_blocks
-        from vigil.streams.evm.rpc import RpcPool
-
-        networks = load_project(settings().project_dir).config.networks
-        if network not in networks:
-            raise VigilError(
-                f"--network: unknown network {network!r}; the project defines: "
-                f"{', '.join(sorted(networks)) or 'none'}"
-            )
-        pool = RpcPool.for_network(network, networks[network], settings())
-        try:
-            pairs = fetch_blocks(pool, [block])
-        finally:
-            pool.close()
-        events = run_monitor(monitor, pairs, require_receipts=True, keep=_local_filter(monitor))
+        events = _from_network(monitor, network, blocks, block, tx)
     if fmt == "json":
         print(json.dumps(events))
         return
@@ -148,6 +145,109 @@ def monitors_test(
         )
         table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
     console.print(table)
+
+
+def _monitor(given: str) -> Any:
+    """The monitor in file ``given``, or the project's monitor of that id."""
+    from vigil.config.loader import load_monitor_file, load_project
+
+    path = Path(given)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_monitor_file(path)
+    project = load_project(settings().project_dir)
+    found = {m.id: m for m in project.monitors}
+    if given not in found:
+        raise VigilError(
+            f"{given!r} is neither a monitor file nor a monitor of {project.root}; it has: "
+            f"{', '.join(sorted(found)) or 'none'}"
+        )
+    return found[given]
+
+
+def _from_network(
+    monitor: Any, network: str, blocks: str | None, block: int | None, tx: str | None
+) -> list[dict[str, Any]]:
+    """The monitor over a network's blocks: read from history when it holds them all (fast,
+    and for blocks the node pruned), else fetched from the network's nodes."""
+    from vigil.cli.replay import block_range
+    from vigil.config.loader import load_project
+    from vigil.processors.matching import compile_monitor
+    from vigil.processors.replay import run_monitor_on
+    from vigil.schemas.evm import block_record
+    from vigil.streams.evm.ingester import fetch_blocks
+    from vigil.streams.evm.rpc import RpcPool
+
+    if sum(x is not None for x in (blocks, block, tx)) != 1:
+        raise VigilError("with --network, give one of --block N, --blocks A..B or --tx HASH")
+    if tx is not None and not re.fullmatch(r"0x[0-9a-fA-F]{64}", tx):
+        raise VigilError(f"--tx: expected a 0x-prefixed 64-hex-digit hash, got {tx!r}")
+    networks = load_project(settings().project_dir).config.networks
+    if network not in networks:
+        raise VigilError(
+            f"--network: unknown network {network!r}; the project defines: "
+            f"{', '.join(sorted(networks)) or 'none'}"
+        )
+    chain_id = networks[network].chain_id
+    tx = tx.lower() if tx else None
+    first, last = block_range(blocks) if blocks else (block, block) if block is not None else (0, 0)
+    addresses = compile_monitor(monitor, chain_id).addresses
+    records = _history_blocks(network, chain_id, first, last, tx, addresses)
+    keep = _local_filter(monitor)
+    if records is not None:
+        err.print(f"[dim]blocks read from history ({len(records)})[/]", highlight=False)
+        return run_monitor_on(monitor, records, chain_id, keep=keep, only_tx=tx)
+    pool = RpcPool.for_network(network, networks[network], settings())
+    try:
+        if tx is not None:
+            found = pool.call("eth_getTransactionByHash", [tx])
+            if not found or found.get("blockNumber") is None:
+                raise VigilError(f"--tx: the nodes of {network} know no mined transaction {tx}")
+            first = last = int(found["blockNumber"], 16)
+        pairs = []
+        for low in range(first, last + 1, 10):
+            numbers = list(range(low, min(last, low + 9) + 1))
+            fetched = fetch_blocks(pool, numbers)
+            if len(fetched) < len(numbers):
+                raise VigilError(
+                    f"the nodes of {network} do not have block {numbers[len(fetched)]}"
+                )
+            pairs += fetched
+    finally:
+        pool.close()
+    err.print(f"[dim]blocks fetched from the nodes of {network} ({len(pairs)})[/]", highlight=False)
+    records = [block_record(network, chain_id, b, r, require_receipts=True) for b, r in pairs]
+    return run_monitor_on(monitor, records, chain_id, keep=keep, only_tx=tx)
+
+
+def _history_blocks(
+    network: str, chain_id: int, first: int, last: int, tx: str | None, addresses: Any
+) -> list[Any] | None:
+    """The blocks from history, or None when it does not hold every one (or there is none)."""
+    from vigil.cli.common import history_asker
+    from vigil.connectors.history.blocks import read_blocks, span
+
+    built = settings()
+    if built.clickhouse_dsn is None and not (built.data_dir / "clickhouse").exists():
+        return None  # no vigil has run with this data dir: no history to read
+    try:
+        asker = history_asker(built)
+
+        def ask(sql: str) -> list[list[Any]]:
+            return list(asker(sql)[1])
+
+        if tx is not None:
+            found = ask(
+                f"SELECT block_number FROM transactions FINAL WHERE network = '{network}' "
+                f"AND hash = '{tx}' AND retracted = 0 LIMIT 1"
+            )
+            if not found:
+                return None
+            first = last = int(found[0][0])
+        if span(ask, network, first, last).count != last - first + 1:
+            return None
+        return list(read_blocks(ask, network, chain_id, first, last, addresses=addresses))
+    except (VigilError, ValueError):
+        return None  # no history here (or none yet): the nodes answer
 
 
 def _receipts_needed(monitor: Any, blocks: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from vigil.errors import ConfigError
 from vigil.processors.matching import Matcher, compile_monitor
 from vigil.schemas.events import match_event
 from vigil.schemas.evm import block_record
-from vigil.schemas.records import Match
+from vigil.schemas.records import Block, Match
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -46,6 +46,15 @@ def load_blocks(
     return [(block, receipts) for block in blocks]
 
 
+def chain_id_of(pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
+    """The chain id the blocks' transactions carry (0 when none says)."""
+    for block, _ in pairs:
+        for tx in block["transactions"]:
+            if isinstance(tx, dict) and tx.get("chainId"):
+                return int(tx["chainId"], 16)
+    return 0
+
+
 def run_monitor(
     monitor: LoadedMonitor,
     pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]],
@@ -55,21 +64,33 @@ def run_monitor(
 ) -> list[dict[str, Any]]:
     """The match events (the body webhooks and tasks receive) of ``monitor`` over the blocks;
     ``keep`` (the monitor's custom filter) picks from each block's matches."""
-    chain_id = 0
-    for block, _ in pairs:
-        for tx in block["transactions"]:
-            if isinstance(tx, dict) and tx.get("chainId"):
-                chain_id = int(tx["chainId"], 16)
-                break
+    chain_id = chain_id_of(pairs)
+    network = monitor.config.network or ""
+    records = [
+        block_record(network, chain_id, block, receipts, require_receipts=require_receipts)
+        for block, receipts in pairs
+    ]
+    return run_monitor_on(monitor, records, chain_id, keep=keep)
+
+
+def run_monitor_on(
+    monitor: LoadedMonitor,
+    records: Iterable[Block],
+    chain_id: int,
+    *,
+    keep: Callable[[list[Match]], list[Match]] | None = None,
+    only_tx: str | None = None,
+) -> list[dict[str, Any]]:
+    """The match events of ``monitor`` over Block records (fetched, or read from history);
+    ``only_tx``: just that transaction's."""
     compiled = compile_monitor(monitor, chain_id)
     compiled.paused = False  # testing a paused monitor before resuming it is the point
     matcher = Matcher([compiled])
     events: list[dict[str, Any]] = []
-    for block, receipts in pairs:
-        record = block_record(
-            compiled.ref["network"], chain_id, block, receipts, require_receipts=require_receipts
-        )
+    for record in records:
         found = matcher.match_block(record)
+        if only_tx is not None:
+            found = [m for m in found if m["hash"] == only_tx]
         if keep is not None and found:
             found = keep(found)
         events.extend(match_event(match) for match in found)
