@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python benchmarks/filters.py
 	$(BIN)/python benchmarks/relayer.py
 	$(BIN)/python benchmarks/replay.py
+	$(BIN)/python benchmarks/history.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .vigil
