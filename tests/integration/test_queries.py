@@ -194,6 +194,31 @@ def test_suppressed_by_reason_counts_each_reason(history: Any) -> None:
     ]
 
 
+def test_replays_lists_each_replay_with_its_range(history: Any) -> None:
+    replayed = golden("ReplayMatch")
+    records = [
+        rows.replay_row(
+            {
+                **replayed,
+                "replayId": replay_id,
+                "at": at,
+                "match": {**replayed["match"], "id": f"{replay_id}:{n}", "blockNumber": number},
+            }
+        )
+        for replay_id, at, n, number in (
+            ("replay-a", NOW * 1000, 1, 100),
+            ("replay-a", NOW * 1000, 2, 180),
+            ("replay-b", (NOW + 5) * 1000, 1, 7),
+        )
+    ]
+    history.insert("replays", records, column_names=rows.REPLAY_COLUMNS)
+    listed = [r[:6] for r in ask(history, "replays")]
+    assert listed == [
+        ["replay-b", "history", "mainnet", 7, 7, 1],
+        ["replay-a", "history", "mainnet", 100, 180, 2],
+    ]
+
+
 def test_parameters_are_checked_before_any_sql(history: Any) -> None:
     with pytest.raises(ConfigError, match=r"hours: expected a whole number from 1 to 87600"):
         ask(history, "matches-per-monitor", hours=0)
