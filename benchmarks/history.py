@@ -48,7 +48,8 @@ MATCHES = (
 DUCK = {
     "recent-matches": (
         "SELECT monitor_id, monitor_name, network, block_number, transaction_hash, timestamp "
-        "FROM matches WHERE retracted = 0 ORDER BY timestamp DESC, block_number DESC LIMIT 50"
+        "FROM matches WHERE timestamp > now() - INTERVAL 24 HOUR AND retracted = 0 "
+        "ORDER BY timestamp DESC, block_number DESC, id DESC LIMIT 50"
     ),
     "matches-per-monitor": (
         "SELECT monitor_id, any_value(monitor_name) AS name, count(*) AS matches FROM matches "
@@ -57,7 +58,7 @@ DUCK = {
     ),
     "matches-per-monitor-per-day": (
         "SELECT CAST(timestamp AS DATE) AS day, monitor_id, count(*) AS matches FROM matches "
-        "WHERE retracted = 0 AND timestamp >= current_date - 30 GROUP BY day, monitor_id "
+        "WHERE retracted = 0 AND timestamp >= current_date - 7 GROUP BY day, monitor_id "
         "ORDER BY day DESC, matches DESC, monitor_id"
     ),
     "top-matched-addresses": (

@@ -108,7 +108,7 @@ def test_channels_deliveries_and_ready_made_queries(
         assert "usdt-large" not in {m["id"] for m in get("/monitors").json()}
 
         listed = {q["name"]: q for q in get("/queries").json()}
-        assert listed["recent-matches"]["params"][0] == {
+        assert listed["recent-matches"]["params"][1] == {
             "name": "limit",
             "doc": "rows at most",
             "default": 50,

@@ -121,11 +121,13 @@ def ask(client: Any, name: str, **params: Any) -> list[list[Any]]:
 
 
 def test_every_ready_made_query_answers_what_it_says(history: Any) -> None:
-    assert [r[0] for r in ask(history, "recent-matches")] == ["usdc", "usdc", "dai", "usdc", "dai"]
+    assert [r[0] for r in ask(history, "recent-matches")] == ["usdc", "usdc", "dai"]  # 24 h
+    every = ask(history, "recent-matches", hours=24 * 60)
+    assert [r[0] for r in every] == ["usdc", "usdc", "dai", "usdc", "dai"]
     assert [r[0] for r in ask(history, "recent-matches", monitor="dai", limit=1)] == ["dai"]
     assert ask(history, "matches-per-monitor", hours=1) == [["usdc", "USDC", 2], ["dai", "DAI", 1]]
 
-    per_day = ask(history, "matches-per-monitor-per-day")
+    per_day = ask(history, "matches-per-monitor-per-day", days=30)
     today = datetime.fromtimestamp(NOW - 60, UTC).date()
     expected: dict[tuple[Any, str], int] = {}
     for monitor, age in (("usdc", 60), ("usdc", 120), ("usdc", 2 * 86_400), ("dai", 300)):

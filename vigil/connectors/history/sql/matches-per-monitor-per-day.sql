@@ -1,5 +1,5 @@
 -- answers: matches per monitor per day (UTC, of block time), newest day first
--- param days int 30 1..3650: how many days back
+-- param days int 7 1..3650: how many days back
 -- param monitor id '': only this monitor id (all when empty)
 SELECT toDate(timestamp) AS day, monitor_id, count() AS matches
 FROM matches FINAL
