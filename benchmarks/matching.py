@@ -46,6 +46,25 @@ def monitors(folder: Path, addresses: list[str], conditions: str) -> Matcher:
     return Matcher(compiled)
 
 
+TRANSFER = (
+    "conditions:\n  events:\n    - signature: Transfer(address,address,uint256)\n"
+    "      expression: value > 1000000000\n"
+)
+
+
+def hundred_monitors(folder: Path, block: dict[str, Any]) -> dict[str, Matcher]:
+    """100 monitors over the block's active contracts (then quiet addresses): address only,
+    and with the Transfer event and a condition."""
+    active = sorted(
+        {log["address"] for tx in block["transactions"] for log in tx["receipt"]["logs"]}
+    )
+    addresses = (active + [f"0x{i:040x}" for i in range(1, 101)])[:100]
+    return {
+        "100 monitors, address only": monitors(folder, addresses, ""),
+        "100 monitors, Transfer + condition": monitors(folder, addresses, TRANSFER),
+    }
+
+
 def baseline(receipts: list[dict[str, Any]]) -> Callable[[], int]:
     """What a script would do with web3 alone: decode every receipt for the USDC Transfer."""
     from web3 import Web3
@@ -83,25 +102,16 @@ def main() -> None:
     active = sorted(
         {log["address"] for tx in block["transactions"] for log in tx["receipt"]["logs"]}
     )
-    filler = [f"0x{i:040x}" for i in range(1, 101)]
-    transfer = (
-        "conditions:\n  events:\n    - signature: Transfer(address,address,uint256)\n"
-        "      expression: value > 1000000000\n"
-    )
     base = rate(baseline(receipts), count)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         cases = [
-            ("1 monitor, USDC Transfer + condition", monitors(folder, [USDC], transfer)),
+            ("1 monitor, USDC Transfer + condition", monitors(folder, [USDC], TRANSFER)),
             (
                 "10 monitors, active tokens, Transfer + condition",
-                monitors(folder, active[:10], transfer),
+                monitors(folder, active[:10], TRANSFER),
             ),
-            ("100 monitors, address only", monitors(folder, (active + filler)[:100], "")),
-            (
-                "100 monitors, Transfer + condition",
-                monitors(folder, (active + filler)[:100], transfer),
-            ),
+            *hundred_monitors(folder, block).items(),
         ]
         print(
             f"block 18,000,000: {count} transactions, "

@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.matching import monitors  # noqa: E402
+from benchmarks.matching import hundred_monitors  # noqa: E402
 from tests.helpers import recorded_block_18m  # noqa: E402
 from vigil.connectors.history import rows  # noqa: E402
 from vigil.connectors.history.blocks import read_blocks, span  # noqa: E402
@@ -98,23 +98,9 @@ def main() -> None:
         def ask(sql: str) -> list[list[Any]]:
             return run_readonly(client, sql).rows
 
-        active = sorted(
-            {log["address"] for tx in block["transactions"] for log in tx["receipt"]["logs"]}
-        )
-        filler = [f"0x{i:040x}" for i in range(1, 101)]
-        transfer = (
-            "conditions:\n  events:\n    - signature: Transfer(address,address,uint256)\n"
-            "      expression: value > 1000000000\n"
-        )
         folder = Path(tmp) / "monitors"
         folder.mkdir()
-        cases = [
-            (
-                "100 monitors, Transfer + condition",
-                monitors(folder, (active + filler)[:100], transfer),
-            ),
-            ("100 monitors, address only", monitors(folder, (active + filler)[:100], "")),
-        ]
+        cases = list(hundred_monitors(folder, block).items())[::-1]  # with events first
         figures: dict[str, dict[str, float]] = {}
         print(f"\n{'case':38} {'blocks/s':>9} {'tx/s':>9} {'in-process tx/s':>16} {'ratio':>6}")
         for name, matcher in cases:

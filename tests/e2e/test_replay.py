@@ -26,6 +26,23 @@ def _replay(running: Running, *args: str) -> dict[str, Any]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+def _tested(running: Running, *args: str) -> Any:
+    """`vigil monitors test large --network anvil ARGS --format json`, which must succeed."""
+    done = run_vigil(
+        running.stack.settings,
+        "monitors",
+        "test",
+        "large",
+        "--network",
+        "anvil",
+        *args,
+        "--format",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_replays_match_live_show_diffs_and_never_notify_twice(running: Running) -> None:
     settings = running.stack.settings
     first = running.mine_transfers(LARGE, SMALL)
@@ -51,49 +68,16 @@ def test_replays_match_live_show_diffs_and_never_notify_twice(running: Running) 
         assert sorted(e["id"] for e in found["matches"]) == recorded, source
         assert found["blocks"] == last - first + 1 and found["source"] == source
     # `monitors test` reads the range from history, and one transaction too
-    tested = run_vigil(
-        settings,
-        "monitors",
-        "test",
-        "large",
-        "--network",
-        "anvil",
-        "--blocks",
-        blocks,
-        "--format",
-        "json",
-    )
-    assert tested.returncode == 0 and "read from history (3)" in tested.stderr, tested.stderr
+    tested = _tested(running, "--blocks", blocks)
+    assert "read from history (3)" in tested.stderr, tested.stderr
     assert sorted(e["id"] for e in json.loads(tested.stdout)) == recorded
     tx_hash = found["matches"][0]["hash"]
-    tested = run_vigil(
-        settings,
-        "monitors",
-        "test",
-        "large",
-        "--network",
-        "anvil",
-        "--tx",
-        tx_hash,
-        "--format",
-        "json",
-    )
-    assert tested.returncode == 0 and "read from history (1)" in tested.stderr, tested.stderr
+    tested = _tested(running, "--tx", tx_hash)
+    assert "read from history (1)" in tested.stderr, tested.stderr
     assert [e["hash"] for e in json.loads(tested.stdout)] == [tx_hash]
     # a block before the stack's start is not in history: the node answers
-    before = run_vigil(
-        settings,
-        "monitors",
-        "test",
-        "large",
-        "--network",
-        "anvil",
-        "--block",
-        str(first - 1),
-        "--format",
-        "json",
-    )
-    assert before.returncode == 0 and "fetched from the nodes of anvil (1)" in before.stderr
+    before = _tested(running, "--block", str(first - 1))
+    assert "fetched from the nodes of anvil (1)" in before.stderr, before.stderr
 
     kept = wait_for(
         lambda: (

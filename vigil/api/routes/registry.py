@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from vigil.api.auth import require
 from vigil.errors import SchemaError
-from vigil.schemas.registry import IncompatibleSchema, SchemaStore
+from vigil.schemas.registry import IncompatibleSchema, SchemaStore, SchemaVersion
 
 REGISTRY_MEDIA = "application/vnd.schemaregistry.v1+json"
 router = APIRouter(tags=["schema registry"])
@@ -50,14 +50,21 @@ def versions(subject: str, request: Request) -> JSONResponse:
     return JSONResponse(found, media_type=REGISTRY_MEDIA)
 
 
-@router.get("/subjects/{subject}/versions/{version}", dependencies=[require("registry:read")])
-def version(subject: str, version: str, request: Request) -> JSONResponse:
-    store = _store(request)
+def _version(store: SchemaStore, subject: str, version: str) -> SchemaVersion | JSONResponse:
+    """The subject's version (a number or latest), or the 404 Confluent answers."""
     if not store.versions(subject):
         return _registry_error(404, 40401, f"Subject '{subject}' not found.")
     found = store.version(subject, version)
     if found is None:
         return _registry_error(404, 40402, f"Version {version} not found.")
+    return found
+
+
+@router.get("/subjects/{subject}/versions/{version}", dependencies=[require("registry:read")])
+def version(subject: str, version: str, request: Request) -> JSONResponse:
+    found = _version(_store(request), subject, version)
+    if isinstance(found, JSONResponse):
+        return found
     return JSONResponse(found.as_json(), media_type=REGISTRY_MEDIA)
 
 
@@ -122,11 +129,9 @@ async def compatibility(
 ) -> JSONResponse:
     """Whether ``schema`` may follow ``version`` (a number or latest) under the subject's mode."""
     store = _store(request)
-    if not store.versions(subject):
-        return _registry_error(404, 40401, f"Subject '{subject}' not found.")
-    found = store.version(subject, version)
-    if found is None:
-        return _registry_error(404, 40402, f"Version {version} not found.")
+    found = _version(store, subject, version)
+    if isinstance(found, JSONResponse):
+        return found
     try:
         problems = await run_in_threadpool(store.problems, subject, body.schema_, [found])
     except SchemaError as exc:
