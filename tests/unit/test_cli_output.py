@@ -28,11 +28,11 @@ def test_listings_print_json_and_csv() -> None:
     assert {
         "topic": "vigil.chain.blocks",
         "key": "network (network:number for a network with spread: true)",
-        "schema": "Block",
+        "schema": "vigil.Block",
     }.items() <= (topics[0].items())
     templates = json.loads(vigil("monitors", "templates", "--format", "json").stdout)
     assert {t["template"] for t in templates} >= {"role-changes", "large-erc20-transfer"}
     csv_lines = vigil("topics", "--format", "csv").stdout.splitlines()
-    assert csv_lines[0] == "topic,key,schema,partitions,kept,what"
+    assert csv_lines[0] == "topic,key,schema,subject,partitions,order,kept,writer,what"
     bad = vigil("monitors", "templates", "--format", "yaml")
     assert bad.returncode == 2 and "--format: expected table, json, csv; got 'yaml'" in bad.stderr
