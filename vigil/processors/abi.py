@@ -123,6 +123,89 @@ class Decoded:
         return env
 
 
+# A static ABI value is one 32-byte word; these read it as eth-abi does (same values, same
+# refusals: non-zero padding, a bool not 0 or 1), without its per-call machinery. Types
+# with a dynamic part, tuples and arrays go to eth-abi.
+Word = Callable[[bytes], Any]
+_ZERO = bytes(32)
+
+
+class _Refused(ValueError):
+    """A word eth-abi would refuse (its padding, or a bool that is not 0 or 1)."""
+
+
+def _address(word: bytes) -> str:
+    if word[:12] != _ZERO[:12]:
+        raise _Refused
+    return "0x" + word[12:].hex()
+
+
+def _bool(word: bytes) -> bool:
+    if word[:31] != _ZERO[:31] or word[31] > 1:
+        raise _Refused
+    return word[31] == 1
+
+
+def _uint(bits: int) -> Word:
+    pad = 32 - bits // 8
+
+    def read(word: bytes) -> int:
+        if word[:pad] != _ZERO[:pad]:
+            raise _Refused
+        return int.from_bytes(word, "big")
+
+    return read
+
+
+def _int(bits: int) -> Word:
+    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+
+    def read(word: bytes) -> int:
+        value = int.from_bytes(word, "big", signed=True)
+        if not low <= value < high:  # the padding is not the value's sign extension
+            raise _Refused
+        return value
+
+    return read
+
+
+def _fixed_bytes(size: int) -> Word:
+    def read(word: bytes) -> bytes:
+        if word[size:] != _ZERO[size:]:
+            raise _Refused
+        return word[:size]
+
+    return read
+
+
+def word_reader(kind: str) -> Word | None:
+    """The fast reader of one static ABI type, or None (eth-abi decodes it)."""
+    if kind == "address":
+        return _address
+    if kind == "bool":
+        return _bool
+    for prefix, make in (("uint", _uint), ("int", _int)):
+        if kind.startswith(prefix) and kind[len(prefix) :].isdigit():
+            bits = int(kind[len(prefix) :])
+            return make(bits) if bits % 8 == 0 and 8 <= bits <= 256 else None
+    if kind.startswith("bytes") and kind[5:].isdigit():
+        size = int(kind[5:])
+        return _fixed_bytes(size) if 1 <= size <= 32 else None
+    return None
+
+
+def read_words(readers: Sequence[Word], data: bytes) -> list[Any]:
+    """Consecutive static values from ``data`` (too short: eth-abi's refusal, as _Refused)."""
+    if len(data) < 32 * len(readers):
+        raise _Refused
+    return [read(data[32 * i : 32 * i + 32]) for i, read in enumerate(readers)]
+
+
+def _readers(kinds: Sequence[str]) -> list[Word] | None:
+    found = [word_reader(k) for k in kinds]
+    return None if any(r is None for r in found) else found  # type: ignore[return-value]
+
+
 class EventDecoder:
     """Decodes logs of one event: indexed values from topics, the rest from data."""
 
@@ -131,6 +214,9 @@ class EventDecoder:
         self.names = tuple(str(p.get("name") or "") for p in inputs)
         self._indexed = [(i, canonical_type(p)) for i, p in enumerate(inputs) if p.get("indexed")]
         self._plain = [(i, canonical_type(p)) for i, p in enumerate(inputs) if not p.get("indexed")]
+        # static layouts are read word by word (word_reader); others by eth-abi
+        self._fast_topics = _readers([k for _, k in self._indexed])
+        self._fast_plain = _readers([k for _, k in self._plain])
         # an indexed dynamic value is its keccak hash, already a 0x-hex topic string
         self._shapes = tuple(
             None if p.get("indexed") and _is_dynamic(canonical_type(p)) else shape_of(p)
@@ -142,6 +228,21 @@ class EventDecoder:
         if len(topics) != len(self._indexed) + 1:
             return None
         values: list[Any] = [None] * len(self.names)
+        if self._fast_topics is not None and self._fast_plain is not None:
+            try:
+                for (index, _), read, topic in zip(
+                    self._indexed, self._fast_topics, topics[1:], strict=True
+                ):
+                    word = bytes.fromhex(topic[2:])
+                    if len(word) < 32:
+                        return None
+                    values[index] = read(word[:32])
+                plain_values = read_words(self._fast_plain, bytes.fromhex(data[2:]))
+            except ValueError:  # _Refused, or not hex
+                return None
+            for (index, _), value in zip(self._plain, plain_values, strict=True):
+                values[index] = value
+            return Decoded(tuple(values), self.names, self._shapes)
         try:
             for (index, kind), topic in zip(self._indexed, topics[1:], strict=True):
                 # dynamic indexed values are stored as their keccak hash
@@ -164,8 +265,15 @@ class FunctionDecoder:
         self.names = tuple(str(p.get("name") or "") for p in inputs)
         self._types = [canonical_type(p) for p in inputs]
         self._shapes = tuple(shape_of(p) for p in inputs)
+        self._fast = _readers(self._types)
 
     def decode(self, calldata: str) -> Decoded | None:
+        if self._fast is not None:
+            try:
+                values = read_words(self._fast, bytes.fromhex(calldata[10:]))
+            except ValueError:  # _Refused, or not hex
+                return None
+            return Decoded(tuple(values), self.names, self._shapes)
         try:
             values = abi_decode(self._types, bytes.fromhex(calldata[10:]))
             return Decoded(tuple(values), self.names, self._shapes)
