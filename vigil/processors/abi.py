@@ -270,10 +270,10 @@ class FunctionDecoder:
     def decode(self, calldata: str) -> Decoded | None:
         if self._fast is not None:
             try:
-                values = read_words(self._fast, bytes.fromhex(calldata[10:]))
+                words = read_words(self._fast, bytes.fromhex(calldata[10:]))
             except ValueError:  # _Refused, or not hex
                 return None
-            return Decoded(tuple(values), self.names, self._shapes)
+            return Decoded(tuple(words), self.names, self._shapes)
         try:
             values = abi_decode(self._types, bytes.fromhex(calldata[10:]))
             return Decoded(tuple(values), self.names, self._shapes)
