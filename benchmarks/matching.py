@@ -36,6 +36,7 @@ def rate(work: Callable[[], Any], items: int, seconds: float = 2.0) -> float:
 
 
 def monitors(folder: Path, addresses: list[str], conditions: str) -> Matcher:
+    folder.mkdir(parents=True, exist_ok=True)
     compiled = []
     for i, address in enumerate(addresses):
         path = folder / f"m{i}.yaml"
@@ -127,6 +128,17 @@ def main() -> None:
             tps = rate(lambda m=matcher: m.match_block(block), count)
             figures[name] = tps
             print(f"{name:52} {tps:>10,.0f} {tps / base:>11.1f}x")
+        # growth: many monitors over 10,000 distinct addresses (the block's active
+        # contracts among them), address only; the process's memory once they are loaded
+        distinct = (active + [f"0x{i:040x}" for i in range(1, 10_001)])[:10_000]
+        for many in (1_000, 10_000):
+            matcher = monitors(folder / str(many), distinct[:: 10_000 // many][:many], "")
+            name = f"{many:,} monitors, address only"
+            tps = rate(lambda m=matcher: m.match_block(block), count)
+            figures[name] = tps
+            print(f"{name:52} {tps:>10,.0f} {tps / base:>11.1f}x")
+        rss_mb = _rss_mb()
+        print(f"\nmemory with 10,000 monitors loaded: {rss_mb:,.0f} MB resident")
     # the last line is machine-readable: 100 monitors, one core
     decode = figures["100 monitors, Transfer + condition"]
     print(
@@ -138,9 +150,20 @@ def main() -> None:
                 "ratio_to_baseline": round(decode / base, 2),
                 "monitors": 100,
                 "cores": 1,
+                "address_only_1k_tx_s": round(figures["1,000 monitors, address only"]),
+                "address_only_10k_tx_s": round(figures["10,000 monitors, address only"]),
+                "rss_10k_mb": round(rss_mb),
             }
         )
     )
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux)."""
+    import os
+
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from vigil.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 
-NOW = int(time.time())
+NOW = int(time.time())  # set again by the history fixture: a suite may run it much later
 A, B, C = ("0x" + c * 40 for c in "abc")
 
 
@@ -70,6 +70,8 @@ def _run(n: int, task: str, status: str, duration: int) -> list[Any]:
 
 @pytest.fixture
 def history(clickhouse: Any) -> Any:
+    global NOW
+    NOW = int(time.time())
     migrate(clickhouse)
     day = 86_400
     matches = [
