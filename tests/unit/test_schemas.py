@@ -256,3 +256,25 @@ def test_transitive_modes_check_every_earlier_version() -> None:
         store.register("t-value", v3)
     store.set_mode("BACKWARD", "t-value")
     assert store.register("t-value", v3) > 0  # against the latest (v2) alone it reads
+
+
+def test_a_block_spliced_from_its_transactions_bodies_is_the_block_written_whole() -> None:
+    from tests.helpers import recorded_block_18m
+    from vigil.schemas.codec import spliced_array
+
+    codec = Codec(SchemaStore())
+    block = recorded_block_18m()
+    for record in (
+        block,
+        {**block, "transactions": []},
+        {**block, "transactions": block["transactions"][:1]},
+    ):
+        bodies = [codec.body("Transaction", tx) for tx in record["transactions"]]
+        head = codec.body("Block", {**record, "transactions": []})
+        spliced = codec.frame("t", "Block", spliced_array(head, bodies))
+        assert spliced == codec.encode("t", "Block", record)
+    # past 63 items the count takes two varint bytes
+    many = {**block, "transactions": block["transactions"] * 2}
+    bodies = [codec.body("Transaction", tx) for tx in many["transactions"]]
+    head = codec.body("Block", {**many, "transactions": []})
+    assert spliced_array(head, bodies) == codec.body("Block", many)

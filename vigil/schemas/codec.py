@@ -35,14 +35,22 @@ class Codec:
 
     def encode(self, topic: str, schema: str, record: Mapping[str, Any]) -> bytes:
         """Frame ``record`` written with ``schema`` for ``topic``."""
-        schema_id = self.schema_id(topic, schema)
+        return self.frame(topic, schema, self.body(schema, record, topic))
+
+    def body(self, schema: str, record: Mapping[str, Any], topic: str = "") -> bytes:
+        """``record``'s Avro body, unframed: records nested in others can be written once
+        and spliced (``frame`` makes it a topic's value)."""
         buffer = io.BytesIO()
-        buffer.write(_HEADER.pack(MAGIC, schema_id))
         try:
             fastavro.schemaless_writer(buffer, loader.parsed(schema), record)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise SerializationError(f"cannot encode a {schema} for {topic}: {exc}") from exc
+            where = f" for {topic}" if topic else ""
+            raise SerializationError(f"cannot encode a {schema}{where}: {exc}") from exc
         return buffer.getvalue()
+
+    def frame(self, topic: str, schema: str, body: bytes) -> bytes:
+        """A body written with ``schema``, framed for ``topic`` (magic byte, schema id)."""
+        return _HEADER.pack(MAGIC, self.schema_id(topic, schema)) + body
 
     def decode(self, payload: bytes, reader: str | None = None, *, where: str = "") -> Any:
         """Decode a framed record; ``reader`` resolves it to one of vigil's schemas."""
@@ -74,3 +82,23 @@ class Codec:
 def millis(at: Any) -> int:
     """A timestamp-millis field as ms: the decoder gives a datetime, a record built here an int."""
     return at if isinstance(at, int) else int(at.timestamp() * 1000)
+
+
+def spliced_array(head: bytes, items: list[bytes]) -> bytes:
+    """The body of a record whose last field is an array, from its body written with that
+    array empty (``head``, ending in the empty array's 0) and the items' bodies: the bytes
+    fastavro writes for the whole record, without writing the items again."""
+    if not items:
+        return head
+    return head[:-1] + _long(len(items)) + b"".join(items) + b"\x00"
+
+
+def _long(value: int) -> bytes:
+    """Avro's long: zig-zag, then base-128 varint."""
+    encoded = bytearray()
+    zigzag = (value << 1) ^ (value >> 63)
+    while zigzag & ~0x7F:
+        encoded.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    encoded.append(zigzag)
+    return bytes(encoded)

@@ -17,7 +17,7 @@ from vigil import metrics
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
-from vigil.schemas.codec import Codec
+from vigil.schemas.codec import Codec, spliced_array
 from vigil.schemas.evm import block_record
 from vigil.schemas.records import Block
 from vigil.settings import Settings
@@ -166,16 +166,22 @@ class Ingester:
         )
 
     def _emit(self, record: Block) -> None:
+        # each transaction is written once: its body is its topic's value and, spliced,
+        # part of the block's
+        bodies = []
         for tx in record["transactions"]:
+            body = self.codec.body("Transaction", tx, self.tx_topic)
+            bodies.append(body)
             self.producer.send(
                 self.tx_topic,
                 key=f"{self.network}:{tx['hash']}".encode(),
-                value=self.codec.encode(self.tx_topic, "Transaction", tx),
+                value=self.codec.frame(self.tx_topic, "Transaction", body),
             )
+        head = self.codec.body("Block", {**record, "transactions": []}, self.blocks_topic)
         self.producer.send(
             self.blocks_topic,
             key=self.block_key(record["number"]),
-            value=self.codec.encode(self.blocks_topic, "Block", record),
+            value=self.codec.frame(self.blocks_topic, "Block", spliced_array(head, bodies)),
         )
         self._send_head(record["number"], record["hash"])
         if not self.window and record["number"] > 0:
