@@ -41,6 +41,9 @@ def configure_logging(level: str) -> None:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     # SASL_PLAINTEXT is chosen on purpose; kafka-python warns of it on every connection
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
+    # kafka-python's own event loop warns when a busy machine slows one of its tasks: a note
+    # to its developers, not to the user of a command (seen in CI on `vigil tail`)
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     # a consumer closed while its metadata refresh is in flight logs that as an ERROR
     logging.getLogger("kafka.cluster").addFilter(
         lambda record: "failed Cancelled" not in record.getMessage()
