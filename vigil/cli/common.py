@@ -77,6 +77,12 @@ def history_query(settings: Settings, query: str) -> tuple[list[str], list[list[
     return list(columns), list(rows)
 
 
+def history_rows(settings: Settings) -> Any:
+    """``history_asker``'s rows alone: a function SQL → rows."""
+    asker = history_asker(settings)
+    return lambda sql: list(asker(sql)[1])
+
+
 def history_asker(settings: Settings) -> Any:
     """A function running read-only SQL over the history: through the running API (chDB
     opens in one process), else directly; the way is chosen once, at the first query.

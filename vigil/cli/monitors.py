@@ -173,9 +173,8 @@ def _from_network(
     from vigil.config.loader import load_project
     from vigil.processors.matching import compile_monitor
     from vigil.processors.replay import run_monitor_on
-    from vigil.schemas.evm import block_record
-    from vigil.streams.evm.ingester import fetch_blocks
     from vigil.streams.evm.rpc import RpcPool
+    from vigil.streams.replay import node_blocks
 
     if sum(x is not None for x in (blocks, block, tx)) != 1:
         raise VigilError("with --network, give one of --block N, --blocks A..B or --tx HASH")
@@ -196,26 +195,19 @@ def _from_network(
     if records is not None:
         err.print(f"[dim]blocks read from history ({len(records)})[/]", highlight=False)
         return run_monitor_on(monitor, records, chain_id, keep=keep, only_tx=tx)
-    pool = RpcPool.for_network(network, networks[network], settings())
-    try:
-        if tx is not None:
+    if tx is not None:
+        pool = RpcPool.for_network(network, networks[network], settings())
+        try:
             found = pool.call("eth_getTransactionByHash", [tx])
-            if not found or found.get("blockNumber") is None:
-                raise VigilError(f"--tx: the nodes of {network} know no mined transaction {tx}")
-            first = last = int(found["blockNumber"], 16)
-        pairs = []
-        for low in range(first, last + 1, 10):
-            numbers = list(range(low, min(last, low + 9) + 1))
-            fetched = fetch_blocks(pool, numbers)
-            if len(fetched) < len(numbers):
-                raise VigilError(
-                    f"the nodes of {network} do not have block {numbers[len(fetched)]}"
-                )
-            pairs += fetched
-    finally:
-        pool.close()
-    err.print(f"[dim]blocks fetched from the nodes of {network} ({len(pairs)})[/]", highlight=False)
-    records = [block_record(network, chain_id, b, r, require_receipts=True) for b, r in pairs]
+        finally:
+            pool.close()
+        if not found or found.get("blockNumber") is None:
+            raise VigilError(f"--tx: the nodes of {network} know no mined transaction {tx}")
+        first = last = int(found["blockNumber"], 16)
+    records = list(node_blocks(settings(), network, networks[network], first, last))
+    err.print(
+        f"[dim]blocks fetched from the nodes of {network} ({len(records)})[/]", highlight=False
+    )
     return run_monitor_on(monitor, records, chain_id, keep=keep, only_tx=tx)
 
 
@@ -223,17 +215,14 @@ def _history_blocks(
     network: str, chain_id: int, first: int, last: int, tx: str | None, addresses: Any
 ) -> list[Any] | None:
     """The blocks from history, or None when it does not hold every one (or there is none)."""
-    from vigil.cli.common import history_asker
+    from vigil.cli.common import history_rows
     from vigil.connectors.history.blocks import read_blocks, span
 
     built = settings()
     if built.clickhouse_dsn is None and not (built.data_dir / "clickhouse").exists():
         return None  # no vigil has run with this data dir: no history to read
     try:
-        asker = history_asker(built)
-
-        def ask(sql: str) -> list[list[Any]]:
-            return list(asker(sql)[1])
+        ask = history_rows(built)
 
         if tx is not None:
             found = ask(

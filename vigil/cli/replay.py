@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from vigil.cli.common import console, err, history_asker
+from vigil.cli.common import console, err, history_rows
 from vigil.cli.common import settings as _settings
 from vigil.errors import VigilError
 
@@ -89,10 +89,7 @@ def replay(
     network = monitors[0].config.network or ""
     ask = None
     if source != "rpc" or show_diff or blocks is None:
-        asker = history_asker(settings)
-
-        def ask(sql: str) -> list[list[Any]]:
-            return list(asker(sql)[1])
+        ask = history_rows(settings)
 
     if blocks is not None:
         first, last = block_range(blocks)

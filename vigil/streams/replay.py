@@ -13,7 +13,6 @@ what each channel was told already keep anything from being sent twice.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,7 @@ from kafka import TopicPartition
 
 from vigil.config.loader import LoadedMonitor, Project
 from vigil.connectors.history import blocks as history_blocks
+from vigil.connectors.history.queries import ID
 from vigil.errors import ConfigError, SerializationError, VigilError
 from vigil.processors.matching import Matcher, batches, compile_monitor
 from vigil.schemas.codec import Codec
@@ -34,7 +34,6 @@ from vigil.streams.kafka import consumer, producer
 
 SOURCES = ("history", "kafka", "rpc")
 Ask = Callable[[str], list[list[Any]]]
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
 class ReplayError(VigilError):
@@ -112,7 +111,7 @@ def time_range(ask: Ask, network: str, since: datetime, until: datetime) -> tupl
 
 
 def _check_name(network: str) -> None:
-    if not _NAME.match(network):
+    if not ID.match(network):
         raise ConfigError(f"expected a network name such as mainnet, got {network!r}")
 
 
@@ -157,18 +156,15 @@ class Replay:
         """Blocks and transactions the source is expected to give (for the progress bar)."""
         if self.source == "rpc" or self.ask is None:
             return self.last - self.first + 1, 0
-        held = self.held = history_blocks.span(self.ask, self.network, self.first, self.last)
+        if self.held is None:
+            self.held = history_blocks.span(self.ask, self.network, self.first, self.last)
+        held = self.held
         if not held.count:
             raise ReplayError(
                 f"history holds no block of {self.network} in {self.first}..{self.last}: "
                 "replay it from the nodes with --source rpc"
             )
         return held.count, held.transactions
-
-    def total_held(self) -> history_blocks.Span:
-        self.total()
-        assert self.held is not None
-        return self.held
 
     def blocks(self) -> Iterator[Block]:
         if self.source == "history":
@@ -198,7 +194,7 @@ class Replay:
             if on_block is not None:
                 on_block(block)
         if self.source == "history":  # its blocks carry only the transactions that could match
-            found.transactions = (self.held or self.total_held()).transactions
+            found.transactions = self.total()[1]
         found.seconds = time.perf_counter() - started
         found.matches.sort(key=lambda m: m["blockNumber"])  # stable: transaction order stays
         return found
@@ -242,28 +238,33 @@ class Replay:
         finally:
             reader.close()
 
-    def _from_rpc(self, page: int = 10) -> Iterator[Block]:
-        from vigil.schemas.evm import block_record
-        from vigil.streams.evm.ingester import fetch_blocks
-        from vigil.streams.evm.rpc import RpcPool
-
+    def _from_rpc(self) -> Iterator[Block]:
         config = self.project.config.networks[self.network]
-        pool = RpcPool.for_network(self.network, config, self.settings)
-        try:
-            for low in range(self.first, self.last + 1, page):
-                numbers = list(range(low, min(self.last, low + page - 1) + 1))
-                pairs = fetch_blocks(pool, numbers)
-                if len(pairs) < len(numbers):
-                    raise ReplayError(
-                        f"the nodes of {self.network} do not have block {numbers[len(pairs)]} "
-                        "yet: replay up to the chain's head"
-                    )
-                for block, receipts in pairs:
-                    yield block_record(
-                        self.network, self.chain_id, block, receipts, require_receipts=True
-                    )
-        finally:
-            pool.close()
+        yield from node_blocks(self.settings, self.network, config, self.first, self.last)
+
+
+def node_blocks(
+    settings: Settings, network: str, config: Any, first: int, last: int, page: int = 10
+) -> Iterator[Block]:
+    """Blocks ``first``..``last`` of ``network`` fetched from its nodes, with receipts."""
+    from vigil.schemas.evm import block_record
+    from vigil.streams.evm.ingester import fetch_blocks
+    from vigil.streams.evm.rpc import RpcPool
+
+    pool = RpcPool.for_network(network, config, settings)
+    try:
+        for low in range(first, last + 1, page):
+            numbers = list(range(low, min(last, low + page - 1) + 1))
+            pairs = fetch_blocks(pool, numbers)
+            if len(pairs) < len(numbers):
+                raise ReplayError(
+                    f"the nodes of {network} do not have block {numbers[len(pairs)]} yet: "
+                    "ask up to the chain's head"
+                )
+            for block, receipts in pairs:
+                yield block_record(network, config.chain_id, block, receipts, require_receipts=True)
+    finally:
+        pool.close()
 
 
 def _unpaused(compiled: Any) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.connectors.history.queries import ID
 from vigil.schemas.records import Block, Log, Receipt, Transaction
 
 Ask = Callable[[str], list[list[Any]]]
@@ -41,7 +42,6 @@ _TOUCHING = (
     "FROM logs WHERE network = '{network}' AND block_number BETWEEN {first} AND {last} "
     "AND address IN ({addresses})))"
 )
-_NETWORK = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_PUSHED = 2_000  # addresses in one query at most (ClickHouse's max_query_size is 256 KiB)
 _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 
@@ -57,7 +57,7 @@ class Span:
 
 
 def _network(network: str) -> str:
-    if not _NETWORK.match(network):
+    if not ID.match(network):
         raise ValueError(f"expected a network name such as mainnet, got {network!r}")
     return network
 
