@@ -44,9 +44,19 @@ def configure_logging(level: str) -> None:
     # kafka-python's own event loop warns when a busy machine slows one of its tasks: a note
     # to its developers, not to the user of a command (seen in CI on `vigil tail`)
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
-    # a consumer closed while its metadata refresh is in flight logs that as an ERROR
+    # a consumer closed while its metadata refresh or a read is in flight logs that as an
+    # ERROR (the read with a traceback of its socket, already gone): the command is ending
     logging.getLogger("kafka.cluster").addFilter(
         lambda record: "failed Cancelled" not in record.getMessage()
+    )
+    logging.getLogger("kafka.net.transport").addFilter(
+        lambda record: (
+            not (
+                record.exc_info
+                and isinstance(record.exc_info[1], AttributeError)
+                and "'NoneType' object has no attribute" in str(record.exc_info[1])
+            )
+        )
     )
 
 
