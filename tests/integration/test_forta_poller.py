@@ -15,7 +15,7 @@ from vigil.schemas.forta import created_ms
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings, load_settings
 from vigil.streams.forta.poller import FortaPoller
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 
 pytestmark = pytest.mark.integration
 BOT = "0x49daccfa0f8f7b1e8b7a15e7ba4e2e3fb9fe0e7c4ca0f2d1b31ccc2f08a0e9fb"
@@ -80,7 +80,7 @@ def poller(settings: Settings, kafka: str, url: str, codec: Codec) -> FortaPolle
         name="main", url=url, api_key_secret="forta", bot_ids=[BOT], chain_id=1, page_size=3
     )
     with_key = load_settings(**{**settings.model_dump(), "secrets": {"forta": "KEY"}})
-    return FortaPoller(with_key, config, producer(with_key, kafka), codec, kafka)
+    return FortaPoller(with_key, config, BatchProducer(with_key, kafka), codec, kafka)
 
 
 def test_alerts_are_emitted_once_across_pages_and_restarts(

@@ -12,7 +12,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def run(settings: Settings, kafka: str, server: JsonRpcServer, **network: Any) -
         chain_id=1, rpc_urls=[server.url], start_block=18_000_000, poll_interval=0.05, **network
     )
     ingester = Ingester(
-        settings, "mainnet", config, producer(settings, kafka), Codec(SchemaStore()), kafka
+        settings, "mainnet", config, BatchProducer(settings, kafka), Codec(SchemaStore()), kafka
     )
     threading.Thread(target=ingester.run, daemon=True).start()
     return ingester

@@ -10,7 +10,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def make(settings: Settings, anvil: Anvil, codec: Codec, kafka: str, start: int)
     network = NetworkConfig(
         chain_id=31337, rpc_urls=[anvil.url], poll_interval=0.1, start_block=start
     )
-    return Ingester(settings, "anvil", network, producer(settings, kafka), codec, kafka)
+    return Ingester(settings, "anvil", network, BatchProducer(settings, kafka), codec, kafka)
 
 
 def test_emits_every_block_once_in_order_across_a_restart(
@@ -59,14 +59,14 @@ def test_wrong_chain_and_unreachable_rpc_are_named(
     settings: Settings, anvil: Anvil, codec: Codec, kafka: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = NetworkConfig(chain_id=1, rpc_urls=[anvil.url], start_block=0)
-    ingester = Ingester(settings, "mainnet", wrong, producer(settings, kafka), codec, kafka)
+    ingester = Ingester(settings, "mainnet", wrong, BatchProducer(settings, kafka), codec, kafka)
     with pytest.raises(RpcError, match=f"{anvil.url} eth_chainId: the node is on chain 31337"):
         ingester.run()
     # a node that is down is waited for (named in the log), until the ingester is stopped
     gone = NetworkConfig(
         chain_id=1, rpc_urls=["http://127.0.0.1:9"], start_block=0, poll_interval=0.05
     )
-    ingester = Ingester(settings, "mainnet", gone, producer(settings, kafka), codec, kafka)
+    ingester = Ingester(settings, "mainnet", gone, BatchProducer(settings, kafka), codec, kafka)
     caplog.set_level(logging.ERROR, logger="vigil.streams.evm.ingester")
     runner = RunningIngester(ingester)
     with runner:

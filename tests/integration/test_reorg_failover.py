@@ -22,7 +22,7 @@ from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.evm.rpc import RpcPool
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics, producer
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def test_reorg_retracts_orphaned_blocks_and_reemits_the_canonical_chain(
     network = NetworkConfig(
         chain_id=31337, rpc_urls=[anvil.url], start_block=fork, poll_interval=0.1
     )
-    ingester = Ingester(settings, "anvil", network, producer(settings, kafka), codec, kafka)
+    ingester = Ingester(settings, "anvil", network, BatchProducer(settings, kafka), codec, kafka)
     with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 4, 30, "fork .. fork+3")
         anvil.rpc("evm_revert", snapshot)
@@ -119,7 +119,7 @@ def test_failover_misses_and_repeats_nothing(settings: Settings, kafka: str, anv
         batch_size=3,
     )
     ingester = Ingester(
-        settings, "anvil", network, producer(settings, kafka), codec, kafka, rpc=pool
+        settings, "anvil", network, BatchProducer(settings, kafka), codec, kafka, rpc=pool
     )
     try:
         with RunningIngester(ingester):

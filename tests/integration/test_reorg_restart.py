@@ -14,7 +14,7 @@ from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm import ingester as ingester_module
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def ingester(
 ) -> Ingester:
     """A new ingester, as a restarted process makes one: it knows only the checkpoint."""
     config = NetworkConfig(chain_id=31337, rpc_urls=[anvil.url], poll_interval=0.1, **network)
-    return Ingester(settings, "anvil", config, producer(settings, kafka), codec, kafka)
+    return Ingester(settings, "anvil", config, BatchProducer(settings, kafka), codec, kafka)
 
 
 def assert_canonical_tail(blocks: list[dict[str, Any]], fork_hash: str, count: int) -> None:

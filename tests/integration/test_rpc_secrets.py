@@ -17,7 +17,7 @@ from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings, load_settings
 from vigil.streams.evm.ingester import Ingester
 from vigil.streams.evm.rpc import RpcPool
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_a_key_in_the_url_reaches_the_node_and_nothing_else(
     configure_logging("DEBUG")  # as every vigil process does, at its most verbose
     caplog.set_level(logging.DEBUG)
     try:
-        ingester = Ingester(keyed, "mainnet", network, producer(keyed, kafka), codec, kafka)
+        ingester = Ingester(keyed, "mainnet", network, BatchProducer(keyed, kafka), codec, kafka)
         ingester.rpc.base_delay = ingester.rpc.max_delay = 0.01
         with RunningIngester(ingester):
             wait_for(lambda: ingester.emitted == 1, 30, "block 18,000,000 through the second node")

@@ -30,7 +30,7 @@ from vigil.stack import process
 from vigil.stack.broker import free_port
 from vigil.streams.config_topics import apply_project
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.streams.live_config import LiveConfig
 from vigil.streams.registry_log import kafka_backed_store
 from vigil.testing import WebhookReceiver, wait_for
@@ -144,7 +144,7 @@ def test_three_workers_share_a_chain_and_survive_losing_one(
             workers = [start(n) for n in range(WORKERS)]
             group = settings.group("worker")
             wait_for(lambda: members(kafka, group) == WORKERS, 90, "three workers in the group")
-            sink = producer(settings, kafka, linger_ms=0)
+            sink = BatchProducer(settings, kafka)
             ingester = Ingester(settings, "mainnet", settings_network(root), sink, codec, kafka)
             with RunningIngester(ingester):
                 delivered = lambda: {i for _, ids in posts for i in ids}  # noqa: E731

@@ -112,7 +112,7 @@ def backfill(
     """Re-ingest a block range into the running stack (effects stay once: they are keyed)."""
     from vigil.config.loader import load_project
     from vigil.streams.evm.ingester import Ingester
-    from vigil.streams.kafka import producer
+    from vigil.streams.kafka import BatchProducer
 
     settings = _settings()
     if reorg is not None and (first is not None or last is not None):
@@ -129,7 +129,7 @@ def backfill(
         )
     bootstrap = stack_bootstrap(settings, "backfill into")
     codec = stack_codec(settings)
-    sink = producer(settings, bootstrap, client_id="vigil-backfill")
+    sink = BatchProducer(settings, bootstrap, client_id="vigil-backfill")
     ingester = Ingester(settings, network, project.config.networks[network], sink, codec, bootstrap)
     try:
         if reorg is not None:

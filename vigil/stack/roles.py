@@ -190,14 +190,14 @@ def worker(settings: Settings) -> None:
 def ingest(settings: Settings) -> None:
     """One ingester thread per network of the project; SIGTERM/SIGINT stop them cleanly."""
     from vigil.streams.evm.ingester import Ingester
-    from vigil.streams.kafka import producer
+    from vigil.streams.kafka import BatchProducer
 
     bootstrap = require_bootstrap(settings)
     metrics.serve(settings.ingest_metrics_bind, "VIGIL_INGEST_METRICS_BIND")
     settings = with_stored_secrets(settings, bootstrap)
     project = load_project(settings.project_dir)
     codec = preregistered_codec(settings, registry_client(settings))
-    sink = producer(settings, bootstrap, client_id="vigil-ingester")
+    sink = BatchProducer(settings, bootstrap, client_id="vigil-ingester")
     from vigil.streams.forta.poller import FortaPoller
 
     ingesters: list[Ingester | FortaPoller] = [

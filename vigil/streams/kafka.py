@@ -108,6 +108,125 @@ def _connect(kind: type[Any], settings: Settings, bootstrap: str, options: dict[
         ) from exc
 
 
+def rdkafka_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """librdkafka's names for the security settings in force (Settings.kafka_options gives
+    kafka-python's)."""
+    options = settings.kafka_options
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config["sasl.mechanism"] = options["sasl_mechanism"]
+        config["sasl.username"] = options["sasl_plain_username"]
+        config["sasl.password"] = options["sasl_plain_password"]
+    for ours, theirs in (
+        ("ssl_cafile", "ssl.ca.location"),
+        ("ssl_certfile", "ssl.certificate.location"),
+        ("ssl_keyfile", "ssl.key.location"),
+    ):
+        if ours in options:
+            config[theirs] = options[ours]
+    return config
+
+
+class BatchProducer:
+    """librdkafka's producer behind kafka-python's ``send``/``flush``, for the writers of
+    many records a second (the ingesters and backfills).
+
+    kafka-python sends from a Python thread that holds the GIL for each record's
+    bookkeeping; librdkafka batches and sends in its own threads. Idempotent, acks from
+    all in-sync replicas, and ``murmur2_random``: a key lands on the partition Java's and
+    kafka-python's producers pick for it, so blocks keep their partitions across versions.
+    A record the broker never took makes the next ``flush`` raise: nothing is dropped
+    unnoticed, and callers move a checkpoint only after a flush.
+    """
+
+    def __init__(self, settings: Settings, bootstrap: str, *, client_id: str = "vigil") -> None:
+        from confluent_kafka import Producer
+
+        login = (bootstrap, settings.kafka_sasl_username, settings.kafka_sasl_password)
+        if settings.kafka_security_protocol.startswith("SASL_") and login not in _LOGGED_IN:
+            check_login(settings, bootstrap)
+            _LOGGED_IN.add(login)
+        self.bootstrap = bootstrap
+        self._failed: list[str] = []
+        self._producer = Producer(
+            rdkafka_config(settings, bootstrap)
+            | {
+                "client.id": client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "partitioner": "murmur2_random",
+                "allow.auto.create.topics": False,  # vigil creates its topics, configured
+                "linger.ms": 5,
+                "message.max.bytes": MAX_MESSAGE_BYTES + 1024,  # the framing's few bytes
+                "queue.buffering.max.kbytes": 1024 * 1024,  # 1 GB: a catch-up's blocks
+                "error_cb": self._on_error,
+                "logger": logging.getLogger("vigil.rdkafka"),
+            }
+        )
+
+    def _on_error(self, error: Any) -> None:
+        if error.fatal():
+            self._failed.append(f"producer: {error.str()}")
+        else:  # librdkafka retries these (a broker away, a timeout) on its own
+            log.debug("kafka: %s", error.str())
+
+    def _delivered(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._failed.append(f"{message.topic()}: {error.str()}")
+
+    def send(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        """Queue one record; blocks while librdkafka's queue is full."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=-1 if partition is None else partition,  # -1: the partitioner's
+                    on_delivery=self._delivered,
+                    headers=headers,
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # serve deliveries until there is room
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued record is acknowledged; a BrokerError names the first
+        that was not."""
+        left = self._producer.flush(timeout)
+        failed, self._failed = self._failed, []
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise BrokerError(f"Kafka at {self.bootstrap} refused a record: {failed[0]}{more}")
+        if left:
+            raise BrokerError(
+                f"Kafka at {self.bootstrap}: {left} record(s) unacknowledged after {timeout:.0f} s"
+            )
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partition numbers of ``topic``."""
+        found = self._producer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise BrokerError(f"Kafka at {self.bootstrap}: no partitions for topic {topic}")
+        return set(found.partitions)
+
+    def close(self) -> None:
+        """Flush what is queued (errors are the caller's last flush's to report)."""
+        self._producer.flush(10)
+
+
 def check_login(settings: Settings, bootstrap: str, timeout: float = 10.0) -> None:
     """A BrokerError naming the user when the brokers refuse the SASL login.
 
@@ -123,17 +242,10 @@ def check_login(settings: Settings, bootstrap: str, timeout: float = 10.0) -> No
         if error.code() == RdKafkaError._AUTHENTICATION:
             refused.append(error.str())
 
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "security.protocol": settings.kafka_security_protocol,
-        "sasl.mechanism": settings.kafka_sasl_mechanism,
-        "sasl.username": settings.kafka_sasl_username or "",
-        "sasl.password": settings.kafka_options.get("sasl_plain_password", ""),
+    config = rdkafka_config(settings, bootstrap) | {
         "error_cb": on_error,
         "log_level": 0,  # its own lines would repeat what the BrokerError says
     }
-    if settings.kafka_ssl_cafile:
-        config["ssl.ca.location"] = str(settings.kafka_ssl_cafile)
     client = AdminClient(config)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not refused:

@@ -7,22 +7,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from kafka import KafkaProducer
 
 from vigil import metrics
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
-from vigil.schemas.codec import Codec, spliced_array
+from vigil.schemas import tx_index
+from vigil.schemas.codec import Codec
 from vigil.schemas.evm import block_record
 from vigil.schemas.records import Block
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import Call, RpcPool
-from vigil.streams.kafka import read_compacted
+from vigil.streams.kafka import BatchProducer, read_compacted
 
 log = logging.getLogger(__name__)
 STATUS_EVERY = 60.0  # seconds between progress lines in the ingester's log
@@ -40,9 +40,10 @@ class Saved:
     window: tuple[tuple[int, str], ...]
 
 
-def fetch_blocks(
-    rpc: RpcPool, numbers: list[int], *, block_receipts: bool = True
-) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+Fetched = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # blocks with their receipts
+
+
+def fetch_blocks(rpc: RpcPool, numbers: list[int], *, block_receipts: bool = True) -> Fetched:
     """Blocks with full transactions and their receipts, in one JSON-RPC batch.
 
     ``block_receipts=False`` asks for each transaction's receipt instead of
@@ -71,7 +72,7 @@ def fetch_blocks(
             )
             for b in blocks
         ]
-    available: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    available: Fetched = []
     for number, (block, receipts) in zip(numbers, pairs, strict=True):
         if block is None or receipts is None:
             if not available:
@@ -89,7 +90,7 @@ class Ingester:
         settings: Settings,
         network: str,
         config: NetworkConfig,
-        producer: KafkaProducer,
+        producer: BatchProducer,
         codec: Codec,
         bootstrap: str,
         rpc: RpcPool | None = None,
@@ -115,6 +116,9 @@ class Ingester:
         self.halted = False  # a reorg deeper than the window stopped this network
         # errors back off from the poll interval up to this (a slow chain waits longer)
         self.max_backoff = min(30.0, max(5.0, 10 * config.poll_interval))
+        # the next batch is fetched while this one is encoded and sent
+        self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{network}")
+        self._ahead: tuple[list[int], Future[Fetched]] | None = None
 
     def checkpoint(self) -> Saved | None:
         """The last block fully emitted for this network, with the window before it."""
@@ -166,22 +170,20 @@ class Ingester:
         )
 
     def _emit(self, record: Block) -> None:
-        # each transaction is written once: its body is its topic's value and, spliced,
-        # part of the block's
-        bodies = []
-        for tx in record["transactions"]:
-            body = self.codec.body("Transaction", tx, self.tx_topic)
-            bodies.append(body)
+        value, index, bodies = tx_index.write_block(self.codec, self.blocks_topic, record)
+        for tx, body in zip(record["transactions"], bodies, strict=True):
             self.producer.send(
                 self.tx_topic,
                 key=f"{self.network}:{tx['hash']}".encode(),
                 value=self.codec.frame(self.tx_topic, "Transaction", body),
             )
-        head = self.codec.body("Block", {**record, "transactions": []}, self.blocks_topic)
         self.producer.send(
             self.blocks_topic,
             key=self.block_key(record["number"]),
-            value=self.codec.frame(self.blocks_topic, "Block", spliced_array(head, bodies)),
+            value=value,
+            # which transactions involve which addresses: the worker decodes only those
+            # its monitors watch
+            headers=[(tx_index.HEADER, index)],
         )
         self._send_head(record["number"], record["hash"])
         if not self.window and record["number"] > 0:
@@ -355,7 +357,33 @@ class Ingester:
             self.producer.flush()
         return number - first
 
-    def _fetch(self, numbers: list[int]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    def _fetch_ahead(self, numbers: list[int]) -> Fetched:
+        """``numbers``' blocks, fetched earlier if they were asked for ahead; a fetch's error
+        is raised here, where the blocks before it have been emitted."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead[0] == numbers:
+                return ahead[1].result()
+            self._drop(ahead[1])
+        return self._fetch(numbers)
+
+    def _ask_ahead(self, numbers: list[int]) -> None:
+        if numbers and not self.stopping.is_set():
+            self._ahead = (numbers, self._fetcher.submit(self._fetch, numbers))
+
+    def _cancel_ahead(self) -> None:
+        """Forget the batch asked for ahead (a reorg, the slice's end): the pool is then
+        used by one thread at a time again."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self._drop(ahead[1])
+
+    @staticmethod
+    def _drop(pending: Future[Fetched]) -> None:
+        if not pending.cancel():
+            pending.exception()  # waits; an error of a batch nobody needs is not raised
+
+    def _fetch(self, numbers: list[int]) -> Fetched:
         if self.block_receipts:
             try:
                 return fetch_blocks(self.rpc, numbers, block_receipts=True)
@@ -377,25 +405,33 @@ class Ingester:
         target = self.confirmed_head()
         end = min(target, following + self.config.max_catch_up - 1)
         self.lag = max(0, target - following + 1)
-        while following <= end and not self.stopping.is_set():
-            self.next_block = following
-            numbers = list(range(following, min(end, following + self.config.batch_size - 1) + 1))
-            fetched = self._fetch(numbers)
-            for block, receipts in fetched:
-                record = block_record(self.network, self.config.chain_id, block, receipts)
-                if self.window and (
-                    self.window[-1][0] != record["number"] - 1
-                    or self.window[-1][1] != record["parentHash"]
-                ):
-                    self.producer.flush()
-                    return self._retract(record)
-                self._emit(record)
-                following = record["number"] + 1
+        batch = self.config.batch_size
+        try:
+            while following <= end and not self.stopping.is_set():
                 self.next_block = following
-            self.producer.flush()  # the blocks are durable before the checkpoint moves
-            self._save_checkpoint(*self.window[-1])
-            self.lag = max(0, target - following + 1)
-        return following
+                numbers = list(range(following, min(end, following + batch - 1) + 1))
+                fetched = self._fetch_ahead(numbers)
+                if len(fetched) == len(numbers):  # a short batch reached the node's head
+                    after = numbers[-1] + 1
+                    self._ask_ahead(list(range(after, min(end, after + batch - 1) + 1)))
+                for block, receipts in fetched:
+                    record = block_record(self.network, self.config.chain_id, block, receipts)
+                    if self.window and (
+                        self.window[-1][0] != record["number"] - 1
+                        or self.window[-1][1] != record["parentHash"]
+                    ):
+                        self.producer.flush()
+                        self._cancel_ahead()
+                        return self._retract(record)
+                    self._emit(record)
+                    following = record["number"] + 1
+                    self.next_block = following
+                self.producer.flush()  # the blocks are durable before the checkpoint moves
+                self._save_checkpoint(*self.window[-1])
+                self.lag = max(0, target - following + 1)
+            return following
+        finally:
+            self._cancel_ahead()
 
     def _resume(self, saved: Saved) -> int:
         self.window.clear()
@@ -409,6 +445,7 @@ class Ingester:
             if following is not None:
                 self._poll(following)
         finally:
+            self._fetcher.shutdown(cancel_futures=True)
             self.rpc.close()
 
     def _start(self) -> int | None:

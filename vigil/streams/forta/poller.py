@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 import httpx
-from kafka import KafkaProducer
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.models import FortaApiConfig
@@ -24,7 +23,7 @@ from vigil.errors import VigilError
 from vigil.schemas.codec import Codec
 from vigil.schemas.forta import AlertError, alert_record, created_ms
 from vigil.settings import Settings
-from vigil.streams.kafka import read_compacted
+from vigil.streams.kafka import BatchProducer, read_compacted
 
 log = logging.getLogger(__name__)
 QUERY = """query vigilAlerts($input: AlertsInput) {
@@ -55,7 +54,7 @@ class FortaPoller:
         self,
         settings: Settings,
         config: FortaApiConfig,
-        sink: KafkaProducer,
+        sink: BatchProducer,
         codec: Codec,
         bootstrap: str,
         *,
