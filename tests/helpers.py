@@ -132,6 +132,11 @@ class RunningIngester:
 
 def read_topic(settings: Any, codec: Any, kafka: str, suffix: str, schema: str) -> list[Any]:
     """Every record of the catalogue topic ``suffix``, decoded, in partition order."""
+    return [codec.decode(record.value, schema) for record in raw_records(settings, kafka, suffix)]
+
+
+def raw_records(settings: Any, kafka: str, suffix: str) -> list[Any]:
+    """Every record of the catalogue topic ``suffix`` as kafka-python gives it (headers too)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -142,7 +147,7 @@ def read_topic(settings: Any, codec: Any, kafka: str, suffix: str, schema: str) 
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     try:
-        return [codec.decode(record.value, schema) for record in consumer]
+        return list(consumer)
     finally:
         consumer.close()
 

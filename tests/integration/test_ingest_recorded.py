@@ -9,15 +9,24 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FIXTURES, MAINNET, USDT, RunningIngester, load_json, read_topic
+from tests.helpers import (
+    FIXTURES,
+    MAINNET,
+    USDT,
+    RunningIngester,
+    load_json,
+    raw_records,
+    read_topic,
+)
 from tests.rpc_server import JsonRpcServer
 from vigil.config.models import NetworkConfig
+from vigil.schemas import tx_index
 from vigil.schemas.codec import Codec
 from vigil.schemas.evm import block_record
 from vigil.schemas.registry import SchemaStore
 from vigil.settings import Settings
 from vigil.streams.evm.ingester import Ingester
-from vigil.streams.kafka import ensure_topics, producer
+from vigil.streams.kafka import BatchProducer, ensure_topics
 from vigil.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,11 +41,19 @@ def ingest_one(
     network = NetworkConfig(
         chain_id=1, rpc_urls=[server.url], start_block=number, poll_interval=0.1
     )
-    ingester = Ingester(settings, "mainnet", network, producer(settings, kafka), codec, kafka)
+    ingester = Ingester(settings, "mainnet", network, BatchProducer(settings, kafka), codec, kafka)
     with RunningIngester(ingester):
         wait_for(lambda: ingester.emitted == 1, 30, f"block {number}")
 
-    [block] = read_topic(settings, codec, kafka, "chain.blocks", "Block")
+    [record] = raw_records(settings, kafka, "chain.blocks")
+    block = codec.decode(record.value, "Block")
+    # the index header chooses the transactions of watched addresses, as the worker reads it
+    index = dict(record.headers)[tx_index.HEADER]
+    for watched in ({USDT}, {block["miner"], "0x" + "00" * 20}, set()):
+        chosen = codec.decode(tx_index.select(record.value, index, watched.intersection))
+        assert chosen["transactions"] == [
+            tx for tx in block["transactions"] if watched.intersection(tx_index.involved(tx))
+        ]
     transactions = read_topic(settings, codec, kafka, "chain.transactions", "Transaction")
     return block, sorted(transactions, key=lambda t: t["transactionIndex"])
 

@@ -262,6 +262,12 @@ class Matcher:
         for monitor in self.monitors:
             for address in monitor.addresses:
                 self._by_address.setdefault((monitor.ref["network"], address), []).append(monitor)
+        self._watched = frozenset(address for _, address in self._by_address)
+
+    def watches(self, addresses: list[str]) -> bool:
+        """Whether a transaction involving ``addresses`` (on any network) may match: one
+        that does not can be left undecoded."""
+        return not self._watched.isdisjoint(addresses)
 
     def match_transaction(self, tx: Transaction, timestamp: int) -> list[Match]:
         """Match records (one per monitor) for one Transaction record."""

@@ -54,7 +54,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "Block",
         key="network (network:number for a network with spread: true)",
         doc="one record per block with all transactions, receipts and logs; in order per "
-        "network, or spread over the partitions by number",
+        "network, or spread over the partitions by number; the header vigil-tx-index lists "
+        "each transaction's addresses and byte span (vigil.schemas.tx_index), so a reader "
+        "can decode only the transactions it wants",
         spread=True,
         writer="vigil ingest (and vigil backfill)",
     ),

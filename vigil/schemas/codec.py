@@ -16,6 +16,7 @@ from vigil.schemas.registry import Registry
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
+FRAME_SIZE = _HEADER.size  # the magic byte and the schema id before every body
 
 
 class Codec:
@@ -90,10 +91,10 @@ def spliced_array(head: bytes, items: list[bytes]) -> bytes:
     fastavro writes for the whole record, without writing the items again."""
     if not items:
         return head
-    return head[:-1] + _long(len(items)) + b"".join(items) + b"\x00"
+    return head[:-1] + varint(len(items)) + b"".join(items) + b"\x00"
 
 
-def _long(value: int) -> bytes:
+def varint(value: int) -> bytes:
     """Avro's long: zig-zag, then base-128 varint."""
     encoded = bytearray()
     zigzag = (value << 1) ^ (value >> 63)

@@ -15,12 +15,13 @@ from vigil.errors import SerializationError
 from vigil.processors import confirmation
 from vigil.processors.forta import alert_batch
 from vigil.processors.matching import batches
+from vigil.schemas import tx_index
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import Block, FortaAlert, Match, MatchBatch
 from vigil.settings import Settings
 from vigil.streams.app import VigilApp
 from vigil.streams.dlq import DeadLetters, dead_letter
-from vigil.streams.live_config import LiveConfig
+from vigil.streams.live_config import LiveConfig, Snapshot
 from vigil.streams.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,13 @@ class Matching:
             value=self.codec.encode(topic.get_topic_name(), "MatchBatch", batch),
         )
 
-    async def on_block(self, block: Block, partition: int) -> None:
+    async def on_block(
+        self, block: Block, partition: int, snapshot: Snapshot | None = None
+    ) -> None:
+        """``snapshot``: the one the block's transactions were chosen with, if they were."""
         async with self.in_order:
-            await self._block(block, self._state_key(block["network"], partition))
+            key = self._state_key(block["network"], partition)
+            await self._block(block, key, snapshot or self.live.snapshot)
 
     async def on_retraction(self, retraction: dict[str, Any], partition: int) -> None:
         network = retraction["network"]
@@ -124,8 +129,7 @@ class Matching:
         self.taken_over.add(key)
         return key
 
-    async def _block(self, block: Block, key: str) -> None:
-        snapshot = self.live.snapshot
+    async def _block(self, block: Block, key: str, snapshot: Snapshot) -> None:
         found = snapshot.matcher.match_block(block)
         for match in found:  # history marks those of an orphaned block retracted
             await self.send_match(match)
@@ -242,8 +246,14 @@ def register_agents(app: VigilApp, settings: Settings, live: LiveConfig, codec: 
     @app.agent(app.topic(settings.topic("chain.blocks")))
     async def match_blocks(stream: Any) -> None:
         async for event in stream.events():
-            on_block = partial(matching.on_block, partition=event.message.partition)
-            await _guarded(codec, dead, event, "Block", on_block)
+            # only the transactions that involve a watched address are decoded
+            snapshot = live.snapshot
+            index = dict(event.message.headers or ()).get(tx_index.HEADER)
+            value = tx_index.select(event.value, index, snapshot.matcher.watches)
+            on_block = partial(
+                matching.on_block, partition=event.message.partition, snapshot=snapshot
+            )
+            await _guarded(codec, dead, event, "Block", on_block, value=value)
 
     @app.agent(app.topic(settings.topic("chain.reorgs")))
     async def retract(stream: Any) -> None:
@@ -272,12 +282,15 @@ async def _guarded(
     event: Any,
     schema: str,
     handle: Callable[[Any], Awaitable[None]],
+    *,
+    value: bytes | None = None,
 ) -> None:
-    """Decode and handle one record; a failure goes to the dead-letter topic, never fatal."""
+    """Decode and handle one record (``value``: the part of it to decode, if not all); a
+    failure sends the whole record to the dead-letter topic and is never fatal."""
     message = event.message
     where = f"{message.topic}[{message.partition}]@{message.offset}"
     try:
-        record = codec.decode(event.value, schema, where=where)
+        record = codec.decode(event.value if value is None else value, schema, where=where)
     except SerializationError as exc:
         await _dead(dead, event, schema, str(exc))
         return
