@@ -4,6 +4,7 @@ real SMTP server (aiosmtpd)."""
 import asyncio
 import email
 import email.policy
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,11 @@ import httpx
 import pytest
 
 from tests.helpers import FIXTURES, load_json
+from vigil.clock import Clock
 from vigil.config.channels import CHANNEL
+from vigil.connectors.notify import opsgenie
 from vigil.connectors.notify.channels import build_channel
+from vigil.connectors.notify.datadog import tag
 from vigil.connectors.notify.delivery import Messages, Outcome
 from vigil.connectors.notify.render import with_links
 from vigil.schemas.events import match_event
@@ -101,9 +105,42 @@ def test_telegram_send_message(receiver: WebhookReceiver) -> None:
     body = post.json()
     assert body["chat_id"] == "-100123" and body["parse_mode"] == "MarkdownV2"
     assert body["text"].startswith("*USDC large transfers* matched on mainnet \\(block 0x")
+    assert body["link_preview_options"] == {"is_disabled": True}  # Bot API 7.0
+    assert "disable_web_page_preview" not in body
+    # a template whose values are all missing renders empty, which Telegram refuses: the
+    # default message goes instead
+    receiver.received.clear()
+    empty = {**config, "template": {"body": "{{ monitor.nothing }}"}}
+    assert send(empty, settings_for(receiver), [event()]).ok
+    assert receiver.received[0].json()["text"].startswith("*USDC large transfers* matched")
     receiver.reply = b'{"ok": false, "description": "Bad Request: chat not found"}'
     failed = send(config, settings_for(receiver), [event()])
     assert not failed.ok and "chat not found" in (failed.error or "")
+
+
+class Frozen(Clock):
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def send_all(
+    config: dict[str, Any], settings: Settings, batches: list[list[dict[str, Any]]], clock: Clock
+) -> list[Outcome]:
+    """Several deliveries through one channel, as the worker makes them."""
+    channel_config = CHANNEL.validate_python({"max_attempts": 1, "timeout": 3, **config})
+
+    async def run() -> list[Outcome]:
+        async with httpx.AsyncClient() as client:
+            sender = build_channel(channel_config, settings, client, clock)
+            messages = Messages.choose(None, None, chat=True)
+            return [
+                await sender.send(events, f"req-{i}", messages) for i, events in enumerate(batches)
+            ]
+
+    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -117,19 +154,65 @@ def test_datadog_count_metric_per_monitor_and_network(
         "metric_prefix": "defender.",
         "api_version": version,
     }
-    outcome = send(config, settings_for(receiver), [event(), event(), event()])
+    old = event()  # a block from 2023: Datadog drops points over an hour old
+    outcome = send(config, settings_for(receiver), [old, old, old])
     assert outcome.ok
     [post] = receiver.received
     assert post.path == f"/api/{version}/series"
     assert post.headers["DD-API-KEY"] == SECRETS["dd-key"]
     [series] = post.json()["series"]
     assert series["metric"] == "defender.sentinel"
-    assert series["tags"] == ["network:mainnet", "monitor:USDC large transfers"]
-    timestamp = event()["timestamp"]
+    assert series["tags"] == [
+        "network:mainnet",
+        "monitor:usdc_large_transfers",
+        "sentinel:usdc_large_transfers",
+        f"monitor_id:{old['monitor']['id']}",
+    ]
+    [stamp] = (
+        [p["timestamp"] for p in series["points"]]
+        if version == "v2"
+        else [p[0] for p in series["points"]]
+    )
+    assert abs(stamp - time.time()) < 60 and stamp - old["timestamp"] > 3600  # sent, not mined
     if version == "v2":
-        assert series["type"] == 1 and series["points"] == [{"timestamp": timestamp, "value": 3}]
+        assert series["type"] == 1 and series["points"] == [{"timestamp": stamp, "value": 3}]
     else:
-        assert series["type"] == "count" and series["points"] == [[timestamp, 3]]
+        assert series["type"] == "count" and series["points"] == [[stamp, 3]]
+
+
+def test_datadog_sends_one_total_per_second_and_monitor(receiver: WebhookReceiver) -> None:
+    config = {"alias": "dd", "type": "datadog", "api_key_secret": "dd-key"}
+    usdc = event()
+    # a monitor whose name differs only in case and punctuation keeps its own id tag
+    other = {
+        **usdc,
+        "monitor": {**usdc["monitor"], "id": "usdc-2", "name": "USDC Large-Transfers!"},
+    }
+    clock = Frozen(1_800_000_000.2)
+    sent = send_all(config, settings_for(receiver), [[usdc, usdc], [usdc, other]], clock)
+    clock.now = 1_800_000_001.0
+    sent += send_all(config, settings_for(receiver), [[usdc]], clock)
+    assert all(o.ok for o in sent)
+    points = [
+        (p["timestamp"], s["tags"][1], s["tags"][3], p["value"])
+        for post in receiver.received
+        for s in post.json()["series"]
+        for p in s["points"]
+    ]
+    usdc_id = f"monitor_id:{usdc['monitor']['id']}"
+    assert points == [
+        (1_800_000_000, "monitor:usdc_large_transfers", usdc_id, 2),
+        (1_800_000_000, "monitor:usdc_large-transfers", "monitor_id:usdc-2", 1),
+        # the same second again: the running total, which replaces the first point
+        (1_800_000_000, "monitor:usdc_large_transfers", usdc_id, 3),
+        (1_800_000_001, "monitor:usdc_large_transfers", usdc_id, 1),
+    ]
+
+
+def test_datadog_tags_are_written_as_datadog_keeps_them() -> None:
+    assert tag("monitor", "Big  Moves (USDC) ✓") == "monitor:big_moves_usdc"
+    assert tag("monitor", "Ünïcode-names/ok.v2") == "monitor:ünïcode-names/ok.v2"
+    assert len(tag("monitor", "x" * 500)) == 200
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -193,10 +276,14 @@ def test_opsgenie_alert(receiver: WebhookReceiver) -> None:
         "note": "from vigil",
         "template": {"subject": "{{ monitor.name }} " + "y" * 200},
     }
-    assert send(config, settings_for(receiver), [event()]).ok
+    # Opsgenie queues the request (202) and makes the alert later: SENT only once it has
+    queued(receiver, [(404, NOT_YET), (200, made(True, "Created alert"))])
+    outcome = send(config, settings_for(receiver), [event()])
+    assert outcome.ok and outcome.status == 202
     [post] = receiver.received
     assert post.path == "/v2/alerts"
     assert post.headers["Authorization"] == f"GenieKey {SECRETS['og-key']}"
+    assert receiver.fetched == ["/v2/alerts/requests/og-req-1"] * 2
     body = post.json()
     assert len(body["message"]) <= 130 and body["message"].startswith("USDC large transfers y")
     assert body["alias"] == event()["id"] and body["priority"] == "P1"
@@ -205,6 +292,55 @@ def test_opsgenie_alert(receiver: WebhookReceiver) -> None:
     assert body["entity"] == "mainnet" and body["details"] == {"tx": event()["hash"]}
     assert body["actions"] == ["pause"] and body["tags"] == ["vigil"]
     assert "Match Reason 1" in body["description"]
+
+
+NOT_YET = {"message": "Request not found. It might not be processed, yet.", "took": 0.002}
+
+
+def made(success: bool, status: str) -> dict[str, Any]:
+    """Opsgenie's answer to GET /v2/alerts/requests/{id} once it processed the request."""
+    data = {"success": success, "action": "Create", "isSuccess": success, "status": status}
+    return {"data": {**data, "alertId": "a-1", "alias": event()["id"]}, "took": 0.001}
+
+
+def queued(receiver: WebhookReceiver, answers: list[tuple[int, Any]]) -> None:
+    receiver.statuses = [202] * 5
+    receiver.reply = b'{"result": "Request will be processed", "requestId": "og-req-1"}'
+    receiver.on_get = lambda path: answers.pop(0) if len(answers) > 1 else answers[0]
+
+
+def test_opsgenie_refusals_and_limits(
+    receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(opsgenie, "CHECKS", (0.01, 0.01, 0.01))
+    config = {
+        "alias": "og",
+        "type": "opsgenie",
+        "api_key_secret": "og-key",
+        "details": {"hashes": "{{ hash }} " * 150, "more": "{{ hash }}", "last": "x"},
+    }
+    queued(receiver, [(200, made(False, "Alert could not be created: responder not found"))])
+    refused = send(config, settings_for(receiver), [event()])
+    assert (refused.ok, refused.attempts) == (False, 1)  # a refusal is not retried
+    assert "responder not found" in (refused.error or "")
+    details = receiver.received[0].json()["details"]
+    # 8,000 characters in all, keys whole: the long value is cut, the later keys go
+    assert list(details) == ["hashes"] and len("hashes") + len(details["hashes"]) == 8000
+
+    queued(receiver, [(404, NOT_YET)])  # never processed: retried (the alias dedups)
+    receiver.received.clear()
+    late = send(config, settings_for(receiver), [event()])
+    assert (late.ok, late.attempts) == (False, 4) and "had not processed" in (late.error or "")
+    assert {post.json()["alias"] for post in receiver.received} == {event()["id"]}
+
+
+def test_opsgenie_user_responders_are_named_by_id_or_username() -> None:
+    base = {"alias": "og", "type": "opsgenie", "api_key_secret": "og-key"}
+    with pytest.raises(ValueError, match="not name"):
+        CHANNEL.validate_python({**base, "responders": [{"type": "user", "name": "Alice"}]})
+    with pytest.raises(ValueError, match="not a username"):
+        CHANNEL.validate_python({**base, "responders": [{"type": "team", "username": "a@b.c"}]})
+    CHANNEL.validate_python({**base, "responders": [{"type": "user", "username": "a@b.c"}]})
 
 
 def test_server_errors_are_retried_and_client_errors_are_not(receiver: WebhookReceiver) -> None:
@@ -288,6 +424,56 @@ def test_email_over_smtp_with_html_and_text_parts() -> None:
         assert "wrong" not in (denied.error or "")
     finally:
         controller.stop()
+
+
+def test_email_login_on_a_server_that_offers_none_fails_once_naming_why() -> None:
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)  # no AUTH offered
+    controller.start()
+    try:
+        config = {
+            "alias": "mail",
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "username": "vigil",
+            "password_secret": "smtp-password",
+            "sender": "alerts@example.com",
+            "recipients": "ops@example.com",
+        }
+        outcome = send(config, load_settings(secrets=SECRETS), [event()])
+        assert (outcome.ok, outcome.attempts) == (False, 1)
+        assert "offers no login (AUTH) with security: none" in (outcome.error or "")
+        assert "starttls" in (outcome.error or "")
+    finally:
+        controller.stop()
+
+
+def test_channel_settings_the_services_refuse_are_refused_at_load() -> None:
+    email_base = {"alias": "m", "type": "email", "host": "h", "sender": "a@b.co"}
+    tls = CHANNEL.validate_python({**email_base, "recipients": "c@d.co", "security": "tls"})
+    assert tls.port == 465  # implicit TLS
+    assert CHANNEL.validate_python({**email_base, "recipients": "c@d.co"}).port == 587
+    plain = CHANNEL.validate_python(
+        {**email_base, "recipients": "c@d.co", "security": "none", "username": "u"}
+    )
+    assert "login only after STARTTLS" in plain.warnings()[0]
+    for name in ("Discord Alerts", "clydebot", "groundsphere", "EVERYONE!"):
+        with pytest.raises(ValueError, match="Discord refuses a webhook username"):
+            CHANNEL.validate_python(
+                {"alias": "d", "type": "discord", "url": "http://x", "username": name}
+            )
+    with pytest.raises(ValueError, match="only whitespace"):
+        CHANNEL.validate_python(
+            {"alias": "s", "type": "slack", "url": "http://x", "template": {"body": " \n "}}
+        )
 
 
 def test_vigil_channels_test_sends_to_every_channel_of_the_alias(

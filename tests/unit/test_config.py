@@ -202,6 +202,26 @@ def test_template_problems_are_warnings_naming_file_and_field(tmp_path: Path) ->
     )
 
 
+def test_a_telegram_body_of_values_only_and_a_plain_login_are_warned_of(tmp_path: Path) -> None:
+    for name in "twxm":
+        (tmp_path / name).mkdir()
+    telegram = "alias: ops\ntype: telegram\nbot_token_secret: tg\nchat_id: 1\n"
+    extra = "channels: [ops]\nmessage:\n  body: '**{{ monitor.name }}**'\n"
+    [warning] = load_project(project(tmp_path / "t", monitor(extra), channel=telegram)).warnings
+    assert "monitor.yaml: monitor 'm': template.body: only values" in warning
+    assert "Telegram refuses" in warning
+    # the same body to a webhook, or with text of its own, is fine
+    assert load_project(project(tmp_path / "w", monitor(extra))).warnings == []
+    worded = "channels: [ops]\nmessage:\n  body: 'Moved: {{ value }}'\n"
+    assert not load_project(project(tmp_path / "x", monitor(worded), channel=telegram)).warnings
+    mail = (
+        "alias: ops\ntype: email\nhost: smtp.example.com\nsecurity: none\nusername: u\n"
+        "password_secret: p\nsender: a@example.com\nrecipients: b@example.com\n"
+    )
+    [plain] = load_project(project(tmp_path / "m", monitor(), channel=mail)).warnings
+    assert "ops.yaml: channel 'ops': security: none with a username" in plain
+
+
 def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None:
     usdt = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
     wrong = usdt[:-1] + "8"  # one mistyped digit: the case no longer checksums

@@ -22,6 +22,8 @@ from pydantic import (
 _ALIAS = r"^[a-z0-9][a-z0-9_-]*$"
 _SECRET = r"^[A-Za-z0-9_.-]+$"
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+OPSGENIE_DETAILS_LIMIT = 8000  # characters of an alert's details, keys and values in all
+DISCORD_REFUSED_NAMES = ("discord", "clyde", "here", "everyone")
 
 
 def _http_url(url: str) -> str:
@@ -37,6 +39,15 @@ class MessageTemplate(BaseModel):
     subject: str | None = None
     body: str | None = None
 
+    @field_validator("subject", "body")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                "is only whitespace, which chat services refuse; write text or leave it out"
+            )
+        return value
+
 
 class _ChannelBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,6 +55,10 @@ class _ChannelBase(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     max_attempts: int = Field(default=5, ge=1, le=20)
     template: MessageTemplate | None = None
+
+    def warnings(self) -> list[str]:
+        """What loads but is probably a mistake (``field: why``)."""
+        return []
 
     def secret_fields(self) -> list[tuple[str, str]]:
         """(field, secret name) of every secret this channel needs."""
@@ -92,7 +107,20 @@ class DiscordConfig(_UrlConfig):
     """Discord webhook; the body is rendered as Discord markdown (2,000 characters)."""
 
     type: Literal["discord"]
-    username: str | None = Field(default=None, max_length=80)
+    username: str | None = Field(default=None, min_length=1, max_length=80)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        # Discord refuses every message whose webhook username holds one of these, in any
+        # case and anywhere ("groundsphere" fails on "here"), with 400 USERNAME_INVALID
+        for word in DISCORD_REFUSED_NAMES:
+            if value is not None and word in value.lower():
+                raise ValueError(
+                    f"Discord refuses a webhook username containing {word!r} (got {value!r}), "
+                    "and every delivery would fail; choose another"
+                )
+        return value
 
 
 class TelegramConfig(_ChannelBase):
@@ -115,7 +143,7 @@ class EmailConfig(_ChannelBase):
 
     type: Literal["email"]
     host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
+    port: int = Field(default=587, ge=1, le=65535, description="default: 465 for tls, else 587")
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password_secret: str | None = Field(default=None, pattern=_SECRET)
@@ -131,6 +159,22 @@ class EmailConfig(_ChannelBase):
             }
         ),
     ] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port(cls, data: Any) -> Any:
+        """Implicit TLS listens on 465 (RFC 8314); STARTTLS and plain submission on 587."""
+        if isinstance(data, dict) and data.get("port") is None and data.get("security") == "tls":
+            return {**data, "port": 465}
+        return data
+
+    def warnings(self) -> list[str]:
+        if self.security == "none" and self.username:
+            return [
+                "security: none with a username: servers offer login only after STARTTLS, "
+                "and the password would cross the network in the clear; use starttls or tls"
+            ]
+        return []
 
     @field_validator("recipients", mode="before")
     @classmethod
@@ -194,8 +238,20 @@ class Responder(BaseModel):
 
     @model_validator(mode="after")
     def _named(self) -> Responder:
-        if not (self.id or self.name or self.username):
-            raise ValueError("give an id, a name or (for users) a username")
+        # Opsgenie knows a user by id or username (their e-mail), the others by id or name
+        if self.type == "user":
+            if self.name is not None:
+                raise ValueError(
+                    "a user responder is named by id or username (their e-mail), not name; "
+                    f"got name {self.name!r}"
+                )
+            if not (self.id or self.username):
+                raise ValueError("give the user's id or username (their e-mail)")
+        else:
+            if self.username is not None:
+                raise ValueError(f"a {self.type} responder has an id or a name, not a username")
+            if not (self.id or self.name):
+                raise ValueError(f"give the {self.type}'s id or name")
         return self
 
 
@@ -227,7 +283,7 @@ class OpsgenieConfig(_ChannelBase):
     @classmethod
     def _details(cls, value: dict[str, str]) -> dict[str, str]:
         size = sum(len(k) + len(v) for k, v in value.items())
-        if size > 8000:
+        if size > OPSGENIE_DETAILS_LIMIT:
             raise ValueError(f"details may hold 8,000 characters in all, got {size}")
         return value
 

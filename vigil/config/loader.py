@@ -311,17 +311,33 @@ def load_project(root: Path) -> Project:
                     field=f"defaults.{severity}",
                 )
     warnings = [
+        f"{channel.file}: channel {channel.config.alias!r}: {warning}"
+        for group in channels.values()
+        for channel in group
+        for warning in channel.config.warnings()
+    ]
+    warnings += [
         warning
         for group in channels.values()
         for channel in group
-        for warning in _template_warnings(channel.config.template, channel.file, "channel")
+        for warning in _template_warnings(
+            channel.config.template,
+            channel.file,
+            "channel",
+            telegram=channel.config.type == "telegram",
+        )
     ]
     monitors: list[LoadedMonitor] = []
     seen: dict[str, Path] = {}
     for path in _yaml_files(root / "monitors"):
         monitor = routed(load_monitor_file(path), config)
         obj = f"monitor {monitor.config.name!r}"
-        warnings.extend(_template_warnings(monitor.config.message, path, obj))
+        telegram = any(
+            c.config.type == "telegram"
+            for a in monitor.config.channels
+            for c in channels.get(a, [])
+        )
+        warnings.extend(_template_warnings(monitor.config.message, path, obj, telegram=telegram))
         if monitor.id in seen:
             raise ConfigError(
                 f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
@@ -399,18 +415,25 @@ def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     return dataclasses.replace(monitor, config=routed)
 
 
-def _template_warnings(template: Any, path: Path, obj: str) -> list[str]:
-    """Paths a message template reads that the event schema lacks; bodies that run long."""
+def _template_warnings(template: Any, path: Path, obj: str, *, telegram: bool) -> list[str]:
+    """Paths a message template reads that the event schema lacks; bodies that run long;
+    for Telegram, bodies that can render empty."""
     if template is None:
         return []
     found: list[str] = []
     for part in ("subject", "body"):
         source = getattr(template, part)
         if source:
+            parsed = Template.parse(source)
             found.extend(
-                f"{path}: {obj}: template.{part}: {problem}"
-                for problem in Template.parse(source).warnings()
+                f"{path}: {obj}: template.{part}: {problem}" for problem in parsed.warnings()
             )
+            if telegram and part == "body" and not parsed.has_text():
+                found.append(
+                    f"{path}: {obj}: template.body: only values, no text of its own: with "
+                    "the values missing it renders empty, which Telegram refuses (vigil then "
+                    "sends the default message there)"
+                )
     return found
 
 

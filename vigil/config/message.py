@@ -157,6 +157,20 @@ class Template:
     def parse(cls, source: str) -> Template:
         return cls(source, _inline(source))
 
+    def has_text(self) -> bool:
+        """Whether the template writes anything besides its values (markup and links
+        aside): without, it renders empty when the values are missing."""
+
+        def text(nodes: tuple[Node, ...]) -> bool:
+            return any(
+                (isinstance(n, Text) and n.value.strip())
+                or (isinstance(n, Slot) and n.path == "matchReasonsFormatted")  # never empty
+                or (isinstance(n, Styled | Link) and text(n.children))
+                for n in nodes
+            )
+
+        return text(self.nodes)
+
     def paths(self) -> list[str]:
         found = [m.group(1) for m in PLACEHOLDER.finditer(self.source)]
         return list(dict.fromkeys(found))

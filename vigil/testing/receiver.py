@@ -30,6 +30,9 @@ class WebhookReceiver:
     reply: bytes = b"{}"  # the body of every answer (an API's success shape)
     headers: dict[str, str] = field(default_factory=dict)  # sent with scripted failures
     on_receive: Callable[[Received], None] | None = None
+    # GET: the answer (status, JSON body) to a path; 404 without it. ``fetched``: the paths
+    on_get: Callable[[str], tuple[int, Any]] | None = None
+    fetched: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
 
     def start(self) -> WebhookReceiver:
@@ -51,6 +54,16 @@ class WebhookReceiver:
                 if status >= 300:
                     for name, value in outer.headers.items():
                         self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                outer.fetched.append(self.path)
+                status, answer = outer.on_get(self.path) if outer.on_get else (404, {})
+                body = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 

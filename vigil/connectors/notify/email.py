@@ -64,6 +64,13 @@ class EmailChannel(Channel):
                 f"SMTP authentication as {config.username!r} failed: {exc.smtp_code}",
                 permanent=True,
             ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise DeliveryError(
+                f"SMTP {config.host}:{config.port} offers no login (AUTH) with security: "
+                f"{config.security}; servers offer it after STARTTLS: set security: starttls "
+                "or tls",
+                permanent=True,
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(
                 f"SMTP refused the recipients {sorted(exc.recipients)}", permanent=True

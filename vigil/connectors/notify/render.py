@@ -69,15 +69,27 @@ def format_reasons(event: dict[str, Any]) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
+def utf16_units(text: str) -> int:
+    """The length Discord and Telegram count: UTF-16 code units (an emoji is two)."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
 @dataclass(frozen=True)
 class Platform:
-    """How one platform writes text, bold, italic and links."""
+    """How one platform writes text, bold, italic and links, and measures a message.
+
+    ``between_italics`` goes between two italic runs that would otherwise touch: Telegram
+    reads ``__`` as underline, so ``_a__b_`` does not parse; a carriage return, which
+    Telegram ignores, keeps them apart (its own advice).
+    """
 
     name: str
     escape: Callable[[str], str]
     bold: Callable[[str], str]
     italic: Callable[[str], str]
     link: Callable[[str, str], str]
+    measure: Callable[[str], int] = len
+    between_italics: str = ""
 
 
 def _telegram_escape(text: str) -> str:
@@ -107,6 +119,7 @@ PLATFORMS = {
         lambda s: f"**{s}**",
         lambda s: f"*{s}*",
         lambda text, url: f"[{text}]({url})" if url else text,
+        measure=utf16_units,
     ),
     "telegram": Platform(
         "telegram",
@@ -118,6 +131,8 @@ PLATFORMS = {
             if url
             else text
         ),
+        measure=utf16_units,
+        between_italics="\r",
     ),
     "email": Platform(
         "email",
@@ -176,19 +191,40 @@ def _length(items: list[Any]) -> int:
 
 
 def _write(items: list[Any], platform: Platform) -> str:
-    out = []
+    return _marked(items, platform, frozenset())[0]
+
+
+def _marked(items: list[Any], platform: Platform, within: frozenset[str]) -> tuple[str, bool, bool]:
+    """``items`` in ``platform``'s markup, and whether it starts and ends with an italic
+    marker. A style inside the same style (``*a _b_ c*``) adds nothing and is written
+    plain: no platform nests a run in a run of its kind."""
+    out: list[str] = []
+    starts = ends = False  # of what is written so far
     for item in items:
         if isinstance(item, str):
-            out.append(platform.escape(item))
+            piece, first, last = platform.escape(item), False, False
         elif item[0] == "link":
-            out.append(platform.link(_write(item[1], platform), item[2]))
+            text, first, last = _marked(item[1], platform, within)
+            piece = platform.link(text, item[2])
+            if piece != text:  # a link without a URL is its text alone
+                first = last = False
         else:
-            inner = _write(item[1], platform)
-            if inner.strip():
-                out.append(platform.bold(inner) if item[0] == "bold" else platform.italic(inner))
-            else:
-                out.append(inner)
-    return "".join(out)
+            style = item[0]
+            piece, first, last = _marked(item[1], platform, within | {style})
+            if style not in within and piece.strip():
+                if style == "bold":
+                    piece, first, last = platform.bold(piece), False, False
+                else:
+                    piece, first, last = platform.italic(piece), True, True
+        if not piece:
+            continue
+        if ends and first:
+            piece = platform.between_italics + piece
+        if not out:
+            starts = first
+        out.append(piece)
+        ends = last
+    return "".join(out), starts, ends
 
 
 def render(
@@ -199,13 +235,13 @@ def render(
     items = _Filled(event).fill(template.nodes)
     text = _write(items, style)
     limit = limit or LIMITS[platform]
-    if len(text) <= limit:
+    if style.measure(text) <= limit:
         return text
     marker = style.escape(TRUNCATED)
     low, high = 0, _length(items)  # most content characters that still fit with the marker
     while low < high:
         middle = (low + high + 1) // 2
-        if len(_write(_cut(items, middle)[0], style)) + len(marker) <= limit:
+        if style.measure(_write(_cut(items, middle)[0], style)) + style.measure(marker) <= limit:
             low = middle
         else:
             high = middle - 1

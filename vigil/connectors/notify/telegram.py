@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from vigil.config.channels import TelegramConfig
+from vigil.config.message import DEFAULT_CHAT_BODY, parsed
 from vigil.connectors.notify.delivery import ApiChannel, ChannelEnv, Messages, need, post_json
 from vigil.connectors.notify.render import render
 from vigil.errors import DeliveryError
+
+log = logging.getLogger(__name__)
 
 
 class TelegramChannel(ApiChannel):
@@ -27,11 +31,19 @@ class TelegramChannel(ApiChannel):
     ) -> int:
         token = need(self._credential, self.config.bot_token_secret, f"telegram {self.alias}")
         [event] = events
+        text = render(messages.body, event, "telegram")
+        if not text.strip():  # Telegram refuses it ("message text is empty")
+            log.warning(
+                "telegram %s: the message rendered empty (its values are missing); "
+                "sending the default message instead",
+                self.alias,
+            )
+            text = render(parsed(DEFAULT_CHAT_BODY), event, "telegram")
         body = {
             "chat_id": self.config.chat_id,
-            "text": render(messages.body, event, "telegram"),
+            "text": text,
             "parse_mode": "MarkdownV2",
-            "disable_web_page_preview": True,
+            "link_preview_options": {"is_disabled": True},  # Bot API 7.0
         }
         response = await post_json(
             self._client,
