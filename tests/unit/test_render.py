@@ -190,3 +190,27 @@ def test_every_path_of_real_events_is_in_the_shape_and_the_shape_holds_nothing_e
     injected = {"matchReasonsFormatted", "retracted", "monitor.abi.0"}  # by render, notify
     missing = shape_paths(EVENT_SHAPE) - seen - injected
     assert sorted(missing) == []
+
+
+def test_email_takes_the_templates_html_sanitised_and_escapes_values() -> None:
+    from vigil.config.channels import CHANNEL
+    from vigil.config.message import parsed
+    from vigil.connectors.notify.delivery import Messages
+    from vigil.connectors.notify.email import build_message
+
+    config = CHANNEL.validate_python(
+        {"alias": "m", "type": "email", "host": "h", "sender": "a@b.co", "recipients": "c@d.co"}
+    )
+    body = (
+        '<h2 onclick="steal()">Alert</h2>\n<table><tr><td>{{ monitor.name }}</td></tr></table>'
+        "<script>alert(1)</script><style>h2{}</style>**bold**"
+    )
+    event = {"monitor": {"name": "<img src=x onerror=alert(1)> & co"}}
+    message = build_message(config, event, Messages(parsed("s"), parsed(body)), "r")
+    html = message.get_body(("html",)).get_content()
+    assert "<h2>Alert</h2>" in html and "<table><tbody><tr><td>" in html
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp; co" in html  # the value, as text
+    assert "script" not in html and "style" not in html and "onclick" not in html
+    assert "<b>bold</b>" in html
+    text = message.get_body(("plain",)).get_content()
+    assert "<img src=x onerror=alert(1)> & co" in text

@@ -9,6 +9,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+import nh3
+
 from vigil.config.channels import EmailConfig
 from vigil.connectors.notify.delivery import Channel, ChannelEnv, Messages, need
 from vigil.connectors.notify.render import render
@@ -26,7 +28,8 @@ def build_message(
     message["Message-ID"] = make_msgid(domain="vigil.local")
     message["X-Vigil-Request-Id"] = request_id
     message.set_content(render(messages.body, event, "plain"))
-    html = render(messages.body, event, "email")
+    # the template's own HTML goes through, sanitised: no script, style or event handlers
+    html = nh3.clean(render(messages.body, event, "email"))
     message.add_alternative(f"<!doctype html><html><body>{html}</body></html>", subtype="html")
     return message
 

@@ -90,6 +90,7 @@ class Platform:
     link: Callable[[str, str], str]
     measure: Callable[[str], int] = len
     between_italics: str = ""
+    own: Callable[[str], str] | None = None  # writes the template's own text, if not escape
 
 
 def _telegram_escape(text: str) -> str:
@@ -140,8 +141,17 @@ PLATFORMS = {
         lambda s: f"<b>{s}</b>",
         lambda s: f"<i>{s}</i>",
         lambda text, url: f'<a href="{html.escape(url)}">{text}</a>' if url else text,
+        # e-mail takes HTML: the template's own markup goes through (values stay escaped);
+        # the email channel sanitises the result
+        own=lambda s: s.replace("\n", "<br>\n"),
     ),
 }
+
+
+class Own(str):
+    """Text the template itself wrote (not a value): a platform may take it as markup."""
+
+    __slots__ = ()
 
 
 class _Filled:
@@ -150,21 +160,21 @@ class _Filled:
     def __init__(self, event: dict[str, Any]) -> None:
         self.event = event
 
-    def fill(self, nodes: tuple[Node, ...]) -> list[Any]:
+    def fill(self, nodes: tuple[Node, ...], own: bool = True) -> list[Any]:
         out: list[Any] = []
         for node in nodes:
             if isinstance(node, Text):
-                out.append(node.value)
+                out.append(Own(node.value) if own else node.value)
             elif isinstance(node, Slot):
-                if node.path == "matchReasonsFormatted":
-                    out.extend(self.fill(format_reasons(self.event)))
+                if node.path == "matchReasonsFormatted":  # its lines hold values
+                    out.extend(self.fill(format_reasons(self.event), own=False))
                 else:
                     out.append(as_text(resolve(self.event, node.path)))
             elif isinstance(node, Styled):
-                out.append((node.style, self.fill(node.children)))
+                out.append((node.style, self.fill(node.children, own)))
             else:
                 url = PLACEHOLDER.sub(lambda m: as_text(resolve(self.event, m.group(1))), node.url)
-                out.append(("link", self.fill(node.children), url))
+                out.append(("link", self.fill(node.children, own), url))
         return out
 
 
@@ -175,8 +185,9 @@ def _cut(items: list[Any], budget: int) -> tuple[list[Any], int]:
         if budget <= 0:
             break
         if isinstance(item, str):
-            kept.append(item[:budget])
-            budget -= len(item[:budget])
+            cut = item[:budget]
+            kept.append(Own(cut) if isinstance(item, Own) else cut)
+            budget -= len(cut)
         elif item[0] == "link":
             children, budget = _cut(item[1], budget)
             kept.append(("link", children, item[2]))
@@ -202,7 +213,8 @@ def _marked(items: list[Any], platform: Platform, within: frozenset[str]) -> tup
     starts = ends = False  # of what is written so far
     for item in items:
         if isinstance(item, str):
-            piece, first, last = platform.escape(item), False, False
+            write = platform.own if platform.own and isinstance(item, Own) else platform.escape
+            piece, first, last = write(item), False, False
         elif item[0] == "link":
             text, first, last = _marked(item[1], platform, within)
             piece = platform.link(text, item[2])
