@@ -175,7 +175,8 @@ def templates_page() -> str:
             "(`matchReasons.0.signature`, or Handlebars' `matchReasons.[0].signature`). "
             "`**bold**`, `*italic*` / `_italic_` and `[text](url)` are written for each "
             "platform (Slack mrkdwn, Discord markdown, Telegram MarkdownV2, HTML email); "
-            "values are escaped as text, never read as markup (an e-mail template may also hold HTML, sanitised). A path the event cannot have "
+            "values are escaped as text, never read as markup (an e-mail template may also "
+            "hold HTML, sanitised). A path the event cannot have "
             "is a load warning with did-you-mean.",
             "",
             f"Characters per message: {limits}; longer messages are cut with a marker.",
