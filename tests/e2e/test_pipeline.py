@@ -299,6 +299,7 @@ def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Runn
     monitor.write_text(
         f"name: every token transaction\nid: every\nnetwork: anvil\n"
         f"addresses: ['{running.token.address}']\nchannels: [hook]\n"
+        "risk_category: suspicious\n"
     )
     planned = _vigil(stack, "apply", "--dry-run", "--format", "json")
     assert planned.returncode == 0, planned.stderr
@@ -327,6 +328,12 @@ def test_monitors_applied_paused_and_resumed_while_the_worker_runs(running: Runn
         "every": True,
         "large": False,
     }
+    suspicious = _vigil(stack, "monitors", "list", "--category", "suspicious", "--format", "json")
+    assert [(m["id"], m["category"]) for m in json.loads(suspicious.stdout)] == [
+        ("every", "suspicious")
+    ]
+    typo = _vigil(stack, "monitors", "list", "--category", "finance")
+    assert typo.returncode == 2 and "expected one of governance" in typo.stderr
 
     # a pause by hand outlives a re-apply of unchanged files
     again = _vigil(stack, "apply")

@@ -323,15 +323,26 @@ def _stack() -> tuple[Any, str, Any]:
 
 
 @monitors_app.command("list")
-def monitors_list(fmt: str = typer.Option("table", "--format", help="table | json")) -> None:
+def monitors_list(
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+    category: str | None = typer.Option(
+        None,
+        "--category",
+        help="only this risk category: governance, access-control, suspicious, financial, "
+        "technical",
+    ),
+) -> None:
     """The monitors applied to the running stack (from the config topic)."""
-    from vigil.config.state import monitor_summary
+    from vigil.config.state import monitor_summaries
     from vigil.streams.config_topics import applied_monitors
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
-    monitors = applied_monitors(*_stack())
-    rows = [monitor_summary(record) for _, record in sorted(monitors.items())]
+    try:
+        monitor_summaries({}, category)  # a wrong category is named before the stack is asked
+    except ValueError as exc:
+        raise VigilError(f"--category: {exc}") from None
+    rows = monitor_summaries(applied_monitors(*_stack()), category)
     if fmt == "json":
         print(json.dumps(rows))
         return

@@ -241,11 +241,27 @@ def monitor_summary(record: dict[str, Any]) -> dict[str, Any]:
         "network": config["network"],
         "addresses": len(config["addresses"]),
         "severity": config["severity"],
+        "category": config.get("risk_category"),
         "paused": config["paused"],
         "version": record["version"][:12],
         "source": record["source"],
         "at": record["at"].isoformat(timespec="seconds"),
     }
+
+
+def monitor_summaries(
+    records: dict[str, dict[str, Any]], category: str | None = None
+) -> list[dict[str, Any]]:
+    """The applied monitors by id, those of risk ``category`` only when one is given (a
+    category vigil does not know is a ValueError naming the known ones)."""
+    from vigil.config.templates import RISK_CATEGORIES
+
+    if category is not None and category not in RISK_CATEGORIES:
+        raise ValueError(
+            f"unknown risk category {category!r}; expected one of {', '.join(RISK_CATEGORIES)}"
+        )
+    rows = [monitor_summary(record) for _, record in sorted(records.items())]
+    return [row for row in rows if category is None or row["category"] == category]
 
 
 def channel_summary(record: dict[str, Any]) -> dict[str, Any]:

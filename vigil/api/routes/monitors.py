@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from vigil.api.auth import require
-from vigil.config.state import channel_summary, monitor_summary
+from vigil.config.state import channel_summary, monitor_summaries
 from vigil.errors import ConfigError, NotFound
 from vigil.streams.config_topics import (
     applied,
@@ -37,10 +37,14 @@ def config_of(request: Request) -> tuple[Any, str, Any]:
 
 
 @router.get("/monitors", dependencies=[require("monitors:read")])
-async def monitors(request: Request) -> list[dict[str, Any]]:
-    """Every applied monitor: id, name, network, severity, paused, version, source."""
+async def monitors(request: Request, category: str | None = None) -> list[dict[str, Any]]:
+    """Every applied monitor (of risk ``category`` only, if given): id, name, network,
+    severity, category, paused, version, source."""
     found = await run_in_threadpool(applied_monitors, *config_of(request))
-    return [monitor_summary(record) for _, record in sorted(found.items())]
+    try:
+        return monitor_summaries(found, category)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/channels", dependencies=[require("monitors:read")])
