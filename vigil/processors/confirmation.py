@@ -50,8 +50,9 @@ class Remembered:
 def remember(index: Sequence[BlockRef], number: int, block_hash: str, found: bool) -> Remembered:
     """The recent-batches index after block ``number`` (listed only when it had batches)."""
     grown = [list(entry) for entry in index] + ([[number, block_hash]] if found else [])
-    kept = within_window(grown, number)
-    return Remembered(kept, [entry[1] for entry in grown if entry not in kept])
+    floor = number - RECENT_BLOCKS  # within_window's bound, once per entry (not a search)
+    kept = [entry for entry in grown if entry[0] > floor]
+    return Remembered(kept, [entry[1] for entry in grown if entry[0] <= floor])
 
 
 @dataclass(frozen=True)

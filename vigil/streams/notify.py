@@ -107,7 +107,7 @@ class Notifier:
             notify = list(batch["matches"])  # already decided when first sent
         else:
             notify = await self._gate(batch)
-        log.info(
+        log.debug(  # a line per batch floods the log of a busy chain; deliveries are records
             "batch %s (%s[%s]@%s): %d match(es), %d to notify",
             batch["id"],
             self.batches_name,
