@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -220,6 +221,24 @@ def test_a_telegram_body_of_values_only_and_a_plain_login_are_warned_of(tmp_path
     )
     [plain] = load_project(project(tmp_path / "m", monitor(), channel=mail)).warnings
     assert "ops.yaml: channel 'ops': security: none with a username" in plain
+
+
+def test_markdown_chat_services_show_unevenly_is_warned_of_naming_the_channels(
+    tmp_path: Path,
+) -> None:
+    slack = "alias: ops\ntype: slack\nurl: http://127.0.0.1:9/hook\n"
+    body = "## Alert\n> quoted\n| a | b |\nrun `code` and ~~old~~ **bold** [x](https://x.io)"
+    extra = f"channels: [ops]\nmessage:\n  body: {json.dumps(body)}\n"
+    (tmp_path / "s").mkdir()
+    [warning] = load_project(project(tmp_path / "s", monitor(extra), channel=slack)).warnings
+    assert "template.body: uses headings (#), quotes (>), tables (|), code (`), " in warning
+    assert "strikethrough (~~)" in warning and "plain text to ops (slack)" in warning
+    # to a webhook (JSON, no text) nothing is shown, so nothing is said
+    (tmp_path / "w").mkdir()
+    assert load_project(project(tmp_path / "w", monitor(extra))).warnings == []
+    plain = "channels: [ops]\nmessage:\n  body: '**Alert** #1 > 0 | _ok_'\n"
+    (tmp_path / "p").mkdir()
+    assert load_project(project(tmp_path / "p", monitor(plain), channel=slack)).warnings == []
 
 
 def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None:

@@ -321,10 +321,7 @@ def load_project(root: Path) -> Project:
         for group in channels.values()
         for channel in group
         for warning in _template_warnings(
-            channel.config.template,
-            channel.file,
-            "channel",
-            telegram=channel.config.type == "telegram",
+            channel.config.template, channel.file, "channel", [channel.config]
         )
     ]
     monitors: list[LoadedMonitor] = []
@@ -332,12 +329,8 @@ def load_project(root: Path) -> Project:
     for path in _yaml_files(root / "monitors"):
         monitor = routed(load_monitor_file(path), config)
         obj = f"monitor {monitor.config.name!r}"
-        telegram = any(
-            c.config.type == "telegram"
-            for a in monitor.config.channels
-            for c in channels.get(a, [])
-        )
-        warnings.extend(_template_warnings(monitor.config.message, path, obj, telegram=telegram))
+        targets = [c.config for a in monitor.config.channels for c in channels.get(a, [])]
+        warnings.extend(_template_warnings(monitor.config.message, path, obj, targets))
         if monitor.id in seen:
             raise ConfigError(
                 f"monitor id {monitor.id!r} is also used by {seen[monitor.id]}",
@@ -415,9 +408,14 @@ def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     return dataclasses.replace(monitor, config=routed)
 
 
-def _template_warnings(template: Any, path: Path, obj: str, *, telegram: bool) -> list[str]:
+def _template_warnings(
+    template: Any, path: Path, obj: str, targets: list[ChannelConfig]
+) -> list[str]:
     """Paths a message template reads that the event schema lacks; bodies that run long;
-    for Telegram, bodies that can render empty."""
+    markdown the ``targets`` channels show unevenly; for Telegram, bodies that can render
+    empty."""
+    shown = [c for c in targets if c.type not in ("webhook", "datadog")]  # render no text
+    telegram = any(c.type == "telegram" for c in targets)
     if template is None:
         return []
     found: list[str] = []
@@ -428,6 +426,14 @@ def _template_warnings(template: Any, path: Path, obj: str, *, telegram: bool) -
             found.extend(
                 f"{path}: {obj}: template.{part}: {problem}" for problem in parsed.warnings()
             )
+            uneven = parsed.unsupported()
+            if uneven and shown:
+                names = ", ".join(sorted({f"{c.alias} ({c.type})" for c in shown}))
+                found.append(
+                    f"{path}: {obj}: template.{part}: uses {', '.join(uneven)}, which chat "
+                    f"services show unevenly; vigil sends it as plain text to {names}. "
+                    "Bold, italic and links render everywhere"
+                )
             if telegram and part == "body" and not parsed.has_text():
                 found.append(
                     f"{path}: {obj}: template.body: only values, no text of its own: with "

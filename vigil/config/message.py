@@ -20,7 +20,14 @@ from vigil.schemas.events import EVENT_SHAPE, LEAF, OPEN
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _LINK = re.compile(r"\[([^\]]*)\]\(((?:\{\{[^{}]*\}\}|[^)\s])*)\)")
 WARN_LENGTH = 1900  # the source documents' advice for a body that fits every platform
-_INDEX = re.compile(r"\.?\[(\d+)\]")  # Handlebars `a.[0].b` and `a[0].b` both read `a.0.b`
+_INDEX = re.compile(r"\.?\[(\d+)\]")
+_UNEVEN = (  # syntax some platforms show and others do not, by what it looks like
+    ("headings (#)", re.compile(r"^#{1,6} ", re.M)),
+    ("quotes (>)", re.compile(r"^> ", re.M)),
+    ("tables (|)", re.compile(r"^\|.*\|\s*$", re.M)),
+    ("code (`)", re.compile(r"`[^`\n]+`|^```", re.M)),
+    ("strikethrough (~~)", re.compile(r"~~[^~\n]+~~")),
+)  # Handlebars `a.[0].b` and `a[0].b` both read `a.0.b`
 
 DEFAULT_SUBJECT = "vigil: {{ monitor.name }} matched on {{ monitor.network }}"
 DEFAULT_BODY = """**Monitor Name**
@@ -156,6 +163,12 @@ class Template:
     @classmethod
     def parse(cls, source: str) -> Template:
         return cls(source, _inline(source))
+
+    def unsupported(self) -> list[str]:
+        """Markdown beyond bold, italic and links that the template uses: chat services
+        support it unevenly, and vigil writes it as plain text everywhere."""
+        found = [name for name, pattern in _UNEVEN if pattern.search(self.source)]
+        return found
 
     def has_text(self) -> bool:
         """Whether the template writes anything besides its values (markup and links
