@@ -517,5 +517,25 @@ def test_vigil_channels_test_sends_to_every_channel_of_the_alias(
             check=False,
         )
         assert unknown.returncode == 2 and "no channel alias 'nope'" in unknown.stderr
+        # with --monitor, the monitor's own message goes out
+        (tmp_path / "monitors").mkdir()
+        (tmp_path / "monitors" / "m.yaml").write_text(
+            "name: m\nnetwork: x\naddresses: ['0x" + "11" * 20 + "']\nchannels: [ops]\n"
+            "message:\n  body: 'Hello from **{{ monitor.name }}**'\n"
+        )
+        (tmp_path / "vigil.yaml").write_text(
+            "networks:\n  x:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:9']\n"
+        )
+        other.statuses = []
+        mine = subprocess.run(
+            [sys.executable, "-m", "vigil", "channels", "test", "ops", "--monitor", "m"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert mine.returncode == 0, mine.stdout + mine.stderr
+        assert other.received[-1].json()["text"] == "Hello from *vigil test notification*"
     finally:
         other.stop()

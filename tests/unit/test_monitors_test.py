@@ -168,3 +168,61 @@ def test_an_event_monitor_over_blocks_without_receipts_is_refused_not_silently_e
     warned = run(failed, "--blocks", BLOCK, "--format", "json")
     assert warned.returncode == 0 and json.loads(warned.stdout) == []
     assert "warning:" in warned.stderr and "reads the receipt" in warned.stderr
+
+
+def test_preview_shows_each_channels_message_for_a_real_match(tmp_path: Path) -> None:
+    import os
+
+    from tests.markdown_v2 import parse
+
+    (tmp_path / "monitors").mkdir()
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "vigil.yaml").write_text(
+        "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:9']\n"
+    )
+    (tmp_path / "monitors" / "usdt.yaml").write_text(
+        f"name: USDT (big)\nnetwork: mainnet\naddresses: ['{USDT}']\nchannels: [tg, mail]\n"
+        f"abi: {FIXTURES / 'abi' / 'ERC20.abi.json'}\n"
+        "conditions:\n  events:\n    - signature: Transfer\n"
+        "message:\n  subject: 'moved {{ matchReasons.0.params.value }}'\n"
+        "  body: '**{{ monitor.name }}** _moved_ {{ matchReasons.0.params.value }}'\n"
+    )
+    (tmp_path / "channels" / "tg.yaml").write_text(
+        "alias: tg\ntype: telegram\nbot_token_secret: t\nchat_id: 1\n"
+    )
+    (tmp_path / "channels" / "mail.yaml").write_text(
+        "alias: mail\ntype: email\nhost: h\nsender: a@b.co\nrecipients: c@d.co\n"
+    )
+
+    def preview(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vigil", "monitors", "preview", "usdt", *args],
+            env={**os.environ, "VIGIL_PROJECT_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    files = ["--blocks", str(BLOCK), "--receipts", str(RECEIPTS)]
+    done = preview(*files, "--match", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    logs = usdt_transfer_logs()  # from the raw receipts: the second transaction's first log
+    second_tx = list(dict.fromkeys(h for h, _ in logs))[1]
+    second = next(value for h, value in logs if h == second_tx)
+    tg, mail = json.loads(done.stdout)
+    assert (tg["channel"], mail["channel"]) == ("tg", "mail")
+    text, _ = parse(tg["sends"]["text"])  # parses as Telegram would
+    assert text == f"USDT (big) moved {second}"
+    assert tg["sends"]["text"].startswith("*USDT \\(big\\)* _moved_")
+    assert mail["sends"]["subject"] == f"moved {second}"
+    assert f"<b>USDT (big)</b> <i>moved</i> {second}" in mail["sends"]["html"]
+    shown = preview(*files, "--channel", "tg")
+    assert shown.returncode == 0 and "── tg (telegram) ──" in shown.stdout
+    for wrong, says in [
+        (["--channel", "nope"], "--channel: no channel 'nope'"),
+        (["--match", "99"], f"--match 99: monitor 'usdt' matched {len(set(h for h, _ in logs))} "),
+        (["--format", "xml"], "--format: expected text or json"),
+    ]:
+        failed = preview(*files, *wrong)
+        assert failed.returncode == 2 and says in failed.stderr, failed.stderr
+        assert "Traceback" not in failed.stderr

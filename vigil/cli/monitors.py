@@ -105,7 +105,6 @@ def monitors_test(
     (and its custom filter, in the local sandbox: kept matches carry their metadata). With
     --network, the blocks come from history when it holds them all, else from the nodes."""
     from vigil.processors.checks import check_monitor
-    from vigil.processors.replay import load_blocks, run_monitor
 
     if fmt not in ("table", "json"):
         raise VigilError(f"--format: expected table or json, got {fmt!r}")
@@ -113,21 +112,7 @@ def monitors_test(
     if monitor.is_forta or alerts is not None:
         _test_forta(monitor, alerts, fmt)
         return
-    if network is None and (block is not None or tx is not None):
-        raise VigilError("--block and --tx need --network NAME")
-    if network is None and blocks is None:
-        raise VigilError(
-            "give either --blocks FILE [--receipts FILE] or --network NAME with --block N, "
-            "--blocks A..B or --tx HASH"
-        )
-    if network is None:
-        path = Path(blocks)
-        pairs = load_blocks(path, receipts)
-        if receipts is None:
-            _receipts_needed(monitor, path)
-        events = run_monitor(monitor, pairs, keep=_local_filter(monitor))
-    else:
-        events = _from_network(monitor, network, blocks, block, tx)
+    events = _events(monitor, blocks, receipts, network, block, tx)
     if fmt == "json":
         print(json.dumps(events))
         return
@@ -145,6 +130,103 @@ def monitors_test(
         )
         table.add_row(str(int(event["blockNumber"], 16)), event["hash"], reasons)
     console.print(table)
+
+
+def _events(
+    monitor: Any,
+    blocks: str | None,
+    receipts: Path | None,
+    network: str | None,
+    block: int | None,
+    tx: str | None,
+) -> list[dict[str, Any]]:
+    """The monitor's match events over the blocks the options name (files, or a network's)."""
+    from vigil.processors.replay import load_blocks, run_monitor
+
+    if network is None and (block is not None or tx is not None):
+        raise VigilError("--block and --tx need --network NAME")
+    if network is None and blocks is None:
+        raise VigilError(
+            "give either --blocks FILE [--receipts FILE] or --network NAME with --block N, "
+            "--blocks A..B or --tx HASH"
+        )
+    if network is not None:
+        return _from_network(monitor, network, blocks, block, tx)
+    path = Path(str(blocks))
+    pairs = load_blocks(path, receipts)
+    if receipts is None:
+        _receipts_needed(monitor, path)
+    return run_monitor(monitor, pairs, keep=_local_filter(monitor))
+
+
+@monitors_app.command("preview")
+def monitors_preview(
+    monitor_id: str = typer.Argument(..., help="a monitor id of the project, or its file"),
+    blocks: str = typer.Option(
+        None, "--blocks", help="JSON block(s) as for `monitors test`; with --network: A..B"
+    ),
+    receipts: Path = typer.Option(None, "--receipts", help="JSON receipts, as for `test`"),
+    network: str = typer.Option(None, "--network", help="a project network, as for `test`"),
+    block: int = typer.Option(None, "--block", min=0, help="with --network: the block"),
+    tx: str = typer.Option(None, "--tx", help="with --network: one transaction, by hash"),
+    channel: str = typer.Option(
+        None, "--channel", help="only this alias (default: the monitor's channels)"
+    ),
+    number: int = typer.Option(1, "--match", min=1, help="which match to show (1: the first)"),
+    fmt: str = typer.Option("text", "--format", help="text | json"),
+) -> None:
+    """The monitor's message for a real match, exactly as each of its channels would send it
+    (the same rendering, escaping and truncation as a delivery), credentials left out."""
+    from vigil.config.loader import load_project, routed
+    from vigil.config.state import default_explorer
+    from vigil.connectors.notify.channels import channel_class
+    from vigil.connectors.notify.delivery import Messages
+    from vigil.connectors.notify.render import with_links
+    from vigil.processors.checks import check_monitor
+
+    if fmt not in ("text", "json"):
+        raise VigilError(f"--format: expected text or json, got {fmt!r}")
+    project = load_project(settings().project_dir)
+    monitor = routed(check_monitor(_monitor(monitor_id)), project.config)
+    aliases = [channel] if channel else list(monitor.config.channels)
+    unknown = [a for a in aliases if a not in project.channels]
+    if unknown or not aliases:
+        raise VigilError(
+            f"--channel: no channel {unknown[0]!r} in {project.root}; it has: "
+            f"{', '.join(sorted(project.channels)) or 'none'}"
+            if unknown
+            else f"monitor {monitor.id!r} sends to no channel; give --channel ALIAS"
+        )
+    events = _events(monitor, blocks, receipts, network, block, tx)
+    if len(events) < number:
+        raise VigilError(
+            f"--match {number}: monitor {monitor.id!r} matched {len(events)} time(s) in "
+            "those blocks; nothing to preview" + (" (try other blocks)" if not events else "")
+        )
+    event = events[number - 1]
+    net = project.config.networks.get(monitor.config.network or "")
+    chain_id = event["monitor"].get("chainId") or (net.chain_id if net else 0)
+    explorer = (net.explorer_url if net else None) or default_explorer(int(chain_id))
+    shown = []
+    for alias in aliases:
+        for loaded in project.channels[alias]:
+            cls = channel_class(loaded.config.type)
+            messages = Messages.choose(monitor.config.message, loaded.config.template, cls.chat)
+            linked = with_links(event, explorer) if cls.linked else event
+            sent = cls.preview(loaded.config, [linked], messages)
+            shown.append({"channel": alias, "type": loaded.config.type, "sends": sent})
+    if fmt == "json":
+        print(json.dumps(shown, default=str))
+        return
+    for item in shown:
+        console.print(f"[bold]── {item['channel']} ({item['type']}) ──[/]", highlight=False)
+        parts = item["sends"]
+        for key in ("subject", "text", "content", "html", "message", "description"):
+            if isinstance(parts.get(key), str):
+                console.print(f"[bold]{key}[/]", highlight=False)
+                console.print(parts[key], markup=False, highlight=False)
+        if not any(isinstance(parts.get(k), str) for k in ("text", "content", "html")):
+            console.print_json(json.dumps(parts, default=str))
 
 
 def _monitor(given: str) -> Any:

@@ -103,6 +103,9 @@ def sample_event(now: int) -> dict[str, Any]:
 def channels_test(
     alias: str = typer.Argument(..., help="a channel alias of the project"),
     project: Path = typer.Option(None, "--project", help="project dir (default VIGIL_PROJECT_DIR)"),
+    monitor: str = typer.Option(
+        None, "--monitor", help="a monitor id: its message, as its matches would be sent"
+    ),
 ) -> None:
     """Send a test notification to every channel with ALIAS (secrets from VIGIL_SECRETS)."""
     import httpx
@@ -118,6 +121,13 @@ def channels_test(
             f"no channel alias {alias!r}; channels/ defines: "
             f"{', '.join(sorted(loaded.channels)) or 'none'}"
         )
+    monitors = {m.id: m for m in loaded.monitors}
+    if monitor is not None and monitor not in monitors:
+        raise VigilError(
+            f"--monitor: no monitor {monitor!r} in {loaded.root}; it has: "
+            f"{', '.join(sorted(monitors)) or 'none'}"
+        )
+    message = monitors[monitor].config.message if monitor is not None else None
     now = int(SYSTEM.time())
 
     async def run() -> list[tuple[str, Any]]:
@@ -125,7 +135,7 @@ def channels_test(
             results = []
             for channel in loaded.channels[alias]:
                 sender = build_channel(channel.config, built, client)
-                messages = Messages.choose(None, channel.config.template, sender.chat)
+                messages = Messages.choose(message, channel.config.template, sender.chat)
                 request = f"vigil-test:{now}:{channel.id}"
                 results.append(
                     (channel.id, await sender.send([sample_event(now)], request, messages))

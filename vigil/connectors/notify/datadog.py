@@ -11,6 +11,7 @@ retry of a request Datadog did take counts once.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from typing import Any
 
@@ -78,6 +79,14 @@ class DatadogChannel(ApiChannel):
         return cls(config, env.secret(config.api_key_secret), api, env.client, env.clock)
 
     config: DatadogConfig
+
+    @classmethod
+    def preview(
+        cls, config: DatadogConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        counts = Counter(monitor_tags(e["monitor"]) for e in events)
+        return series(config, dict(counts), int(time.time()))
+
     _second: int = -1
     _counted: dict[tuple[str, ...], int]  # what Datadog holds for _second, per tag set
 

@@ -144,6 +144,12 @@ class Channel:
         """The channel of ``config``; a missing secret fails its deliveries, naming it."""
         raise NotImplementedError
 
+    @classmethod
+    def preview(cls, config: Any, events: list[dict[str, Any]], messages: Messages) -> Any:
+        """What this channel would send for ``events`` (credentials left out), for
+        ``vigil monitors preview``: the same code as a delivery's."""
+        raise NotImplementedError
+
     def __init__(
         self,
         alias: str,

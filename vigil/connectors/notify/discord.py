@@ -20,17 +20,24 @@ class DiscordChannel(ApiChannel):
     def build(cls, config: DiscordConfig, env: ChannelEnv) -> DiscordChannel:
         return cls(config, config.url or env.secret(config.url_secret), "", env.client)
 
-    async def attempt(
-        self, events: list[dict[str, Any]], request_id: str, messages: Messages
-    ) -> int:
-        url = need(self._credential, self.config.url_secret, f"discord {self.alias}")
+    @classmethod
+    def preview(
+        cls, config: DiscordConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
         [event] = events
         body: dict[str, Any] = {
             "content": render(messages.body, event, "discord"),
             "allowed_mentions": {"parse": []},  # a value that reads @everyone pings no one
         }
-        if self.config.username:
-            body["username"] = self.config.username
+        if config.username:
+            body["username"] = config.username
+        return body
+
+    async def attempt(
+        self, events: list[dict[str, Any]], request_id: str, messages: Messages
+    ) -> int:
+        url = need(self._credential, self.config.url_secret, f"discord {self.alias}")
+        body = self.preview(self.config, events, messages)
         response = await post_json(
             self._client, url, body, timeout=self.timeout, shown_url="the Discord webhook"
         )

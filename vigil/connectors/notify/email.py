@@ -38,6 +38,19 @@ class EmailChannel(Channel):
     kind = "email"
 
     @classmethod
+    def preview(
+        cls, config: EmailConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        [event] = events
+        message = build_message(config, event, messages, "preview")
+        return {
+            "subject": message["Subject"],
+            "to": message["To"],
+            "text": message.get_body(("plain",)).get_content(),  # type: ignore[union-attr]
+            "html": message.get_body(("html",)).get_content(),  # type: ignore[union-attr]
+        }
+
+    @classmethod
     def build(cls, config: EmailConfig, env: ChannelEnv) -> EmailChannel:
         return cls(config, env.secret(config.password_secret))
 

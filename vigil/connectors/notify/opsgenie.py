@@ -83,6 +83,13 @@ class OpsgenieChannel(ApiChannel):
 
     config: OpsgenieConfig
 
+    @classmethod
+    def preview(
+        cls, config: OpsgenieConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        [event] = events
+        return opsgenie_body(config, event, messages)
+
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:

@@ -71,6 +71,14 @@ class PagerDutyChannel(ApiChannel):
 
     config: PagerDutyConfig
 
+    @classmethod
+    def preview(
+        cls, config: PagerDutyConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        [event] = events
+        path, body = pagerduty_body(config, "0" * 32, event, messages)
+        return {"path": path, **body, "routing_key": f"<secret {config.routing_key_secret}>"}
+
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:

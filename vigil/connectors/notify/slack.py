@@ -20,12 +20,18 @@ class SlackChannel(ApiChannel):
     def build(cls, config: SlackConfig, env: ChannelEnv) -> SlackChannel:
         return cls(config, config.url or env.secret(config.url_secret), "", env.client)
 
+    @classmethod
+    def preview(
+        cls, config: SlackConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        text = "\n\n".join(render(messages.body, event, "slack") for event in events)
+        return {"text": text, "mrkdwn": True}
+
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
         url = need(self._credential, self.config.url_secret, f"slack {self.alias}")
-        text = "\n\n".join(render(messages.body, event, "slack") for event in events)
-        body = {"text": text, "mrkdwn": True}
+        body = self.preview(self.config, events, messages)
         response = await post_json(
             self._client, url, body, timeout=self.timeout, shown_url="the Slack webhook"
         )

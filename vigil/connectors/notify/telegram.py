@@ -26,25 +26,31 @@ class TelegramChannel(ApiChannel):
         token = env.secret(config.bot_token_secret)
         return cls(config, token, env.settings.telegram_api_url, env.client)
 
-    async def attempt(
-        self, events: list[dict[str, Any]], request_id: str, messages: Messages
-    ) -> int:
-        token = need(self._credential, self.config.bot_token_secret, f"telegram {self.alias}")
+    @classmethod
+    def preview(
+        cls, config: TelegramConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
         [event] = events
         text = render(messages.body, event, "telegram")
         if not text.strip():  # Telegram refuses it ("message text is empty")
             log.warning(
                 "telegram %s: the message rendered empty (its values are missing); "
                 "sending the default message instead",
-                self.alias,
+                config.alias,
             )
             text = render(parsed(DEFAULT_CHAT_BODY), event, "telegram")
-        body = {
-            "chat_id": self.config.chat_id,
+        return {
+            "chat_id": config.chat_id,
             "text": text,
             "parse_mode": "MarkdownV2",
             "link_preview_options": {"is_disabled": True},  # Bot API 7.0
         }
+
+    async def attempt(
+        self, events: list[dict[str, Any]], request_id: str, messages: Messages
+    ) -> int:
+        token = need(self._credential, self.config.bot_token_secret, f"telegram {self.alias}")
+        body = self.preview(self.config, events, messages)
         response = await post_json(
             self._client,
             f"{self._api}/bot{token}/sendMessage",

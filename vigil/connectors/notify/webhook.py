@@ -68,6 +68,12 @@ class WebhookChannel(Channel):
         )
         self.config, self._secret, self._client, self.clock = config, secret, client, clock
 
+    @classmethod
+    def preview(
+        cls, config: WebhookConfig, events: list[dict[str, Any]], messages: Messages
+    ) -> dict[str, Any]:
+        return {"events": events}  # signed with the secret when sent
+
     async def attempt(
         self, events: list[dict[str, Any]], request_id: str, messages: Messages
     ) -> int:
@@ -76,7 +82,7 @@ class WebhookChannel(Channel):
                 f"secret {self.config.secret!r} is not set; add it to the worker's VIGIL_SECRETS",
                 permanent=True,
             )
-        body = orjson.dumps({"events": events})
+        body = orjson.dumps(self.preview(self.config, events, messages))
         timestamp = str(int(self.clock.time()))
         headers = {
             "Content-Type": "application/json",
