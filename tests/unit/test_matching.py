@@ -247,3 +247,20 @@ def test_check_project_compiles_every_monitor_of_a_loaded_project(tmp_path: Path
     loaded = load_project(bad_root)  # files and cross-references are fine
     with pytest.raises(ConfigError, match=r"conditions\.transaction: syntax error"):
         check_project(loaded)
+
+
+def test_a_confirmation_level_is_carried_as_written(tmp_path: Path, block: dict[str, Any]) -> None:
+    from vigil.schemas.codec import Codec
+    from vigil.schemas.events import match_event
+    from vigil.schemas.registry import SchemaStore
+
+    codec = Codec(SchemaStore())
+    for level, (folder, expected) in {
+        "finalized": ("f", "finalized"),
+        "3": ("n", 3),
+    }.items():
+        text = monitor_yaml([WETH]) + f"confirm_blocks: {level}\n"
+        [first, *_] = matcher_for(tmp_path / folder, text).match_block(block)
+        # through Avro (the topic's record) and into the event templates and tasks read
+        decoded = codec.decode(codec.encode("t", "Match", first), "Match")
+        assert match_event(decoded)["monitor"]["confirmBlocks"] == expected

@@ -16,6 +16,11 @@ NAMED += ["Delivery", "FortaAlert", "RelayerRequest", "RelayerTransaction"]
 
 def _agrees(avro: Any, hint: Any, where: str) -> list[str]:
     """Where ``hint`` (a Python type) differs from ``avro`` (an expanded Avro type)."""
+    if isinstance(avro, list) and "null" not in avro:  # a union of primitives: X | Y
+        if get_origin(hint) not in (typing.Union, types.UnionType):
+            return [f"{where}: the schema is a union {avro}, the TypedDict {hint}"]
+        wanted = [PRIMITIVE.get(a) for a in avro]
+        return [] if wanted == list(get_args(hint)) else [f"{where}: {avro} vs {hint}"]
     if isinstance(avro, list):  # a union: ["null", X]
         assert avro[0] == "null" and len(avro) == 2, f"{where}: unexpected union {avro}"
         if get_origin(hint) not in (typing.Union, types.UnionType) or type(None) not in get_args(

@@ -226,7 +226,7 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
         "network": config.network,
         "chainId": chain_id,
         "addresses": list(config.addresses),
-        "confirmBlocks": config.confirm_blocks if isinstance(config.confirm_blocks, int) else 0,
+        "confirmBlocks": config.confirm_blocks,  # blocks, or "safe" / "finalized" as written
         "severity": config.severity,
         "channels": list(config.channels),
         "type": "contract",

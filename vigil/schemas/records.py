@@ -132,7 +132,7 @@ class MonitorRef(TypedDict):
     network: str
     chainId: int
     addresses: list[str]
-    confirmBlocks: int
+    confirmBlocks: int | str  # blocks, or "safe" / "finalized"
     severity: str
     channels: list[str]
     type: str
