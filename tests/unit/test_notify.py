@@ -1,6 +1,8 @@
 import json
 from typing import Any
 
+import pytest
+
 from tests.helpers import FIXTURES, load_json
 from vigil.connectors.notify.webhook import sign, verify
 from vigil.schemas.events import match_event
@@ -82,3 +84,25 @@ def test_every_channel_type_has_a_registered_channel_that_states_its_capabilitie
     assert {kind for kind, cls in CHANNELS.items() if not cls.retractable} == {"datadog"}
     assert {kind for kind, cls in CHANNELS.items() if not cls.linked} == {"webhook"}
     assert {kind for kind, cls in CHANNELS.items() if cls.batched} == {"webhook", "datadog"}
+
+
+def test_a_task_sending_to_a_paused_alias_gets_an_error() -> None:
+    from pathlib import Path
+
+    from vigil.config.channels import CHANNEL
+    from vigil.config.loader import LoadedChannel
+    from vigil.settings import load_settings
+    from vigil.streams.task_notify import RunNotices
+
+    run = {"runId": "r", "taskId": "t", "taskName": "t", "version": "v", "trigger": "manual"}
+    notices = RunNotices(load_settings(), "127.0.0.1:9", None, None, run)  # type: ignore[arg-type]
+
+    def channel(name: str, paused: bool) -> LoadedChannel:
+        config = {"alias": "ops", "type": "slack", "url": "http://x", "paused": paused}
+        return LoadedChannel(name, CHANNEL.validate_python(config), Path(f"{name}.yaml"))
+
+    notices._channels = {"ops": [channel("a", True), channel("b", False)]}
+    assert [c.id for c in notices.channels("ops")] == ["b"]  # the paused one is left out
+    notices._channels = {"ops": [channel("a", True)]}
+    with pytest.raises(ValueError, match="alias 'ops' is paused"):
+        notices.channels("ops")

@@ -24,7 +24,9 @@ deliveries_app = typer.Typer(
     help="Notification deliveries: list them (--failed), resend a failed one.",
     invoke_without_command=True,
 )
-channels_app = typer.Typer(help="Notification channels: send a test message.", no_args_is_help=True)
+channels_app = typer.Typer(
+    help="Notification channels: list, pause, resume, send a test message.", no_args_is_help=True
+)
 
 
 @deliveries_app.callback()
@@ -151,3 +153,45 @@ def channels_test(
             console.print(f"[red]{channel_id}: failed[/] after {outcome.attempts}: {outcome.error}")
     if failed:
         raise typer.Exit(1)
+
+
+def _channels_stack() -> tuple[Any, str, Any]:
+    built = settings()
+    return built, stack_bootstrap(built, "read the applied channels from"), stack_codec(built)
+
+
+@channels_app.command("list")
+def channels_list(fmt: str = typer.Option("table", "--format", help="table | json | csv")) -> None:
+    """The channels applied to the running stack: id, alias, type, paused (never a secret)."""
+    from vigil.config.state import channel_summary
+    from vigil.streams.config_topics import applied
+
+    check_format(fmt)
+    records = applied(*_channels_stack(), "channel")
+    rows = [channel_summary(record) for _, record in sorted(records.items())]
+    columns = ["id", "alias", "type", "paused", "version", "source", "at"]
+    print_rows(columns, [[row[c] for c in columns] for row in rows], fmt, "applied channels")
+
+
+def _set_channel_paused(alias: str, paused: bool) -> None:
+    from vigil.streams.config_topics import set_channel_paused
+
+    changed = set_channel_paused(*_channels_stack(), alias, paused)
+    state = "paused" if paused else "resumed"
+    if changed:
+        console.print(f"channel alias {alias} {state}: {', '.join(changed)}")
+    else:
+        console.print(f"channel alias {alias} is already {'paused' if paused else 'running'}")
+
+
+@channels_app.command("pause")
+def channels_pause(alias: str = typer.Argument(..., help="a channel alias")) -> None:
+    """Pause every channel of ALIAS: monitors' deliveries to it are suppressed (reason
+    channel), tasks' sends to it fail; until resumed, or until its file's paused changes."""
+    _set_channel_paused(alias, True)
+
+
+@channels_app.command("resume")
+def channels_resume(alias: str = typer.Argument(..., help="a channel alias")) -> None:
+    """Resume every channel of ALIAS."""
+    _set_channel_paused(alias, False)

@@ -55,6 +55,11 @@ class _ChannelBase(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     max_attempts: int = Field(default=5, ge=1, le=20)
     template: MessageTemplate | None = None
+    paused: bool = Field(
+        default=False,
+        description="sends nothing: monitors' deliveries are suppressed (reason: channel), "
+        "tasks' sends fail; `vigil channels pause|resume` override it until the file changes",
+    )
 
     def warnings(self) -> list[str]:
         """What loads but is probably a mistake (``field: why``)."""

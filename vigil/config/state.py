@@ -103,7 +103,8 @@ def task_spec(task: LoadedTask) -> dict[str, Any]:
 
 
 def channel_spec(channel: LoadedChannel) -> dict[str, Any]:
-    return {"config": channel.config.model_dump(mode="json")}
+    # what the file said; `paused` may be overridden by hand
+    return {"config": channel.config.model_dump(mode="json"), "filePaused": channel.config.paused}
 
 
 @dataclass(frozen=True)
@@ -202,10 +203,10 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def _keep_override(change: Change, record: dict[str, Any] | None) -> Change:
     """A pause or resume by hand outlives an apply, unless the file's ``paused`` changed."""
-    if change.kind != "monitor" or change.spec is None or record is None:
+    if change.kind not in ("monitor", "channel") or change.spec is None or record is None:
         return change
     before = json.loads(record["spec"])
-    if before.get("filePaused") != change.spec["filePaused"]:
+    if before.get("filePaused", False) != change.spec["filePaused"]:
         return change  # the file changed its mind: it wins
     spec = copy.deepcopy(change.spec)
     spec["config"]["paused"] = before["config"]["paused"]
@@ -269,15 +270,19 @@ def channel_summary(record: dict[str, Any]) -> dict[str, Any]:
     config = json.loads(record["spec"])["config"]
     return {
         "id": record["id"],
+        "alias": config["alias"],
         "type": config["type"],
+        "paused": config.get("paused", False),
         "version": record["version"][:12],
         "source": record["source"],
         "at": record["at"].isoformat(timespec="seconds"),
     }
 
 
-def with_paused(record: dict[str, Any], paused: bool, source: str) -> Change:
-    """The monitor of ``record`` with ``paused`` set: what pause and resume publish."""
+def with_paused(record: dict[str, Any], paused: bool, source: str, kind: str = "monitor") -> Change:
+    """The monitor (or channel) of ``record`` with ``paused`` set: what pause and resume
+    publish."""
     spec = json.loads(record["spec"])
     spec["config"]["paused"] = paused
-    return Change("monitor", record["id"], "upsert", spec, source, record.get("file"))
+    spec.setdefault("filePaused", False)  # applied before channels could be paused
+    return Change(kind, record["id"], "upsert", spec, source, record.get("file"))

@@ -160,6 +160,30 @@ def set_paused(
     return True
 
 
+def set_channel_paused(
+    settings: Settings, bootstrap: str, codec: Codec, alias: str, paused: bool
+) -> list[str]:
+    """Pause or resume every applied channel of ``alias``; the ids that changed (none when
+    all already were). An unknown alias is NotFound naming the applied ones."""
+    channels = applied(settings, bootstrap, codec, "channel")
+    mine = {
+        channel_id: record
+        for channel_id, record in channels.items()
+        if json.loads(record["spec"])["config"]["alias"] == alias
+    }
+    if not mine:
+        known = sorted({json.loads(r["spec"])["config"]["alias"] for r in channels.values()})
+        raise NotFound(f"no applied channel alias {alias!r}; applied: {', '.join(known) or 'none'}")
+    changes = [
+        with_paused(record, paused, "pause" if paused else "resume", kind="channel")
+        for record in mine.values()
+        if json.loads(record["spec"])["config"].get("paused", False) != paused
+    ]
+    if changes:
+        publish(settings, bootstrap, codec, changes)
+    return sorted(change.id for change in changes)
+
+
 def put_object(settings: Settings, bootstrap: str, codec: Codec, change: Change) -> str:
     """Write one object (created, updated, or unchanged when its version is the same)."""
     current = read_current(settings, bootstrap, codec).get((change.kind, change.id))

@@ -174,7 +174,7 @@ class LiveConfig:
             state = "paused" if applied.monitor.config.paused else "active"
         else:
             self.channels[change["id"]] = channel_from_record(change)
-            state = "set"
+            state = "paused" if self.channels[change["id"]].config.paused else "set"
         self.versions[key] = change["version"]
         log.info(
             "config: %s %s %s, version %s (%s)",

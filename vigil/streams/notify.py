@@ -240,6 +240,12 @@ class Notifier:
                 pending.append((match, key))
         if not pending:
             return
+        if channel.config.paused:  # told no one, and said so
+            if not retracted:
+                for match, _ in pending:
+                    detail = f"channel {channel.config.alias} ({channel.id}) is paused"
+                    await self._suppress(match, "channel", detail, 0)
+            return
         messages = self._messages(batch["monitorId"], channel, retracted)
         linked = sender.linked
         if sender.batched:

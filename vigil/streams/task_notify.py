@@ -67,12 +67,19 @@ class RunNotices:
         self.sent = 0
 
     def channels(self, alias: str) -> list[LoadedChannel]:
+        """The alias's channels that are not paused; a ValueError (raised in the task) for
+        an unknown alias, or one whose every channel is paused."""
         if self._channels is None:
             self._channels = applied_channels(self.settings, self.bootstrap, self.codec)
         if alias not in self._channels:
             known = ", ".join(sorted(self._channels)) or "none"
             raise ValueError(f"unknown notification channel alias {alias!r}; applied: {known}")
-        return self._channels[alias]
+        running = [c for c in self._channels[alias] if not c.config.paused]
+        if not running:
+            raise ValueError(
+                f"notification channel alias {alias!r} is paused (vigil channels resume {alias})"
+            )
+        return running
 
     def event(self, **extra: Any) -> dict[str, Any]:
         """What the templates see: the task, the run and ``extra``."""
