@@ -226,3 +226,11 @@ def test_preview_shows_each_channels_message_for_a_real_match(tmp_path: Path) ->
         failed = preview(*files, *wrong)
         assert failed.returncode == 2 and says in failed.stderr, failed.stderr
         assert "Traceback" not in failed.stderr
+
+
+def test_events_carry_the_monitors_abi(tmp_path: Path) -> None:
+    path = monitor(tmp_path, [USDT], "conditions:\n  events:\n    - signature: Transfer\n")
+    [first, *_] = matches(path, "--blocks", BLOCK, "--receipts", RECEIPTS)
+    erc20 = load_json(FIXTURES / "abi" / "ERC20.abi.json")
+    abi = erc20["abi"] if isinstance(erc20, dict) else erc20
+    assert first["monitor"]["abi"] == abi and first["sentinel"]["abi"] == abi

@@ -57,7 +57,11 @@ def _local_filter(monitor: Any) -> Any:
         chosen = []
         for group in requests(matches):
             event = {
-                "request": {"body": request_body(group), "headers": {}, "queryParameters": {}},
+                "request": {
+                    "body": request_body(group, monitor.abi),
+                    "headers": {},
+                    "queryParameters": {},
+                },
                 "secrets": secrets,
                 "trigger": "filter",
                 "runId": "local",

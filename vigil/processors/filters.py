@@ -28,8 +28,9 @@ def requests(matches: list[Match]) -> list[list[Match]]:
     return [matches[start : start + BATCH] for start in range(0, len(matches), BATCH)]
 
 
-def request_body(matches: list[Match]) -> dict[str, Any]:
-    return {"events": [match_event(match) for match in matches]}
+def request_body(matches: list[Match], abi: list[Any] | None = None) -> dict[str, Any]:
+    """What a filter is called with: the events, with the monitor's ``abi``."""
+    return {"events": [match_event(match, abi) for match in matches]}
 
 
 def kept(matches: list[Match], answer: Any) -> list[Match]:

@@ -93,5 +93,5 @@ def run_monitor_on(
             found = [m for m in found if m["hash"] == only_tx]
         if keep is not None and found:
             found = keep(found)
-        events.extend(match_event(match) for match in found)
+        events.extend(match_event(match, monitor.abi) for match in found)
     return events

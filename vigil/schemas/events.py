@@ -90,8 +90,12 @@ def forta_event(match: Match, alert: FortaAlert) -> dict[str, Any]:
     }
 
 
-def match_event(match: Match) -> dict[str, Any]:
-    """One element of ``{"events": [...]}``: the event schema of the source documents."""
+def match_event(match: Match, abi: list[Any] | None = None) -> dict[str, Any]:
+    """One element of ``{"events": [...]}``: the event schema of the source documents.
+
+    ``abi``: the monitor's, as ``monitor.abi`` / ``sentinel.abi`` (filters, tasks and
+    webhooks read it); taken from the applied monitor's version when the event is made, so
+    match records do not each carry it."""
     if match["alert"] is not None:
         return forta_event(match, match["alert"])
     if match["transaction"] is None:
@@ -104,7 +108,7 @@ def match_event(match: Match) -> dict[str, Any]:
         "chainId": monitor["chainId"],
         "addresses": monitor["addresses"],
         "confirmBlocks": monitor["confirmBlocks"],
-        "abi": [],
+        "abi": list(abi or []),
         "severity": monitor["severity"],
     }
     return {

@@ -144,9 +144,12 @@ class FilterRunner:
             return
         task_id, files, limits, failure_channels, version = found
         chosen: list[Match] = []
+        abi = list(spec.get("abi") or [])
         for number, group in enumerate(requests(list(batch["matches"]))):
             run_id = f"filter:{batch['id']}:{number}"
-            chosen += self._call(run_id, task_id, version, files, limits, failure_channels, group)
+            chosen += self._call(
+                run_id, task_id, version, files, limits, failure_channels, group, abi
+            )
         for match in chosen:
             metrics.MATCHES.labels(match["monitor"]["id"]).inc()
             value = self.codec.encode(self.matches_topic, "Match", match)
@@ -173,11 +176,12 @@ class FilterRunner:
         limits: Limits,
         failure_channels: list[str],
         group: list[Match],
+        abi: list[Any],
     ) -> list[Match]:
         started = self.clock.ms()
         secrets = {n: v.get_secret_value() for n, v in self.settings.secrets.items()}
         event = {
-            "request": {"body": request_body(group), "headers": {}, "queryParameters": {}},
+            "request": {"body": request_body(group, abi), "headers": {}, "queryParameters": {}},
             "secrets": secrets,
             "taskId": task_id,
             "taskName": task_id,

@@ -36,9 +36,9 @@ FLUSH_TIMEOUT_S = 5.0
 RETRACTED = "**RETRACTED: a reorg orphaned the block of this match**\n\n"
 
 
-def retraction_event(match: Match) -> dict[str, Any]:
+def retraction_event(match: Match, abi: list[Any] | None = None) -> dict[str, Any]:
     """The follow-up for a match whose block a reorg orphaned: same event, marked retracted."""
-    return {**match_event(match), "type": "RETRACTION", "retracted": True}
+    return {**match_event(match, abi), "type": "RETRACTION", "retracted": True}
 
 
 def delivery_record(
@@ -152,7 +152,7 @@ class Notifier:
                 run_id,
                 task_id,
                 "monitor",
-                {"events": [match_event(m) for m in matches]},
+                {"events": [match_event(m, self._abi(batch["monitorId"])) for m in matches]},
                 self.clock.ms(),
             )
             topic = self.task_requests.get_topic_name()
@@ -212,8 +212,14 @@ class Notifier:
             return Messages(chosen.subject, parsed(RETRACTED + chosen.body.source))
         return chosen
 
+    def _abi(self, monitor_id: str) -> list[Any]:
+        """The ABI of the applied monitor (once per version, not in each match record)."""
+        applied = self.live.snapshot.monitors.get(monitor_id)
+        return applied.monitor.abi if applied else []
+
     def _event(self, match: Match, retracted: bool, linked: bool) -> dict[str, Any]:
-        event = retraction_event(match) if retracted else match_event(match)
+        abi = self._abi(match["monitor"]["id"])
+        event = retraction_event(match, abi) if retracted else match_event(match, abi)
         if not linked:
             return event
         applied = self.live.snapshot.monitors.get(match["monitor"]["id"])
