@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,46 @@ def test_a_mixed_case_address_must_be_its_eip55_checksum(tmp_path: Path) -> None
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'm.yaml'}: monitor 'usdt': addresses[0]: {wrong}")
     assert "its checksummed form is 0xdaC17F958d2Ee523a2206206994597c13D831EC8" in message
+
+
+def test_monitors_name_contracts_of_the_address_book(tmp_path: Path) -> None:
+    from vigil.processors.checks import check_monitor
+
+    book = NETWORK + (
+        "  base:\n    chain_id: 8453\n    rpc_urls: ['http://127.0.0.1:8545']\n"
+        f"contracts:\n  usdt: {{network: mainnet, address: '{USDT}', abi: abis/usdt.json}}\n"
+        "  bridge: {network: base, address: '0x" + "22" * 20 + "'}\n"
+    )
+
+    def loaded(name: str, addresses: str, extra: str = "", network: str = "mainnet") -> Any:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "abis").mkdir()
+        (root / "abis" / "usdt.json").write_text(
+            (REPO_ROOT / "tests" / "fixtures" / "abi" / "ERC20.abi.json").read_text()
+        )
+        (root / "vigil.yaml").write_text(book)
+        (root / "monitors").mkdir()
+        (root / "monitors" / "m.yaml").write_text(
+            f"name: m\nnetwork: {network}\naddresses: {addresses}\n{extra}"
+        )
+        return load_project(root)
+
+    events = "conditions:\n  events:\n    - signature: Transfer\n"
+    [monitor] = loaded("ok", f"[usdt, '{USDT}']", events).monitors
+    assert monitor.config.addresses == [USDT]  # the name made the address, once
+    assert any(item.get("name") == "Transfer" for item in monitor.abi)  # the book's ABI
+    check_monitor(monitor)  # its conditions compile against that ABI
+    with pytest.raises(ConfigError, match=r"addresses\[0\]: 'usdc' is not a contract .*'usdt'"):
+        loaded("typo", "[usdc]")
+    with pytest.raises(ConfigError, match="contract 'bridge' is on network 'base'"):
+        loaded("other", "[bridge]")
+    wrong = NETWORK + "contracts:\n  x: {network: nowhere, address: '" + USDT + "'}\n"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "vigil.yaml").write_text(wrong)
+    with pytest.raises(ConfigError, match=r"contracts\.x\.network: unknown network 'nowhere'"):
+        load_project(tmp_path / "bad")
+    # a monitor file on its own cannot know the book: it says so, not watch nothing
+    alone = write_monitor(tmp_path / "alone", "name: a\nnetwork: mainnet\naddresses: [usdt]\n")
+    with pytest.raises(ConfigError, match=r"addresses\[0\]: 'usdt' names a contract"):
+        check_monitor(load_monitor_file(alone))

@@ -327,7 +327,7 @@ def load_project(root: Path) -> Project:
     monitors: list[LoadedMonitor] = []
     seen: dict[str, Path] = {}
     for path in _yaml_files(root / "monitors"):
-        monitor = routed(load_monitor_file(path), config)
+        monitor = routed(with_contracts(load_monitor_file(path), config, root), config)
         obj = f"monitor {monitor.config.name!r}"
         targets = [c.config for a in monitor.config.channels for c in channels.get(a, [])]
         warnings.extend(_template_warnings(monitor.config.message, path, obj, targets))
@@ -397,6 +397,47 @@ def cross_check(
         _check_confirmations(monitor.config, level, path)
 
 
+def with_contracts(monitor: LoadedMonitor, config: ProjectConfig, root: Path) -> LoadedMonitor:
+    """``monitor`` with the address book's names in ``addresses`` made addresses, and, when
+    it gives no ABI, the named contracts' ABIs. A name the book lacks, or a contract of
+    another network, is a ConfigError naming the entry."""
+    if not isinstance(monitor.config, MonitorConfig):
+        return monitor
+    names = [a for a in monitor.config.addresses if not a.startswith("0x")]
+    if not names:
+        return monitor
+    obj = f"monitor {monitor.config.name!r}"
+    addresses, abis = [], []
+    for index, entry in enumerate(monitor.config.addresses):
+        if entry.startswith("0x"):
+            addresses.append(entry)
+            continue
+        contract = config.contracts.get(entry)
+        where = {"file": str(monitor.file), "obj": obj, "field": f"addresses[{index}]"}
+        if contract is None:
+            known = list(config.contracts)
+            hint = suggestion(entry, known) or (
+                f"; vigil.yaml's contracts: {', '.join(sorted(known))}"
+                if known
+                else "; vigil.yaml has no contracts: add it there, or give its 0x address"
+            )
+            raise ConfigError(f"{entry!r} is not a contract of the address book{hint}", **where)
+        if contract.network != monitor.config.network:
+            raise ConfigError(
+                f"contract {entry!r} is on network {contract.network!r}, the monitor on "
+                f"{monitor.config.network!r}",
+                **where,
+            )
+        addresses.append(contract.address)
+        abis.append(_load_abi(contract.abi, root, root / "vigil.yaml", f"contract {entry!r}"))
+    resolved = monitor.config.model_copy(update={"addresses": list(dict.fromkeys(addresses))})
+    abi = monitor.abi
+    if not abi and monitor.config.abi is None:  # the monitor's own ABI wins
+        abi = [item for found in abis for item in found]
+        abi = [item for n, item in enumerate(abi) if item not in abi[:n]]
+    return dataclasses.replace(monitor, config=resolved, abi=abi)
+
+
 def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     """A monitor naming no channels goes to the project's defaults for its severity."""
     if monitor.config.channels:
@@ -448,8 +489,9 @@ def load_each(root: Path) -> tuple[list[LoadedMonitor], list[ConfigError]]:
     every file that does not (``vigil validate`` reports them all, not just the first)."""
     errors: list[ConfigError] = []
     main = root / "vigil.yaml"
+    config = ProjectConfig()
     try:
-        _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
+        config = _validate(ProjectConfig, _read_yaml(main) or {}, main, "project")
     except ConfigError as exc:
         errors.append(exc)
     for path in _yaml_files(root / "channels"):
@@ -460,7 +502,7 @@ def load_each(root: Path) -> tuple[list[LoadedMonitor], list[ConfigError]]:
     monitors: list[LoadedMonitor] = []
     for path in _yaml_files(root / "monitors"):
         try:
-            monitors.append(load_monitor_file(path))
+            monitors.append(with_contracts(load_monitor_file(path), config, root))
         except ConfigError as exc:
             errors.append(exc)
     for path in _yaml_files(root / "tasks"):

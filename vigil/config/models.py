@@ -43,6 +43,18 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+CONTRACT_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")  # an address book entry (never 0x…)
+
+
+def _address_or_name(value: str) -> str:
+    """An address, or the name of a contract of the project's address book (resolved when
+    the project loads)."""
+    if isinstance(value, str) and CONTRACT_NAME.match(value):
+        return value
+    return _address(value)
+
+
+AddressOrName = Annotated[str, AfterValidator(_address_or_name)]
 
 
 def _restore_hex(addresses: Any) -> Any:
@@ -209,7 +221,9 @@ class MonitorConfig(_MonitorBase):
 
     type: Literal["contract"] = "contract"
     network: str
-    addresses: list[Address] = Field(min_length=1)
+    addresses: list[AddressOrName] = Field(
+        min_length=1, description="addresses, or names of contracts in vigil.yaml's contracts"
+    )
     abi: str | list[dict[str, Any]] | None = None
     confirm_blocks: int | Literal["safe", "finalized"] = 0
     conditions: Conditions = Field(default_factory=Conditions)
@@ -392,9 +406,38 @@ class TaskConfig(_Model):
     paused: bool = False
 
 
+class ContractConfig(_Model):
+    """A named contract of the address book (``contracts:`` in vigil.yaml): monitors name it
+    in ``addresses``, and take its ABI when they give none."""
+
+    network: str
+    address: Address
+    abi: str | list[dict[str, Any]] | None = Field(
+        default=None, description="an ABI file (relative to vigil.yaml) or the ABI itself"
+    )
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _unquoted_hex(cls, address: Any) -> Any:
+        return _restore_hex([address])[0]
+
+
 class ProjectConfig(_Model):
     """vigil.yaml."""
 
     networks: dict[str, NetworkConfig] = Field(default_factory=dict)
     defaults: SeverityRoutes = Field(default_factory=SeverityRoutes)
     forta_api: list[FortaApiConfig] = Field(default_factory=list)
+    contracts: dict[Annotated[str, Field(pattern=CONTRACT_NAME.pattern)], ContractConfig] = Field(
+        default_factory=dict, description="the address book: contracts by name"
+    )
+
+    @model_validator(mode="after")
+    def _contract_networks(self) -> ProjectConfig:
+        for name, contract in self.contracts.items():
+            if contract.network not in self.networks:
+                raise ValueError(
+                    f"contracts.{name}.network: unknown network {contract.network!r}; "
+                    f"networks: {', '.join(sorted(self.networks)) or 'none'}"
+                )
+        return self

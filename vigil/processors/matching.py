@@ -213,6 +213,16 @@ def compile_monitor(monitor: LoadedMonitor, chain_id: int) -> CompiledMonitor:
             obj=f"monitor {config.name!r}",
             field="type",
         )
+    for index, address in enumerate(config.addresses):
+        if not address.startswith("0x"):
+            raise ConfigError(
+                f"{address!r} names a contract of a project's address book (vigil.yaml "
+                "contracts); use the monitor within its project (by its id), or give the "
+                "0x address",
+                file=str(monitor.file),
+                obj=f"monitor {config.name!r}",
+                field=f"addresses[{index}]",
+            )
     transaction = None
     if config.conditions.transaction:
         transaction = compile_condition(

@@ -23,6 +23,7 @@ from vigil.config.loader import (
     monitor_from_data,
     routed,
     task_from_data,
+    with_contracts,
 )
 from vigil.config.state import (
     SCHEMA,
@@ -202,7 +203,8 @@ def monitor_change(
     naming the field."""
     origin = Path(f"PUT /monitors/{monitor_id}")
     config = load_project_config(settings.project_dir)
-    monitor = routed(monitor_from_data(data, origin, monitor_id, abi_files=False), config)
+    loaded = monitor_from_data(data, origin, monitor_id, abi_files=False)
+    monitor = routed(with_contracts(loaded, config, settings.project_dir), config)
     if monitor.id != monitor_id:
         raise ConfigError(
             f"the id {monitor.id!r} differs from the path's {monitor_id!r}",
