@@ -14,6 +14,8 @@ from vigil.schemas.events import match_event
 from vigil.schemas.evm import block_record
 from vigil.schemas.records import Block, Match
 
+REPLAYED = ":replay"  # the suffix of a replayed batch's id (`vigil replay --notify`)
+
 
 def _read_json(path: Path, what: str) -> Any:
     try:

@@ -23,6 +23,7 @@ from vigil.connectors.notify.channels import build_channel
 from vigil.connectors.notify.delivery import Channel, Messages, Outcome
 from vigil.connectors.notify.render import with_links
 from vigil.processors.alerting import Gate, decide
+from vigil.processors.replay import REPLAYED
 from vigil.schemas.codec import Codec
 from vigil.schemas.events import match_event
 from vigil.schemas.records import Delivery, Match, MatchBatch, task_request
@@ -107,7 +108,11 @@ class Notifier:
             notify = list(batch["matches"])  # already decided when first sent
         else:
             notify = await self._gate(batch)
-        log.debug(  # a line per batch floods the log of a busy chain; deliveries are records
+        # a line per live batch would flood the log of a busy chain (deliveries are records);
+        # replayed, retracted and redelivered ones are the few an operator follows
+        unusual = batch["id"].endswith(REPLAYED) or batch["retracted"] or batch["redelivery"]
+        log.log(
+            logging.INFO if unusual else logging.DEBUG,
             "batch %s (%s[%s]@%s): %d match(es), %d to notify",
             batch["id"],
             self.batches_name,

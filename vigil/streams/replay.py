@@ -27,6 +27,7 @@ from vigil.connectors.history import blocks as history_blocks
 from vigil.connectors.history.queries import ID
 from vigil.errors import ConfigError, SerializationError, VigilError
 from vigil.processors.matching import Matcher, batches, compile_monitor
+from vigil.processors.replay import REPLAYED
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import Block, Match
 from vigil.settings import Settings
@@ -331,7 +332,7 @@ def publish(
                 by_block.setdefault(match["blockHash"], []).append(match)
             for group in by_block.values():
                 for batch in batches(group):
-                    batch["id"] += ":replay"  # its own request ids; matches keep theirs
+                    batch["id"] += REPLAYED  # its own request ids; matches keep theirs
                     value = codec.encode(batches_topic, "MatchBatch", batch)
                     out.send(batches_topic, key=batch["monitorId"].encode(), value=value)
                     written += 1
