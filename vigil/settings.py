@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
+    sourcify_url: str = Field(
+        default="https://sourcify.dev/server", description="Sourcify's API, for ABI fetching"
+    )
     kafka_security_protocol: str = Field(
         default="PLAINTEXT",
         pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,6 +20,35 @@ from vigil.cli.common import settings as _settings
 from vigil.errors import VigilError
 
 project_app = typer.Typer()
+
+
+def _fetch_abis(settings: Any, root: Path) -> list[str]:
+    """Fetch (and cache in the project) the ABIs of monitors that give none; prints what it
+    fetched on stderr and returns the warnings (a contract no source knows)."""
+    from vigil.connectors.abis import IMPLEMENTATION_SLOT, fetch_missing, slot_address
+    from vigil.errors import ConfigError
+    from vigil.streams.evm.rpc import RpcPool
+
+    def implementation(name: str, network: Any, address: str) -> str | None:
+        pool = RpcPool.for_network(name, network, settings)
+        try:
+            return slot_address(
+                pool.call("eth_getStorageAt", address, IMPLEMENTATION_SLOT, "latest")
+            )
+        finally:
+            pool.close()
+
+    try:
+        said = fetch_missing(settings, root, implementation)
+    except ConfigError:
+        return []  # vigil.yaml does not load: the load says why
+    warnings = []
+    for line in said:
+        if line.startswith("warning: "):
+            warnings.append(line.removeprefix("warning: "))
+        else:
+            err.print(f"[dim]{line}[/]", highlight=False, soft_wrap=True)
+    return warnings
 
 
 @project_app.command()
@@ -45,7 +75,7 @@ def validate(
     if not (root / "vigil.yaml").exists():
         load_project(root)  # raises the error that says this is not a project
     errors: list[str] = []
-    warnings: list[str] = []
+    warnings: list[str] = _fetch_abis(settings, root)
     counts = {"networks": 0, "monitors": 0, "channels": 0, "tasks": 0}
     try:
         loaded = check_project(load_project(root))
@@ -58,7 +88,7 @@ def validate(
                 found.append(exc)
         errors = [str(e) for e in found] or [str(first)]
     else:
-        warnings = list(loaded.warnings)
+        warnings += loaded.warnings
         secrets = [str(e) for e in missing_secrets(loaded, settings)]
         if strict:
             errors.extend(secrets)
@@ -104,10 +134,10 @@ def apply(
 
     check_format(fmt)
     settings = _settings()
-    loaded = check_project(
-        load_project(project or settings.project_dir)
-    )  # nothing is published if invalid
-    for warning in loaded.warnings:
+    root = project or settings.project_dir
+    fetched = _fetch_abis(settings, root) if (root / "vigil.yaml").exists() else []
+    loaded = check_project(load_project(root))  # nothing is published if invalid
+    for warning in [*fetched, *loaded.warnings]:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     bootstrap = stack_bootstrap(settings, "apply to")
     codec = stack_codec(settings)

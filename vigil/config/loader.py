@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from vigil.config.channels import CHANNEL, CHANNEL_MODELS, CHANNEL_TYPES, ChannelConfig
-from vigil.config.fragments import with_fragments
+from vigil.config.fragments import is_fragment, with_fragments
 from vigil.config.message import Template
 from vigil.config.models import (
     ID,
@@ -327,7 +327,8 @@ def load_project(root: Path) -> Project:
     monitors: list[LoadedMonitor] = []
     seen: dict[str, Path] = {}
     for path in _yaml_files(root / "monitors"):
-        monitor = routed(with_contracts(load_monitor_file(path), config, root), config)
+        loaded = with_fetched_abi(with_contracts(load_monitor_file(path), config, root), root)
+        monitor = routed(loaded, config)
         obj = f"monitor {monitor.config.name!r}"
         targets = [c.config for a in monitor.config.channels for c in channels.get(a, [])]
         warnings.extend(_template_warnings(monitor.config.message, path, obj, targets))
@@ -438,6 +439,46 @@ def with_contracts(monitor: LoadedMonitor, config: ProjectConfig, root: Path) ->
     return dataclasses.replace(monitor, config=resolved, abi=abi)
 
 
+def fetched_abi_path(root: Path, network: str, address: str) -> Path:
+    """Where a fetched ABI of ``address`` on ``network`` is cached in the project."""
+    return root / "abis" / "fetched" / network / f"{address.lower()}.json"
+
+
+def needs_fetched_abi(config: AnyMonitor) -> bool:
+    """A contract monitor that gives no ABI, yet selects events or functions by name."""
+    if not isinstance(config, MonitorConfig) or config.abi is not None:
+        return False
+    selections = [*config.conditions.events, *config.conditions.functions]
+    return any(not is_fragment(s.signature) for s in selections)
+
+
+def monitor_files(root: Path) -> list[tuple[Path, MonitorConfig]]:
+    """The project's contract monitors as their files say (those that validate)."""
+    found = []
+    for path in _yaml_files(root / "monitors"):
+        try:
+            data = _read_yaml(path)
+            if isinstance(data, dict) and data.get("type", "contract") == "contract":
+                found.append((path, _validate(MonitorConfig, data, path, "monitor")))
+        except ConfigError:
+            continue  # the load reports it
+    return found
+
+
+def with_fetched_abi(monitor: LoadedMonitor, root: Path) -> LoadedMonitor:
+    """``monitor`` with the cached, fetched ABIs of its addresses when it gives none."""
+    if not needs_fetched_abi(monitor.config):
+        return monitor
+    assert isinstance(monitor.config, MonitorConfig)
+    abi = list(monitor.abi)
+    for address in monitor.config.addresses:
+        path = fetched_abi_path(root, monitor.config.network, address)
+        if path.exists():
+            obj = f"monitor {monitor.config.name!r}"
+            abi += [i for i in _load_abi(str(path), root, monitor.file, obj) if i not in abi]
+    return dataclasses.replace(monitor, abi=abi)
+
+
 def routed(monitor: LoadedMonitor, config: ProjectConfig) -> LoadedMonitor:
     """A monitor naming no channels goes to the project's defaults for its severity."""
     if monitor.config.channels:
@@ -502,7 +543,8 @@ def load_each(root: Path) -> tuple[list[LoadedMonitor], list[ConfigError]]:
     monitors: list[LoadedMonitor] = []
     for path in _yaml_files(root / "monitors"):
         try:
-            monitors.append(with_contracts(load_monitor_file(path), config, root))
+            loaded = with_contracts(load_monitor_file(path), config, root)
+            monitors.append(with_fetched_abi(loaded, root))
         except ConfigError as exc:
             errors.append(exc)
     for path in _yaml_files(root / "tasks"):

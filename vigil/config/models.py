@@ -104,6 +104,26 @@ class RpcEndpoint(_Model):
     weight: int = Field(default=1, ge=1)
 
 
+class AbiSource(_Model):
+    """Where a network's verified ABIs come from: Sourcify (``url`` default
+    VIGIL_SOURCIFY_URL), or an Etherscan-compatible API with its key as a named secret."""
+
+    type: Literal["sourcify", "etherscan"]
+    url: str | None = Field(
+        default=None, description="etherscan: default https://api.etherscan.io/v2/api"
+    )
+    api_key_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _etherscan_key(self) -> AbiSource:
+        if self.type == "etherscan":
+            if not self.api_key_secret:
+                raise ValueError("an etherscan source needs api_key_secret (a secret's name)")
+            if self.url is None:
+                return self.model_copy(update={"url": "https://api.etherscan.io/v2/api"})
+        return self
+
+
 class NetworkConfig(_Model):
     """One chain vigil ingests."""
 
@@ -124,6 +144,11 @@ class NetworkConfig(_Model):
         default_factory=list,
         description="where relayers send isPrivate transactions (e.g. Flashbots Protect, "
         "https://rpc.flashbots.net); none: private transactions are refused",
+    )
+    abi_sources: list[AbiSource] = Field(
+        default_factory=lambda: [AbiSource(type="sourcify")],
+        description="where `vigil validate` and `apply` fetch the ABI of a monitor that gives "
+        "none (verified contracts), in order",
     )
     spread: bool = Field(
         default=False,
