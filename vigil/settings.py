@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     worker_commit_interval: float = Field(
         default=1.0, gt=0, description="seconds between the worker's offset commits"
     )
+    email_bind: str | None = Field(
+        default=None,
+        pattern=r"^[^:]+:\d+$",
+        description="host:port of the SMTP ingress of task e-mail triggers (vigil serve); "
+        "off when unset",
+    )
     sourcify_url: str = Field(
         default="https://sourcify.dev/server", description="Sourcify's API, for ABI fetching"
     )

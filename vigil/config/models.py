@@ -406,6 +406,25 @@ class HookConfig(_Model):
         return "before" if self.before is not None else "after"
 
 
+class EmailTrigger(_Model):
+    """Mail to ``<task id>@…`` at vigil's SMTP ingress (VIGIL_EMAIL_BIND) runs the task."""
+
+    senders: list[Annotated[str, Field(pattern=r"^([^@\s]+@)?[^@\s]+\.[^@\s]+$")]] = Field(
+        min_length=1,
+        description="who may trigger it: addresses (ops@example.com) or domains (example.com); "
+        "the envelope sender is not authenticated, so bind the ingress where only your mail "
+        "relay reaches it",
+    )
+
+    def allows(self, sender: str) -> bool:
+        sender = sender.lower()
+        return any(
+            sender == allowed.lower()
+            or ("@" not in allowed and sender.endswith("@" + allowed.lower()))
+            for allowed in self.senders
+        )
+
+
 class TaskConfig(_Model):
     """A task: tasks/<id>.yaml names its code and its limits."""
 
@@ -419,6 +438,7 @@ class TaskConfig(_Model):
         default_factory=list, description="channel aliases told when a run fails"
     )
     schedule: ScheduleConfig | None = None
+    email: EmailTrigger | None = None
     hooks: list[HookConfig] = Field(
         default_factory=list, description="vigil operations the task runs before or after"
     )

@@ -205,7 +205,7 @@ class TaskRequest(TypedDict):
 def task_request(
     run_id: str,
     task_id: str,
-    trigger: Literal["manual", "schedule", "webhook", "monitor", "route"],
+    trigger: Literal["manual", "schedule", "webhook", "monitor", "route", "email"],
     body: Any,
     at_ms: int,
     headers: dict[str, str] | None = None,

@@ -121,6 +121,9 @@ def serve(settings: Settings) -> None:
 
     webhooks = Webhooks(settings, bootstrap, codec)
     threading.Thread(target=webhooks.follow, name="task-webhooks", daemon=True).start()
+    from vigil.streams.task_email import start_ingress
+
+    mail = start_ingress(settings, bootstrap, codec) if settings.email_bind else None
     from vigil.streams.relayers import Relay
 
     relays: list[Relay] = []
@@ -154,6 +157,9 @@ def serve(settings: Settings) -> None:
         sink.stopping.set()
         keys.stopping.set()
         webhooks.close()
+        if mail is not None:
+            mail[0].stop()
+            mail[1].close()
         for relay in relays:
             relay.close()
         thread.join(15)
