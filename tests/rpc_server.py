@@ -34,8 +34,10 @@ class JsonRpcServer:
         faults: list[int | str] | None = None,
         head: int | None = None,
         tags: dict[str, int] | None = None,
+        refuse: set[str] | None = None,
     ) -> None:
         self.chain_id, self.upstream = chain_id, upstream
+        self.refuse = set(refuse or ())  # methods answered -32601, as a node without them
         self.head, self.tags = head, dict(tags or {})
         self.blocks = blocks or {}
         self.faults = list(faults or [])
@@ -84,6 +86,29 @@ class JsonRpcServer:
         reply.update({"error": error} if error else {"result": result})
         return reply
 
+    def _forward(self, request: Any) -> Any:
+        """Forward to ``upstream`` all but the ``refuse`` methods, which get -32601."""
+        calls = request if isinstance(request, list) else [request]
+        self.requests.extend(c["method"] for c in calls)
+        passed = [c for c in calls if c["method"] not in self.refuse]
+        answers: dict[Any, Any] = {}
+        if passed:
+            assert self.upstream is not None
+            reply = httpx.post(self.upstream, json=passed, timeout=30).json()
+            answers = {a["id"]: a for a in reply}
+        for call in calls:
+            if call["method"] in self.refuse:
+                answers[call["id"]] = {
+                    "jsonrpc": "2.0",
+                    "id": call["id"],
+                    "error": {
+                        "code": -32601,
+                        "message": f"the method {call['method']} does not exist",
+                    },
+                }
+        ordered = [answers[c["id"]] for c in calls]
+        return ordered if isinstance(request, list) else ordered[0]
+
     def start(self) -> JsonRpcServer:
         outer = self
 
@@ -109,6 +134,8 @@ class JsonRpcServer:
                     return
                 if fault == "garbage":
                     payload = b"<html>gateway</html>"
+                elif outer.upstream and outer.refuse:
+                    payload = json.dumps(outer._forward(json.loads(body))).encode()
                 elif outer.upstream:
                     payload = httpx.post(
                         outer.upstream,

@@ -145,6 +145,11 @@ class NetworkConfig(_Model):
         description="where relayers send isPrivate transactions (e.g. Flashbots Protect, "
         "https://rpc.flashbots.net); none: private transactions are refused",
     )
+    traces: bool = Field(
+        default=False,
+        description="fetch each block's call traces (debug_traceBlockByNumber with the "
+        "callTracer, else trace_block): function conditions then match internal calls too",
+    )
     abi_sources: list[AbiSource] = Field(
         default_factory=lambda: [AbiSource(type="sourcify")],
         description="where `vigil validate` and `apply` fetch the ABI of a monitor that gives "

@@ -148,16 +148,27 @@ class CompiledMonitor:
         return found
 
     def _function_reasons(self, tx: Transaction) -> list[MatchReason]:
-        if tx["to"] not in self.addresses or len(tx["input"]) < 10:
+        """Calls of a selected function on a monitored address: the transaction's own, and
+        (networks with traces) those contracts made inside it, marked internal."""
+        found = self._calls(tx["to"], tx["input"], tx["hash"])
+        for call in tx.get("internalCalls") or ():
+            for reason in self._calls(call["to"], call["input"], tx["hash"]):
+                found.append(
+                    {**reason, "internal": True, "depth": call["depth"], "caller": call["from"]}
+                )
+        return found
+
+    def _calls(self, to: str | None, data: str, tx_hash: str) -> list[MatchReason]:
+        if to not in self.addresses or len(data) < 10:
             return []
         found: list[MatchReason] = []
-        for rule in self.functions.get(tx["input"][:10].lower(), ()):
-            decoded = rule.decoder.decode(tx["input"])
+        for rule in self.functions.get(data[:10].lower(), ()):
+            decoded = rule.decoder.decode(data)
             if decoded is not None and (
                 rule.condition is None
-                or self._holds(rule.condition, decoded.condition_env(), tx["hash"])
+                or self._holds(rule.condition, decoded.condition_env(), tx_hash)
             ):
-                found.append(_reason("function", tx["to"], rule, decoded))
+                found.append(_reason("function", to, rule, decoded))
         return found
 
 
@@ -283,8 +294,11 @@ class Matcher:
         """Match records (one per monitor) for one Transaction record."""
         network = tx["network"]
         receipt = tx["receipt"]
-        involved = [tx["from"], tx["to"]] + [
-            entry["address"] for entry in (receipt["logs"] if receipt else ())
+        involved = [
+            tx["from"],
+            tx["to"],
+            *(entry["address"] for entry in (receipt["logs"] if receipt else ())),
+            *(call["to"] for call in tx.get("internalCalls") or ()),
         ]
         candidates: dict[str, CompiledMonitor] = {}
         for address in involved:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from vigil.schemas.forta import alert_view
-from vigil.schemas.records import FortaAlert, Match, Transaction
+from vigil.schemas.records import FortaAlert, Match, MatchReason, Transaction
 
 
 def _hex(value: int | None) -> str | None:
@@ -90,6 +90,20 @@ def forta_event(match: Match, alert: FortaAlert) -> dict[str, Any]:
     }
 
 
+def _reason_view(reason: MatchReason) -> dict[str, Any]:
+    view = {
+        "type": reason["type"],
+        "address": reason["address"],
+        "signature": reason["signature"],
+        "condition": reason["condition"],
+        "args": json.loads(reason["args"]),
+        "params": json.loads(reason["params"]),
+    }
+    if reason.get("internal"):  # a call a contract made inside the transaction
+        view.update(internal=True, depth=reason.get("depth"), caller=reason.get("caller"))
+    return view
+
+
 def match_event(match: Match, abi: list[Any] | None = None) -> dict[str, Any]:
     """One element of ``{"events": [...]}``: the event schema of the source documents.
 
@@ -118,17 +132,7 @@ def match_event(match: Match, abi: list[Any] | None = None) -> dict[str, Any]:
         "blockHash": match["blockHash"],
         "blockNumber": hex(match["blockNumber"]),
         "timestamp": match["timestamp"],
-        "matchReasons": [
-            {
-                "type": r["type"],
-                "address": r["address"],
-                "signature": r["signature"],
-                "condition": r["condition"],
-                "args": json.loads(r["args"]),
-                "params": json.loads(r["params"]),
-            }
-            for r in match["matchReasons"]
-        ],
+        "matchReasons": [_reason_view(r) for r in match["matchReasons"]],
         "matchedAddresses": match["matchedAddresses"],
         "matchedChecksumAddresses": match["matchedChecksumAddresses"],
         "monitor": monitor_view,
@@ -269,6 +273,9 @@ EVENT_SHAPE: dict[str, Any] = {
                     "signature",
                     "condition",
                     "value",
+                    "internal",
+                    "depth",
+                    "caller",
                 ]
             ),
             "args": [OPEN],

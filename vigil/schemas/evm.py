@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.errors import RpcError
-from vigil.schemas.records import Block, Log, Receipt, Transaction
+from vigil.schemas.records import Block, InternalCall, Log, Receipt, Transaction
+
+Traces = dict[str, list[InternalCall]]  # transaction hash → its internal calls
 
 
 def _int(value: Any) -> int:
@@ -48,12 +50,69 @@ def receipt_record(receipt: dict[str, Any]) -> Receipt:
     }
 
 
+def _call(frame: dict[str, Any], depth: int, call_type: str) -> InternalCall:
+    return {
+        "from": str(frame.get("from", "")).lower(),
+        "to": _address(frame.get("to")),
+        "input": frame.get("input") or "0x",
+        "value": str(_int(frame.get("value") or 0)),
+        "depth": depth,
+        "callType": call_type.lower(),
+    }
+
+
+def call_tracer_calls(result: dict[str, Any]) -> list[InternalCall]:
+    """The inner calls of one transaction's ``callTracer`` frame (``debug_trace*``), in
+    execution order; calls that reverted (``error``) did not happen and are left out."""
+    found: list[InternalCall] = []
+
+    def walk(frame: dict[str, Any], depth: int) -> None:
+        for inner in frame.get("calls") or ():
+            if inner.get("error"):
+                continue
+            found.append(_call(inner, depth, str(inner.get("type", "call"))))
+            walk(inner, depth + 1)
+
+    walk(result, 1)
+    return found
+
+
+def debug_traces(block: dict[str, Any], results: list[dict[str, Any]]) -> Traces:
+    """``debug_traceBlockByNumber(n, {"tracer": "callTracer"})`` by transaction hash (older
+    nodes give no ``txHash``: the results are in the block's transaction order)."""
+    hashes = [tx["hash"].lower() for tx in block.get("transactions", []) if isinstance(tx, dict)]
+    traces: Traces = {}
+    for index, item in enumerate(results):
+        tx_hash = (item.get("txHash") or (hashes[index] if index < len(hashes) else "")).lower()
+        if "result" in item and isinstance(item["result"], dict):
+            traces[tx_hash] = call_tracer_calls(item["result"])
+    return traces
+
+
+def parity_traces(results: list[dict[str, Any]]) -> Traces:
+    """``trace_block`` (erigon, nethermind, anvil) by transaction hash: each trace with a
+    non-empty ``traceAddress`` is an inner call, its depth that address's length."""
+    traces: Traces = {}
+    for trace in results:
+        tx_hash = str(trace.get("transactionHash") or "").lower()
+        if not tx_hash:
+            continue  # a block reward
+        inner = traces.setdefault(tx_hash, [])
+        if not trace.get("traceAddress") or trace.get("error"):
+            continue
+        action = trace.get("action") or {}
+        kind = str(action.get("callType") or trace.get("type") or "call")
+        inner.append(_call(action, len(trace["traceAddress"]), kind))
+    return traces
+
+
 def transaction_record(
     network: str,
     chain_id: int,
     block: dict[str, Any],
     tx: dict[str, Any],
     receipt: dict[str, Any] | None,
+    internal: list[InternalCall] | None = None,
 ) -> Transaction:
     return {
         "network": network,
@@ -77,6 +136,7 @@ def transaction_record(
         "blobVersionedHashes": list(tx.get("blobVersionedHashes") or []),
         "txChainId": _opt_int(tx.get("chainId")),
         "receipt": None if receipt is None else receipt_record(receipt),
+        "internalCalls": internal or [],
     }
 
 
@@ -87,6 +147,7 @@ def block_record(
     receipts: list[dict[str, Any]],
     *,
     require_receipts: bool = True,
+    traces: Traces | None = None,
 ) -> Block:
     """The Block record; receipts are looked up by hash and, by default, all required.
 
@@ -104,7 +165,8 @@ def block_record(
         receipt = by_hash.get(tx["hash"].lower())
         if receipt is None and require_receipts:
             raise RpcError(f"block {_int(block['number'])}: no receipt for {tx['hash']}")
-        transactions.append(transaction_record(network, chain_id, block, tx, receipt))
+        internal = traces.get(tx["hash"].lower()) if traces else None
+        transactions.append(transaction_record(network, chain_id, block, tx, receipt, internal))
     return {
         "network": network,
         "chainId": chain_id,

@@ -9,7 +9,7 @@ and big numbers (wei, gwei) are decimal strings, as in the schemas.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class Withdrawal(TypedDict):
@@ -37,6 +37,10 @@ class Receipt(TypedDict):
 
 
 # ``from`` is a keyword, so Transaction uses the functional form
+InternalCall = TypedDict(
+    "InternalCall",
+    {"from": str, "to": str | None, "input": str, "value": str, "depth": int, "callType": str},
+)
 Transaction = TypedDict(
     "Transaction",
     {
@@ -61,6 +65,7 @@ Transaction = TypedDict(
         "blobVersionedHashes": list[str],
         "txChainId": int | None,
         "receipt": Receipt | None,
+        "internalCalls": list[InternalCall],
     },
 )
 
@@ -147,6 +152,9 @@ class MatchReason(TypedDict):
     args: str
     params: str
     value: str | None
+    internal: NotRequired[bool]  # function reasons of a call made inside the transaction
+    depth: NotRequired[int | None]
+    caller: NotRequired[str | None]
 
 
 class Match(TypedDict):

@@ -30,7 +30,10 @@ _TX = struct.Struct(">IH")
 def involved(tx: Transaction) -> list[str]:
     """The distinct addresses a transaction involves, in the matcher's order."""
     logs = tx["receipt"]["logs"] if tx["receipt"] else ()
-    seen = dict.fromkeys([tx["from"], tx["to"], *(e["address"] for e in logs)])
+    calls = tx.get("internalCalls") or ()
+    seen = dict.fromkeys(
+        [tx["from"], tx["to"], *(e["address"] for e in logs), *(c["to"] for c in calls)]
+    )
     return [a for a in seen if a is not None]  # a creation has no recipient
 
 

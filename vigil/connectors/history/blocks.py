@@ -233,4 +233,5 @@ def _transaction(
         "blobVersionedHashes": [],
         "txChainId": None,
         "receipt": receipt,
+        "internalCalls": [],  # traces are not kept in history
     }

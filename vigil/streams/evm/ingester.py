@@ -18,7 +18,7 @@ from vigil.config.models import NetworkConfig
 from vigil.errors import ReorgTooDeep, RpcError, RpcReplyError, RpcUnavailable
 from vigil.schemas import tx_index
 from vigil.schemas.codec import Codec
-from vigil.schemas.evm import block_record
+from vigil.schemas.evm import Traces, block_record, debug_traces, parity_traces
 from vigil.schemas.records import Block
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import Call, RpcPool
@@ -27,7 +27,9 @@ from vigil.streams.kafka import BatchProducer, read_compacted
 log = logging.getLogger(__name__)
 STATUS_EVERY = 60.0  # seconds between progress lines in the ingester's log
 BLOCK_RECEIPTS_UNSUPPORTED = (-32601, -32600, -32602)  # method not found / invalid request
+TRACE_UNSUPPORTED = (-32601, -32600, -32602)  # the node has no such tracing method
 REPAIR_POLL = 5.0  # seconds between looks at the checkpoint while a network waits for repair
+MAX_KEPT_TRACES = 4096  # blocks' traces held between their fetch and their emit
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class Ingester:
         # the next batch is fetched while this one is encoded and sent
         self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{network}")
         self._ahead: tuple[list[int], Future[Fetched]] | None = None
+        self._traces: dict[str, Traces] = {}  # block hash → its internal calls (traces: true)
+        self.trace_method = "debug_traceBlockByNumber"  # trace_block once the node lacks it
 
     def checkpoint(self) -> Saved | None:
         """The last block fully emitted for this network, with the window before it."""
@@ -350,7 +354,7 @@ class Ingester:
         while number <= last:
             numbers = list(range(number, min(last, number + self.config.batch_size - 1) + 1))
             for block, receipts in self._fetch(numbers):
-                self._emit(block_record(self.network, self.config.chain_id, block, receipts))
+                self._emit(self._record(block, receipts))
                 number += 1
                 if progress is not None:
                     progress(1)
@@ -383,7 +387,43 @@ class Ingester:
         if not pending.cancel():
             pending.exception()  # waits; an error of a batch nobody needs is not raised
 
+    def _record(self, block: dict[str, Any], receipts: list[dict[str, Any]]) -> Block:
+        traces = self._traces.pop(block["hash"], None)
+        return block_record(self.network, self.config.chain_id, block, receipts, traces=traces)
+
+    def _trace(self, blocks: list[dict[str, Any]]) -> None:
+        """Each block's internal calls, by the callTracer or else ``trace_block``."""
+        numbers = [block["number"] for block in blocks]
+        if self.trace_method == "debug_traceBlockByNumber":
+            calls: list[Call] = [
+                ("debug_traceBlockByNumber", [n, {"tracer": "callTracer"}]) for n in numbers
+            ]
+            try:
+                results = self.rpc.batch(calls)
+            except RpcReplyError as exc:
+                if exc.code not in TRACE_UNSUPPORTED:
+                    raise
+                log.info("network %s: %s; tracing with trace_block from now on", self.network, exc)
+                self.trace_method = "trace_block"
+            else:
+                for block, result in zip(blocks, results, strict=True):
+                    self._traces[block["hash"]] = debug_traces(block, result or [])
+        if self.trace_method == "trace_block":
+            results = self.rpc.batch([("trace_block", [n]) for n in numbers])
+            for block, result in zip(blocks, results, strict=True):
+                self._traces[block["hash"]] = parity_traces(result or [])
+        # blocks fetched and never emitted (a reorg, a batch fetched ahead and dropped) leave
+        # theirs: the oldest go, never those of the two batches in flight
+        while len(self._traces) > MAX_KEPT_TRACES:
+            del self._traces[next(iter(self._traces))]
+
     def _fetch(self, numbers: list[int]) -> Fetched:
+        fetched = self._fetch_untraced(numbers)
+        if self.config.traces and fetched:
+            self._trace([block for block, _ in fetched])
+        return fetched
+
+    def _fetch_untraced(self, numbers: list[int]) -> Fetched:
         if self.block_receipts:
             try:
                 return fetch_blocks(self.rpc, numbers, block_receipts=True)
@@ -415,7 +455,7 @@ class Ingester:
                     after = numbers[-1] + 1
                     self._ask_ahead(list(range(after, min(end, after + batch - 1) + 1)))
                 for block, receipts in fetched:
-                    record = block_record(self.network, self.config.chain_id, block, receipts)
+                    record = self._record(block, receipts)
                     if self.window and (
                         self.window[-1][0] != record["number"] - 1
                         or self.window[-1][1] != record["parentHash"]
