@@ -370,6 +370,20 @@ def test_missing_secrets_and_dead_servers_fail_without_leaking_credentials() -> 
     assert "ConnectError" in (dead.error or "") and "TOKEN123" not in (dead.error or "")
 
 
+def mail_config(port: int, **fields: str) -> dict[str, Any]:
+    """An email channel to a local server, logging in as vigil without TLS."""
+    return {
+        "alias": "mail",
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": "vigil",
+        "password_secret": "smtp-password",
+        **fields,
+    }
+
+
 def test_email_over_smtp_with_html_and_text_parts() -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
@@ -395,17 +409,11 @@ def test_email_over_smtp_with_html_and_text_parts() -> None:
     )
     controller.start()
     try:
-        config = {
-            "alias": "mail",
-            "type": "email",
-            "host": "127.0.0.1",
-            "port": port,
-            "security": "none",
-            "username": "vigil",
-            "password_secret": "smtp-password",
-            "sender": "vigil <alerts@example.com>",
-            "recipients": "ops@example.com; sec@example.com,dev@example.com",
-        }
+        config = mail_config(
+            port,
+            sender="vigil <alerts@example.com>",
+            recipients="ops@example.com; sec@example.com,dev@example.com",
+        )
         outcome = send(config, load_settings(secrets=SECRETS), [event()])
         assert outcome.ok, outcome.error
         [envelope] = received
@@ -437,17 +445,7 @@ def test_email_login_on_a_server_that_offers_none_fails_once_naming_why() -> Non
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)  # no AUTH offered
     controller.start()
     try:
-        config = {
-            "alias": "mail",
-            "type": "email",
-            "host": "127.0.0.1",
-            "port": port,
-            "security": "none",
-            "username": "vigil",
-            "password_secret": "smtp-password",
-            "sender": "alerts@example.com",
-            "recipients": "ops@example.com",
-        }
+        config = mail_config(port, sender="alerts@example.com", recipients="ops@example.com")
         outcome = send(config, load_settings(secrets=SECRETS), [event()])
         assert (outcome.ok, outcome.attempts) == (False, 1)
         assert "offers no login (AUTH) with security: none" in (outcome.error or "")
