@@ -174,3 +174,23 @@ def test_a_run_cannot_reach_vigils_files_or_other_runs(tmp_path: Path) -> None:
         "system": True,
     }
     assert not (tmp_path / "dropped.txt").exists()
+
+
+def test_a_task_gets_the_projects_address_book(tmp_path: Path) -> None:
+    usdt = "0xdac17f958d2ee523a2206206994597c13d831ec7"
+    (tmp_path / "vigil.yaml").write_text(
+        "networks:\n  mainnet:\n    chain_id: 1\n    rpc_urls: ['http://127.0.0.1:9']\n"
+        f"contracts:\n  usdt: {{network: mainnet, address: '{usdt}'}}\n"
+    )
+    path = task(tmp_path, "def handler(event):\n    return event['contracts']\n")
+    done = vigil_cli(
+        "tasks",
+        "run",
+        str(path),
+        "--local",
+        "--format",
+        "json",
+        env={**ENV, "VIGIL_PROJECT_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["result"] == {"usdt": {"network": "mainnet", "address": usdt}}

@@ -50,6 +50,7 @@ def tasks_run(
     Through the stack, the answer waits up to 25 s (VIGIL_TASK_WEBHOOK_WAIT); a longer run
     answers pending and goes on.
     Exit status: 0 the task succeeded (or is pending), 1 it failed, 2 bad input."""
+    from vigil.config.loader import address_book
     from vigil.config.tasks import package
     from vigil.connectors.tasks.envs import for_files
     from vigil.connectors.tasks.kv import LocalApi
@@ -71,6 +72,7 @@ def tasks_run(
         "taskName": path.stem,
         "runId": "local",
         "trigger": "manual",
+        "contracts": address_book(built.project_dir),  # the project's, by name
     }
     api = LocalApi()
     python = for_files(built.data_dir / "task-envs", files)  # its requirements, built once

@@ -398,6 +398,19 @@ def cross_check(
         _check_confirmations(monitor.config, level, path)
 
 
+def address_book(root: Path) -> dict[str, dict[str, str]]:
+    """The project's contracts by name (``{network, address}``), as tasks get them in
+    ``event.contracts``; none when there is no vigil.yaml or it does not load."""
+    try:
+        config = load_project_config(root)
+    except ConfigError:
+        return {}
+    return {
+        name: {"network": contract.network, "address": contract.address}
+        for name, contract in config.contracts.items()
+    }
+
+
 def with_contracts(monitor: LoadedMonitor, config: ProjectConfig, root: Path) -> LoadedMonitor:
     """``monitor`` with the address book's names in ``addresses`` made addresses, and, when
     it gives no ABI, the named contracts' ABIs. A name the book lacks, or a contract of

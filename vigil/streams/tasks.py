@@ -22,6 +22,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from vigil.clock import SYSTEM, Clock
+from vigil.config.loader import address_book
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.tasks import landlock
 from vigil.connectors.tasks.envs import RequirementsError, for_files
@@ -168,6 +169,7 @@ class TaskRunner:
             "taskName": config["name"],
             "runId": run_id,
             "trigger": request["trigger"],
+            "contracts": address_book(settings.project_dir),  # the project's, by name
         }
         limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
         about = {**base, "taskName": config["name"], "version": task["version"]}
