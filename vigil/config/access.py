@@ -34,6 +34,12 @@ SCOPES: dict[str, str] = {
     "relayers:write": "POST and PUT /relayers; POST and DELETE /relayers/{id}/keys",
     "status:read": "GET /health with the instance, data dir and history counts",
     "metrics:read": "GET /metrics: Prometheus metrics of the API process",
+    # what a task run may do, when it runs as a key (run_as in the task's file, or the
+    # caller's key for a run by hand through the API)
+    "kv:read": "task runs: context.kv.get",
+    "kv:write": "task runs: context.kv.put and del",
+    "notify:send": "task runs: context.notify.send and send_metric",
+    "relayer:send": "task runs: context.relayer (send, sign, query…)",
 }
 RUN = "tasks:run"  # also given per task: tasks:run:<task id>
 RELAY = "relay"  # a relayer key's one scope, relay:<relayer id>: the Relay Signer routes

@@ -453,6 +453,14 @@ class TaskConfig(_Model):
         description="a relayer's name or id: the run's context.relayer sends through it "
         "(its key never enters the run)",
     )
+    run_as: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the name of an API key its scheduled, monitor, webhook and e-mail runs "
+        "act as: they may do only what its scopes allow (kv:read, kv:write, notify:send, "
+        "relayer:send); unset: everything",
+    )
     paused: bool = False
 
 

@@ -208,6 +208,7 @@ class TaskRequest(TypedDict):
     headers: str  # JSON object
     queryParameters: str  # JSON object
     at: int  # timestamp-millis
+    runAs: str | None  # a run by hand through the API: the caller's key id
 
 
 def task_request(
@@ -218,8 +219,10 @@ def task_request(
     at_ms: int,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    run_as: str | None = None,
 ) -> TaskRequest:
-    """A request to run ``task_id`` under the run key ``run_id`` (one run per key)."""
+    """A request to run ``task_id`` under the run key ``run_id`` (one run per key);
+    ``run_as``: the key id whose scopes the run gets (a run by hand through the API)."""
     return {
         "runId": run_id,
         "taskId": task_id,
@@ -228,6 +231,7 @@ def task_request(
         "headers": json.dumps(headers or {}),
         "queryParameters": json.dumps(query or {}),
         "at": at_ms,
+        "runAs": run_as,
     }
 
 

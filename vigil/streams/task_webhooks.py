@@ -120,10 +120,12 @@ class Webhooks:
         query: dict[str, str] | None = None,
         *,
         trigger: Literal["webhook", "manual"] = "webhook",
+        run_as: str | None = None,
     ) -> dict[str, Any]:
-        """Request the run and wait for it (VIGIL_TASK_WEBHOOK_WAIT); the answer's body."""
+        """Request the run and wait for it (VIGIL_TASK_WEBHOOK_WAIT); the answer's body.
+        ``run_as``: the key id the run acts as (a run by hand: the caller's)."""
         wait = self.settings.task_webhook_wait
-        request_id, at, run = self.run(task_id, body, headers, query, trigger, wait)
+        request_id, at, run = self.run(task_id, body, headers, query, trigger, wait, run_as)
         return response(task_id, trigger, request_id, run, at)
 
     def run(
@@ -134,12 +136,13 @@ class Webhooks:
         query: dict[str, str] | None,
         trigger: Literal["webhook", "manual", "route"],
         wait: float,
+        run_as: str | None = None,
     ) -> tuple[str, int, dict[str, Any] | None]:
         """Request a run and wait up to ``wait`` seconds: (request id, when, its last record)."""
         request_id = str(uuid.uuid4())
         run_id, at = f"{trigger}:{request_id}", self.clock.ms()
         request = task_request(
-            run_id, task_id, trigger, body, at, passed_headers(headers or {}), query
+            run_id, task_id, trigger, body, at, passed_headers(headers or {}), query, run_as
         )
         watch = RunWatch(self.settings, self.bootstrap, self.codec)
         value = self.codec.encode(self.requests, "TaskRequest", request)

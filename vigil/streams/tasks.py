@@ -22,17 +22,19 @@ from typing import Any
 from kafka import TopicPartition
 
 from vigil.clock import SYSTEM, Clock
+from vigil.config.access import ApiKey
 from vigil.config.loader import address_book
 from vigil.config.state import SCHEMA, TOPICS
 from vigil.connectors.tasks import landlock
 from vigil.connectors.tasks.envs import RequirementsError, for_files
 from vigil.connectors.tasks.kv import StoreApi
 from vigil.connectors.tasks.runner import Limits, RunRecord, run
-from vigil.errors import NotFound
+from vigil.errors import NotFound, VigilError
 from vigil.schemas.catalogue import SECRETS_TOPIC
 from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
+from vigil.streams.api_keys import read_keys
 from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
 from vigil.streams.relayers import Relay, TaskRelayer
 from vigil.streams.secrets import with_stored_secrets
@@ -156,6 +158,11 @@ class TaskRunner:
             return
         self._write({**base, "status": "pending"})  # the run id is taken from here on
         config, settings = task["config"], self._settings()
+        try:
+            identity = self._identity(request, config)
+        except IdentityError as exc:
+            self._write({**base, **_ended("error", "IdentityError", str(exc), self.clock.ms())})
+            return
         secrets = {n: v.get_secret_value() for n, v in settings.secrets.items()}
         files = {name: base64.b64decode(data) for name, data in task["files"].items()}
         event = {
@@ -170,6 +177,7 @@ class TaskRunner:
             "runId": run_id,
             "trigger": request["trigger"],
             "contracts": address_book(settings.project_dir),  # the project's, by name
+            "runAs": identity.name if identity else None,
         }
         limits = Limits(timeout=config["timeout"], memory_mb=config["memory_mb"])
         about = {**base, "taskName": config["name"], "version": task["version"]}
@@ -180,7 +188,7 @@ class TaskRunner:
             outcome = RunRecord("error", error_type="RequirementsError", error_message=str(exc))
         else:
             relayer = TaskRelayer(self.relay, config.get("relayer"))
-            api = StackApi(self.store, notices, relayer)
+            api = StackApi(self.store, notices, relayer, identity)
             outcome = run(files, event, api, limits, secrets, python)
         ended = {**base, **outcome.ended(self.clock.ms())}
         self._write(ended)
@@ -188,6 +196,25 @@ class TaskRunner:
         if outcome.status != "success" and config.get("failure_channels"):
             notices.failed(config["failure_channels"], ended)
         log.info("task %s run %s: %s", request["taskId"], run_id, outcome.status)
+
+    def _identity(self, request: dict[str, Any], config: dict[str, Any]) -> ApiKey | None:
+        """The key the run acts as: the caller's (a run by hand through the API), else the
+        task's ``run_as`` (by name); None: the run may do everything. IdentityError when
+        the key is gone or revoked."""
+        wanted_id, wanted_name = request.get("runAs"), config.get("run_as")
+        if wanted_id is None and wanted_name is None:
+            return None
+        keys = read_keys(self.settings, self.bootstrap)
+        if wanted_id is not None:
+            found = keys.get(wanted_id)
+            what = f"the key {wanted_id} that asked for it"
+        else:
+            named = [k for k in keys.values() if k.name == wanted_name and k.revoked_ms is None]
+            found = max(named, key=lambda k: k.created_ms) if named else None
+            what = f"run_as key {wanted_name!r}"
+        if found is None or found.revoked_ms is not None:
+            raise IdentityError(f"the run acts as {what}, which does not exist or is revoked")
+        return found
 
     def _write(self, record: dict[str, Any]) -> None:
         full = {
@@ -205,23 +232,54 @@ class TaskRunner:
         self.claimed.add(record["runId"])
 
 
+class IdentityError(VigilError):
+    """The key a run acts as does not exist or is revoked."""
+
+
 class StackApi(StoreApi):
     """A run's API in the stack: the topic-backed store, notifications sent, and the task's
-    relayer."""
+    relayer; with an ``identity`` (the key the run acts as), each call needs its scope."""
 
     def __init__(
-        self, store: TopicStore, notices: RunNotices, relayer: TaskRelayer | None = None
+        self,
+        store: TopicStore,
+        notices: RunNotices,
+        relayer: TaskRelayer | None = None,
+        identity: ApiKey | None = None,
     ) -> None:
         super().__init__(store)
         self.notices, self.task_relayer = notices, relayer or TaskRelayer(None, None)
+        self.identity = identity
+
+    def _may(self, scope: str) -> None:
+        if self.identity is not None and not self.identity.allows(scope):
+            raise ValueError(
+                f"this run acts as key {self.identity.name!r} ({self.identity.key_id}), "
+                f"which lacks the scope {scope}"
+            )
+
+    def kv_get(self, key: str) -> str | None:
+        self._may("kv:read")
+        return super().kv_get(key)
+
+    def kv_put(self, key: str, value: str) -> None:
+        self._may("kv:write")
+        super().kv_put(key, value)
+
+    def kv_delete(self, key: str) -> None:
+        self._may("kv:write")
+        super().kv_delete(key)
 
     def relayer(self, call: str, body: dict[str, Any]) -> Any:
+        self._may("relayer:send")
         return self.task_relayer.call(call, body)
 
     def notify(self, alias: str, subject: str, message: str) -> str | None:
+        self._may("notify:send")
         return self.notices.send(alias, subject, message)
 
     def metric(self, alias: str, name: str, value: float) -> str | None:
+        self._may("notify:send")
         return self.notices.metric(alias, name, value)
 
 

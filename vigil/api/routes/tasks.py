@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from vigil.api.auth import require
 from vigil.api.routes.monitors import config_of, delete_change, put_change
 from vigil.clock import SYSTEM
+from vigil.config.access import ALL, ApiKey
 from vigil.connectors.tasks.secrets import check_name, parse_key, seal
 from vigil.errors import VigilError
 from vigil.streams import secrets as stored_secrets
@@ -103,14 +104,22 @@ async def _known(request: Request, task_id: str) -> None:
         )
 
 
-@router.post("/tasks/{task_id}/runs", dependencies=[require("tasks:run:{task_id}")])
-async def run_task(request: Request, task_id: str, payload: Any = Body(None)) -> dict[str, Any]:
-    """Run the task by hand with ``payload`` as its request body; answers as a webhook does
-    (pending after VIGIL_TASK_WEBHOOK_WAIT seconds)."""
+@router.post("/tasks/{task_id}/runs")
+async def run_task(
+    request: Request,
+    task_id: str,
+    payload: Any = Body(None),
+    key: ApiKey = require("tasks:run:{task_id}"),
+) -> dict[str, Any]:
+    """Run the task by hand with ``payload`` as its request body, as the calling key (the
+    run may do what the key's scopes allow); answers as a webhook does (pending after
+    VIGIL_TASK_WEBHOOK_WAIT seconds)."""
     await _known(request, task_id)
     webhooks = webhooks_of(request)
+    run_as = None if ALL in key.scopes else key.key_id  # the stack's own key: everything
+    body = payload if payload is not None else {}
     return await run_in_threadpool(
-        lambda: webhooks.call(task_id, payload if payload is not None else {}, trigger="manual")
+        lambda: webhooks.call(task_id, body, trigger="manual", run_as=run_as)
     )
 
 
