@@ -124,3 +124,14 @@ def test_confirmations_expiry_and_gaps() -> None:
 def test_times_are_written_as_the_document_writes_them() -> None:
     ms = int(datetime(2022, 10, 26, 19, 22, 10, 67_000, tzinfo=UTC).timestamp() * 1000)
     assert iso(ms) == "2022-10-26T19:22:10.067Z"
+
+
+def test_whitelisted_receivers_may_be_address_book_names() -> None:
+    other = "0x" + "22" * 20
+    named = relayer(whitelistReceivers=["token", other])
+    rules.check_send(named, send(), 0, book={"token": TO})  # the name is TO on this network
+    rules.check_send(named, send(to=other), 0, book={"token": TO})
+    with pytest.raises(rules.PolicyRefusal, match="whitelistReceivers"):
+        rules.check_send(named, send(), 0, book={})  # a name the book lacks allows nothing
+    with pytest.raises(ValidationError):
+        relayer(whitelistReceivers=["Not A Name"])

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from vigil.config.models import Address
+from vigil.config.models import Address, AddressOrName
 
 SPEEDS = ("safeLow", "average", "fast", "fastest")
 Speed = Literal["safeLow", "average", "fast", "fastest"]
@@ -62,7 +62,11 @@ class RelayerPolicies(_Api):
     """Checked before signing; unset means no limit (or the relayer's default)."""
 
     gas_price_cap: BigUInt | None = Field(default=None, alias="gasPriceCap")
-    whitelist_receivers: list[Address] | None = Field(default=None, alias="whitelistReceivers")
+    whitelist_receivers: list[AddressOrName] | None = Field(
+        default=None,
+        alias="whitelistReceivers",
+        description="addresses, or names of contracts in the project's address book",
+    )
     eip1559_pricing: bool | None = Field(default=None, alias="EIP1559Pricing")
     private_transactions: bool | None = Field(default=None, alias="privateTransactions")
 

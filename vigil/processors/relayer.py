@@ -21,7 +21,7 @@ Rules:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,14 +98,21 @@ def capped(fees: Fees, cap: int | None) -> Fees:
 
 
 def check_send(
-    relayer: Relayer, request: SendTransactionRequest, now_ms: int, *, private: bool = False
+    relayer: Relayer,
+    request: SendTransactionRequest,
+    now_ms: int,
+    *,
+    private: bool = False,
+    book: Mapping[str, str] | None = None,
 ) -> None:
     """Refuse what the relayer's state and policies do not allow, naming the policy;
-    ``private``: the network has an endpoint for private transactions."""
+    ``private``: the network has an endpoint for private transactions; ``book``: the
+    address book's contracts on the relayer's network (names in whitelistReceivers)."""
     if relayer.paused:
         raise PolicyRefusal("paused", True, f"relayer {relayer.name!r} is paused")
     policies = relayer.policies
-    allowed = policies.whitelist_receivers
+    listed = policies.whitelist_receivers
+    allowed = None if listed is None else {(book or {}).get(a, a) for a in listed}
     if allowed is not None and (request.to is None or request.to not in allowed):
         raise PolicyRefusal(
             "whitelistReceivers",

@@ -199,7 +199,8 @@ class RelayerOwner:
         try:
             body = self._before(relayer, tx_id, body)
             private = self.relay.has_private(relayer.network)
-            rules.check_send(relayer, body, self.clock.ms(), private=private)
+            book = self.relay.book(relayer.network)
+            rules.check_send(relayer, body, self.clock.ms(), private=private, book=book)
         except VigilError as exc:  # a hook's veto, or a policy: nothing is signed
             refused = str(exc)
         tx = self._new(relayer, body, tx_id, at_ms)
@@ -264,7 +265,8 @@ class RelayerOwner:
         try:
             body = self._before(relayer, target["transactionId"], body)
             private = self.relay.has_private(relayer.network)
-            rules.check_send(relayer, body, self.clock.ms(), private=private)
+            book = self.relay.book(relayer.network)
+            rules.check_send(relayer, body, self.clock.ms(), private=private, book=book)
         except VigilError as exc:  # the replacement is refused; the transaction stands
             log.warning("relayer: replacement of %s refused: %s", target["transactionId"], exc)
             return target

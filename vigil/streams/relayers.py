@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from vigil.clock import SYSTEM, Clock
 from vigil.config.access import RELAY, ApiKey, new_key
+from vigil.config.loader import address_book
 from vigil.config.models import NetworkConfig
 from vigil.config.relayers import (
     FINAL,
@@ -424,6 +425,15 @@ class Relay:
             )
         return self._pools[network]
 
+    def book(self, network: str) -> dict[str, str]:
+        """The address book's contracts on ``network`` by name (whitelistReceivers may name
+        them), read from the project as it is now: one change there counts at once."""
+        return {
+            name: entry["address"]
+            for name, entry in address_book(self.settings.project_dir).items()
+            if entry["network"] == network
+        }
+
     def has_private(self, network: str) -> bool:
         """Whether the network takes private transactions (its ``private_rpc_urls``)."""
         config = self.networks.get(network)
@@ -449,7 +459,8 @@ class Relay:
     def check(self, relayer: Relayer, body: SendTransactionRequest) -> None:
         """The policies, then the balance when a minBalance is set: a PolicyRefusal names
         the one that refuses; an RpcError when the network does not answer."""
-        check_send(relayer, body, self.clock.ms(), private=self.has_private(relayer.network))
+        private = self.has_private(relayer.network)
+        check_send(relayer, body, self.clock.ms(), private=private, book=self.book(relayer.network))
         if relayer.min_balance:
             found = self.pool(relayer.network).call("eth_getBalance", relayer.address, "latest")
             check_balance(relayer, int(found, 16))
@@ -492,7 +503,8 @@ class Relay:
     ) -> dict[str, Any]:
         """Replace an unfinished transaction: the same nonce, a higher fee."""
         target = self.target(relayer, id_or_nonce)
-        check_send(relayer, body, self.clock.ms(), private=self.has_private(relayer.network))
+        private = self.has_private(relayer.network)
+        check_send(relayer, body, self.clock.ms(), private=private, book=self.book(relayer.network))
         versions, tx_id = len(target["hashes"]), target["transactionId"]
         request = request_record(relayer, "replace", body, self.clock.ms(), transaction_id=tx_id)
         self.transactions.submit(request)
