@@ -56,7 +56,7 @@ def vigil(*args: str) -> subprocess.CompletedProcess[str]:
         (
             ["monitors", "test", "nope"],
             "error: 'nope' is neither a monitor file nor a monitor of examples; it has: "
-            "forta-phishing, ownership, token-transfers",
+            "forta-phishing, ownership, token-calls, token-transfers",
         ),
         (
             ["replay", "--monitor", "token-transfers"],
@@ -82,7 +82,7 @@ def vigil(*args: str) -> subprocess.CompletedProcess[str]:
         (
             ["replay", "--monitor", "nope", "--blocks", "1..2"],
             "error: --monitor: no monitor 'nope' in examples; it has: forta-phishing, "
-            "ownership, token-transfers",
+            "ownership, token-calls, token-transfers",
         ),
         (
             ["replay", "--monitor", "token-transfers", "--blocks", "1..2", "--source", "s3"],

@@ -34,10 +34,16 @@ def test_examples_project_loads() -> None:
     assert sorted(m.id for m in loaded.monitors) == [
         "forta-phishing",
         "ownership",
+        "token-calls",
         "token-transfers",
     ]
     assert list(loaded.channels) == ["ops-webhook"]
     assert loaded.config.networks["anvil"].chain_id == 31337
+    assert loaded.config.networks["anvil"].traces  # the demo chain's internal calls
+    token = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+    by_id = {m.id: m for m in loaded.monitors}
+    assert by_id["ownership"].config.addresses == [token]  # from the address book
+    assert any(item.get("name") == "transfer" for item in by_id["token-calls"].abi)
 
 
 def test_a_valid_project(tmp_path: Path) -> None:
