@@ -46,7 +46,7 @@ from vigil.processors.hooks import (
 from vigil.schemas.catalogue import RELAYERS_TOPIC
 from vigil.schemas.codec import Codec, millis
 from vigil.settings import Settings
-from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
+from vigil.streams.kafka import Followed, commit, consumer, producer, read_compacted, subscribe
 from vigil.streams.task_kv import TopicStore
 
 log = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ class AfterHooks:
                 for tp, records in polled.items():
                     for record in records:
                         self._observe(sink, tp, record)
-                    reader.commit()
+                    commit(reader)
                 if not self.ready.is_set() and reader.assignment():
                     log.info("after hooks: observing %d partitions", len(reader.assignment()))
                     self.ready.set()

@@ -11,7 +11,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
 
 from vigil.errors import BrokerError
 from vigil.schemas.catalogue import CATALOGUE, CO_PARTITIONED, INTERNAL_TOPICS, MAX_MESSAGE_BYTES
@@ -277,6 +282,18 @@ def consumer(settings: Settings, bootstrap: str, **options: Any) -> KafkaConsume
     }
     found: KafkaConsumer = _connect(KafkaConsumer, settings, bootstrap, defaults | options)
     return found
+
+
+def commit(reader: KafkaConsumer) -> bool:
+    """Commit what ``reader`` read; False when its group is rebalancing (or it was dropped
+    from it), which is no error: the records are read again by whichever member gets their
+    partition, and every reader of vigil's handles a record seen twice once."""
+    try:
+        reader.commit()
+    except (CommitFailedError, RebalanceInProgressError) as exc:
+        log.info("offset commit skipped (%s); the records will be read again", type(exc).__name__)
+        return False
+    return True
 
 
 def subscribe(reader: KafkaConsumer, topics: list[str]) -> None:

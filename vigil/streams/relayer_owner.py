@@ -43,7 +43,7 @@ from vigil.schemas.records import RelayerRequest, RelayerTransaction
 from vigil.settings import Settings
 from vigil.streams.evm.rpc import RpcPool
 from vigil.streams.hooks import BeforeRelay
-from vigil.streams.kafka import consumer, producer, subscribe
+from vigil.streams.kafka import commit, consumer, producer, subscribe
 from vigil.streams.relayers import Relay
 from vigil.streams.task_notify import RunNotices
 
@@ -127,7 +127,7 @@ class RelayerOwner:
                             record.value, "RelayerRequest", where=self.requests
                         )
                         self.handle(request)
-                    requests.commit()
+                    commit(requests)
                 if time.monotonic() - self._last_check >= self.settings.relayer_poll:
                     self._last_check = time.monotonic()
                     self.check()

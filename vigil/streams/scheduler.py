@@ -25,7 +25,7 @@ from vigil.schemas.catalogue import TICKER_CLAIMS_TOPIC
 from vigil.schemas.codec import Codec, millis
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
-from vigil.streams.kafka import consumer, producer, subscribe
+from vigil.streams.kafka import commit, consumer, producer, subscribe
 from vigil.streams.tasks import applied_tasks
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class Scheduler:
                         self.on_tick(sink, at, int(tick["intervalMs"]))
                         last = at
                     sink.flush()
-                    ticks.commit()
+                    commit(ticks)
         finally:
             ticks.close()
             sink.close()

@@ -35,7 +35,7 @@ from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
 from vigil.settings import Settings
 from vigil.streams.api_keys import read_keys
-from vigil.streams.kafka import Followed, consumer, producer, read_compacted, subscribe
+from vigil.streams.kafka import Followed, commit, consumer, producer, read_compacted, subscribe
 from vigil.streams.relayers import Relay, TaskRelayer
 from vigil.streams.secrets import with_stored_secrets
 from vigil.streams.task_kv import TopicStore
@@ -130,7 +130,7 @@ class TaskRunner:
                     for record in records:
                         where = f"{tp.topic}[{tp.partition}]@{record.offset}"
                         self.handle(self.codec.decode(record.value, "TaskRequest", where=where))
-                    requests.commit()
+                    commit(requests)
         finally:
             requests.close()
             self.sink.close()

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
 from vigil import metrics
 from vigil.connectors.history import rows
@@ -257,7 +257,12 @@ class HistorySink:
             count += len(data)
         if batch.retractions:  # rows stored by earlier polls
             self._retract(batch.retractions)
-        self.consumer.commit()
+        try:
+            self.consumer.commit()
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            # the group is rebalancing: the rows are read again and stored again, which
+            # ReplacingMergeTree keeps once
+            log.info("history: offset commit skipped (%s)", type(exc).__name__)
         return count
 
     def lag(self) -> int:
