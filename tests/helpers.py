@@ -181,3 +181,20 @@ def vigil_cli(
         cwd=cwd,
         env={"PATH": "/usr/bin:/bin", **(env or {})},
     )
+
+
+def applied_project(settings: Any, kafka: str, root: Path, **overrides: Any) -> tuple[Any, Any]:
+    """The project at ``root`` applied to the broker's config topics: the settings that
+    point at it (with ``overrides``) and the codec used."""
+    from vigil.config.loader import load_project
+    from vigil.schemas.codec import Codec
+    from vigil.schemas.registry import SchemaStore
+    from vigil.settings import load_settings
+    from vigil.streams.config_topics import apply_project
+    from vigil.streams.kafka import ensure_topics
+
+    ensure_topics(settings, kafka)
+    codec = Codec(SchemaStore())
+    settings = load_settings(**{**settings.model_dump(), "project_dir": root, **overrides})
+    apply_project(settings, kafka, codec, load_project(root))
+    return settings, codec

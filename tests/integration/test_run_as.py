@@ -9,16 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import read_topic
+from tests.helpers import applied_project, read_topic
 from vigil.config.access import new_key
-from vigil.config.loader import load_project
-from vigil.schemas.codec import Codec
 from vigil.schemas.records import task_request
-from vigil.schemas.registry import SchemaStore
-from vigil.settings import Settings, load_settings
+from vigil.settings import Settings
 from vigil.streams.api_keys import publish_key
-from vigil.streams.config_topics import apply_project
-from vigil.streams.kafka import ensure_topics
 from vigil.streams.tasks import TaskRunner
 
 pytestmark = pytest.mark.integration
@@ -53,11 +48,7 @@ def project(root: Path) -> Path:
 def test_runs_may_do_what_their_identity_may(
     settings: Settings, kafka: str, tmp_path: Path
 ) -> None:
-    ensure_topics(settings, kafka)
-    codec = Codec(SchemaStore())
-    root = project(tmp_path / "p")
-    settings = load_settings(**{**settings.model_dump(), "project_dir": root})
-    apply_project(settings, kafka, codec, load_project(root))
+    settings, codec = applied_project(settings, kafka, project(tmp_path / "p"))
     now = int(time.time() * 1000)
     _, reader = new_key("reader-bot", ["kv:read"], now)
     _, writer = new_key("ops", ["tasks:run", "kv:read", "kv:write", "notify:send"], now)

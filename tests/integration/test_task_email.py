@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import read_topic
-from vigil.config.loader import load_project
-from vigil.schemas.codec import Codec
-from vigil.schemas.registry import SchemaStore
-from vigil.settings import Settings, load_settings
+from tests.helpers import applied_project, read_topic
+from vigil.settings import Settings
 from vigil.stack.broker import free_port
-from vigil.streams.config_topics import apply_project
-from vigil.streams.kafka import ensure_topics
 from vigil.streams.task_email import start_ingress
 
 pytestmark = pytest.mark.integration
@@ -47,14 +42,9 @@ def message(sender: str, to: str, subject: str) -> EmailMessage:
 def test_mail_to_a_task_requests_its_run_and_others_are_refused(
     settings: Settings, kafka: str, tmp_path: Path
 ) -> None:
-    ensure_topics(settings, kafka)
-    codec = Codec(SchemaStore())
-    root = project(tmp_path / "p")
     port = free_port()
-    settings = load_settings(
-        **{**settings.model_dump(), "project_dir": root, "email_bind": f"127.0.0.1:{port}"}
-    )
-    apply_project(settings, kafka, codec, load_project(root))
+    root = project(tmp_path / "p")
+    settings, codec = applied_project(settings, kafka, root, email_bind=f"127.0.0.1:{port}")
     controller, handler = start_ingress(settings, kafka, codec)
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
