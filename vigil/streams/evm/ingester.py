@@ -122,6 +122,7 @@ class Ingester:
         self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{network}")
         self._ahead: tuple[list[int], Future[Fetched]] | None = None
         self._traces: dict[str, Traces] = {}  # block hash → its internal calls (traces: true)
+        self._traces_lock = threading.Lock()  # written by the fetch thread, read by run's
         self.trace_method = "debug_traceBlockByNumber"  # trace_block once the node lacks it
 
     def checkpoint(self) -> Saved | None:
@@ -388,7 +389,8 @@ class Ingester:
             pending.exception()  # waits; an error of a batch nobody needs is not raised
 
     def _record(self, block: dict[str, Any], receipts: list[dict[str, Any]]) -> Block:
-        traces = self._traces.pop(block["hash"], None)
+        with self._traces_lock:
+            traces = self._traces.pop(block["hash"], None)
         return block_record(self.network, self.config.chain_id, block, receipts, traces=traces)
 
     def _trace(self, blocks: list[dict[str, Any]]) -> None:
@@ -406,16 +408,18 @@ class Ingester:
                 log.info("network %s: %s; tracing with trace_block from now on", self.network, exc)
                 self.trace_method = "trace_block"
             else:
-                for block, result in zip(blocks, results, strict=True):
-                    self._traces[block["hash"]] = debug_traces(block, result or [])
+                pairs = zip(blocks, results, strict=True)
+                found = {b["hash"]: debug_traces(b, r or []) for b, r in pairs}
         if self.trace_method == "trace_block":
             results = self.rpc.batch([("trace_block", [n]) for n in numbers])
-            for block, result in zip(blocks, results, strict=True):
-                self._traces[block["hash"]] = parity_traces(result or [])
-        # blocks fetched and never emitted (a reorg, a batch fetched ahead and dropped) leave
-        # theirs: the oldest go, never those of the two batches in flight
-        while len(self._traces) > MAX_KEPT_TRACES:
-            del self._traces[next(iter(self._traces))]
+            pairs = zip(blocks, results, strict=True)
+            found = {b["hash"]: parity_traces(r or []) for b, r in pairs}
+        with self._traces_lock:
+            self._traces.update(found)
+            # blocks fetched and never emitted (a reorg, a batch fetched ahead and dropped)
+            # leave theirs: the oldest go, never those of the two batches in flight
+            while len(self._traces) > MAX_KEPT_TRACES:
+                del self._traces[next(iter(self._traces))]
 
     def _fetch(self, numbers: list[int]) -> Fetched:
         fetched = self._fetch_untraced(numbers)
