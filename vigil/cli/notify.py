@@ -186,8 +186,10 @@ def _set_channel_paused(alias: str, paused: bool) -> None:
 
 @channels_app.command("pause")
 def channels_pause(alias: str = typer.Argument(..., help="a channel alias")) -> None:
-    """Pause every channel of ALIAS: monitors' deliveries to it are suppressed (reason
-    channel), tasks' sends to it fail; until resumed, or until its file's paused changes."""
+    """Pause every channel of ALIAS.
+
+    Monitors' deliveries to it are suppressed (reason: channel) and tasks' sends to it
+    fail, until it is resumed or its file's paused changes."""
     _set_channel_paused(alias, True)
 
 
